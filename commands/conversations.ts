@@ -1,0 +1,242 @@
+import type { ContentType, MediaRef } from '../domain/conversation/events.js';
+import { MessageSent } from '../domain/conversation/events.js';
+import type { ActiveConversation, ConversationState } from '../domain/conversation/state.js';
+import { clientMessageKey } from '../domain/conversation/state.js';
+import { forbidden, notFound, validation } from '../domain/errors.js';
+import type { EventStore } from '../infra/event-store/port.js';
+import { conversationStreamId, directConversationId, newId } from './ids.js';
+import type { UserDirectory } from './ports.js';
+import { createStreamWorker, type CommandOutcome } from './stream-worker.js';
+
+/**
+ * The command side of conversations: what the REST API and the WebSocket gateway call. Each method
+ * turns a request into one domain command, runs it through the stream worker, and returns a view
+ * of the outcome. `now` comes from the caller's clock (the entry point), never from here.
+ */
+
+export type Participant = { user_id: string; role: 'admin' | 'member' };
+
+export type ConversationView = {
+  conversation_id: string;
+  type: 'one_on_one' | 'group';
+  name: string | null;
+  description: string | null;
+  created_by: string;
+  created_at: string;
+  participants: Participant[];
+  version: number;
+};
+
+export type MessageView = {
+  message_id: string;
+  conversation_id: string;
+  sender_id: string;
+  content: string;
+  content_type: ContentType;
+  media: MediaRef | null;
+  client_message_id: string | null;
+  created_at: string;
+  sequence_number: number;
+};
+
+export type Position = { shard: number; position: number };
+
+export type Access = { kind: 'direct' | 'group'; version: number; isAdmin: boolean };
+
+export type ConversationCommandsDeps = {
+  store: EventStore;
+  users: UserDirectory;
+  clock: () => Date;
+  cacheSize?: number;
+};
+
+export type ConversationCommands = ReturnType<typeof createConversationCommands>;
+
+function viewOf(state: ActiveConversation): ConversationView {
+  return {
+    conversation_id: state.conversationId,
+    type: state.kind === 'direct' ? 'one_on_one' : 'group',
+    name: state.name,
+    description: state.description,
+    created_by: state.createdBy,
+    created_at: state.createdAt,
+    participants: [...state.members].map(([user_id, m]) => ({ user_id, role: m.admin ? 'admin' : 'member' })),
+    version: state.version,
+  };
+}
+
+function active(state: ConversationState): ActiveConversation {
+  if (state.status !== 'active') throw notFound('conversation_not_found', 'conversation not found');
+  return state;
+}
+
+export function createConversationCommands(deps: ConversationCommandsDeps) {
+  const { store, users, clock } = deps;
+  const worker = createStreamWorker({ store, cacheSize: deps.cacheSize });
+  const now = () => clock().toISOString();
+  const meta = (actor: string, requestId?: string) => (requestId ? { actor, request_id: requestId } : { actor });
+
+  async function requireUsers(ids: string[], field: string) {
+    const unique = [...new Set(ids)];
+    const found = await users.existing(unique);
+    const missing = unique.filter((id) => !found.has(id));
+    if (missing.length > 0) throw notFound('user_not_found', `${field}: no such user: ${missing.join(', ')}`);
+  }
+
+  /**
+   * The caller's access to a conversation, from the authoritative (command-side) state:
+   * 404 when it does not exist, 403 when the caller is not a member.
+   */
+  async function access(actor: string, conversationId: string): Promise<Access> {
+    const access = await worker.read(conversationStreamId(conversationId), (state) => {
+      if (state.status !== 'active') return null;
+      const member = state.members.get(actor);
+      return { kind: state.kind, version: state.version, member: member ? { admin: member.admin } : null };
+    });
+    if (!access) throw notFound('conversation_not_found', 'conversation not found');
+    if (!access.member) throw forbidden('not_a_member', 'you are not a member of this conversation');
+    return { kind: access.kind, version: access.version, isAdmin: access.member.admin };
+  }
+
+  return {
+    /** Opens (or finds) the direct conversation with `participantId`; `created` is false when it existed. */
+    async openDirect(actor: string, participantId: string, requestId?: string) {
+      if (actor === participantId) {
+        throw validation('invalid_participant', 'participant_id: cannot open a conversation with yourself', { field: 'participant_id' });
+      }
+      await requireUsers([participantId], 'participant_id');
+      const conversationId = directConversationId(actor, participantId);
+      const outcome = await worker.execute(
+        conversationStreamId(conversationId),
+        { type: 'CreateDirectConversation', data: { conversation_id: conversationId, actor, participant_id: participantId }, metadata: { now: now() } },
+        (state) => viewOf(active(state)),
+        meta(actor, requestId),
+      );
+      return { conversation: outcome.value, created: outcome.events.length > 0, position: outcome.position };
+    },
+
+    async createGroup(actor: string, input: { name: string; description: string | null; member_ids: string[] }, requestId?: string) {
+      await requireUsers(input.member_ids, 'member_ids');
+      const conversationId = newId();
+      const outcome = await worker.execute(
+        conversationStreamId(conversationId),
+        { type: 'CreateGroup', data: { conversation_id: conversationId, actor, ...input }, metadata: { now: now() } },
+        (state) => viewOf(active(state)),
+        meta(actor, requestId),
+      );
+      return { conversation: outcome.value, position: outcome.position };
+    },
+
+    async addMembers(actor: string, conversationId: string, userIds: string[], requestId?: string) {
+      await requireUsers(userIds, 'user_ids');
+      const outcome = await worker.execute(
+        conversationStreamId(conversationId),
+        { type: 'AddMembers', data: { actor, user_ids: userIds }, metadata: { now: now() } },
+        (state) => viewOf(active(state)),
+        meta(actor, requestId),
+      );
+      return { conversation: outcome.value, position: outcome.position };
+    },
+
+    async removeMember(actor: string, conversationId: string, userId: string, requestId?: string) {
+      const outcome = await worker.execute(
+        conversationStreamId(conversationId),
+        { type: 'RemoveMember', data: { actor, user_id: userId }, metadata: { now: now() } },
+        (state) => viewOf(active(state)),
+        meta(actor, requestId),
+      );
+      return { conversation: outcome.value, position: outcome.position };
+    },
+
+    /**
+     * Sends a message. With a client_message_id already used by this sender in this conversation,
+     * nothing is appended and the original message comes back (`created: false`).
+     */
+    async sendMessage(
+      actor: string,
+      conversationId: string,
+      input: { content: string; content_type: ContentType; media: MediaRef | null; client_message_id: string | null },
+      requestId?: string,
+    ): Promise<{ message: MessageView; created: boolean; position: Position | null }> {
+      const streamId = conversationStreamId(conversationId);
+      const outcome: CommandOutcome<{ originalVersion: number | null }> = await worker.execute(
+        streamId,
+        { type: 'SendMessage', data: { actor, message_id: newId(), ...input }, metadata: { now: now() } },
+        (state, appended) => {
+          if (appended.length > 0 || input.client_message_id === null) return { originalVersion: null };
+          const s = active(state);
+          const originalId = s.clientMessageIds.get(clientMessageKey(actor, input.client_message_id));
+          return { originalVersion: originalId ? (s.messages.get(originalId)?.version ?? null) : null };
+        },
+        meta(actor, requestId),
+      );
+      const sent = outcome.events[0];
+      if (sent) {
+        const data = MessageSent.shape.data.parse(sent.data);
+        return { message: { ...data, conversation_id: conversationId, sequence_number: sent.version }, created: true, position: outcome.position };
+      }
+      const version = outcome.value.originalVersion;
+      if (version === null) throw new Error('send appended nothing and found no original message');
+      const [original] = await store.readStream(streamId, { from: version, maxCount: 1 });
+      if (!original || original.type !== 'MessageSent') throw new Error(`event ${streamId}@${version} is not a MessageSent`);
+      const data = MessageSent.shape.data.parse(original.data);
+      return {
+        message: { ...data, conversation_id: conversationId, sequence_number: version },
+        created: false,
+        position: { shard: original.shard, position: original.position },
+      };
+    },
+
+    async react(
+      actor: string,
+      conversationId: string,
+      message: { message_id: string; sequence_number: number },
+      emoji: string,
+      action: 'add' | 'remove',
+      requestId?: string,
+    ) {
+      const outcome = await worker.execute(
+        conversationStreamId(conversationId),
+        {
+          type: action === 'add' ? 'AddReaction' : 'RemoveReaction',
+          data: { actor, message_id: message.message_id, message_version: message.sequence_number, emoji },
+          metadata: { now: now() },
+        },
+        () => null,
+        meta(actor, requestId),
+      );
+      return { changed: outcome.events.length > 0, position: outcome.position };
+    },
+
+    /** Moves the caller's delivered or read watermark forward to `upToVersion` (never back). */
+    async markWatermark(
+      actor: string,
+      conversationId: string,
+      input: { device_id: string; up_to_version: number; kind: 'delivered' | 'read' },
+      requestId?: string,
+    ) {
+      const outcome = await worker.execute(
+        conversationStreamId(conversationId),
+        {
+          type: input.kind === 'read' ? 'MarkRead' : 'MarkDelivered',
+          data: { actor, device_id: input.device_id, up_to_version: input.up_to_version },
+          metadata: { now: now() },
+        },
+        (state) => {
+          const w = active(state).userWatermarks.get(actor) ?? { delivered: 0, read: 0 };
+          return { delivered_up_to: w.delivered, read_up_to: w.read };
+        },
+        meta(actor, requestId),
+      );
+      return { changed: outcome.events.length > 0, watermarks: outcome.value, position: outcome.position };
+    },
+
+    access,
+
+    /** The conversation as the command side sees it now (members, roles, version), for a member. */
+    async describe(actor: string, conversationId: string): Promise<ConversationView> {
+      await access(actor, conversationId);
+      return worker.read(conversationStreamId(conversationId), (state) => viewOf(active(state)));
+    },
+  };
+}

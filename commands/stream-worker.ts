@@ -1,0 +1,197 @@
+import { randomUUID } from 'node:crypto';
+import { decide } from '../domain/conversation/decide.js';
+import { evolve, initialState, type ConversationState } from '../domain/conversation/state.js';
+import type { ConversationCommand } from '../domain/conversation/commands.js';
+import { ConversationEvent } from '../domain/conversation/events.js';
+
+import { WrongExpectedVersionError, type AppendResult, type EventStore, type NewEvent } from '../infra/event-store/port.js';
+
+/**
+ * Runs commands against conversation streams: load (from a cached state, caught up from the
+ * store), decide, append with the expected version, retry on a version conflict.
+ *
+ * Commands for one stream are serialised in this process and batched: every command queued while
+ * an append is in flight is decided, in order, against the state left by the one before, and all
+ * their events go out in ONE append. Across processes, optimistic concurrency (expected version)
+ * keeps the stream consistent: on a conflict the cached state is dropped, reloaded and the whole
+ * batch decided again. A command that the domain refuses fails alone.
+ */
+
+export type CommandOutcome<T> = {
+  /** Events this command appended, with their stream versions. */
+  events: { type: string; data: unknown; version: number }[];
+  /** Where the last appended event sits in its shard's log (null when nothing was appended). */
+  position: { shard: number; position: number } | null;
+  /** What `extract` read from the state right after this command was decided. */
+  value: T;
+};
+
+type Job = {
+  /** null: a read, served in order with the commands of this stream. */
+  command: ConversationCommand | null;
+  metadata: Record<string, unknown>;
+  extract: (state: ConversationState, appended: ConversationEvent[]) => unknown;
+  resolve: (outcome: CommandOutcome<unknown>) => void;
+  reject: (error: unknown) => void;
+};
+
+type StreamSlot = { queue: Job[]; running: boolean };
+
+export type StreamWorkerOptions = {
+  store: EventStore;
+  /** How many conversation states to keep in memory (least recently used are dropped). */
+  cacheSize?: number;
+  maxAttempts?: number;
+  /** Event id generator (default: random UUID v4). */
+  newEventId?: () => string;
+};
+
+export type StreamWorker = ReturnType<typeof createStreamWorker>;
+
+export function createStreamWorker(options: StreamWorkerOptions) {
+  const { store } = options;
+  const cacheSize = options.cacheSize ?? 10_000;
+  const maxAttempts = options.maxAttempts ?? 50;
+  const newEventId = options.newEventId ?? randomUUID;
+  const cache = new Map<string, ConversationState>();
+  const slots = new Map<string, StreamSlot>();
+
+  function remember(streamId: string, state: ConversationState) {
+    cache.delete(streamId);
+    cache.set(streamId, state);
+    if (cache.size > cacheSize) {
+      const oldest = cache.keys().next().value;
+      if (oldest !== undefined) cache.delete(oldest);
+    }
+  }
+
+  /** The stream's current state: the cached one caught up with whatever was appended since. */
+  async function load(streamId: string): Promise<ConversationState> {
+    let state = cache.get(streamId) ?? initialState();
+    const page = 1000;
+    for (;;) {
+      const events = await store.readStream(streamId, { from: state.version + 1, maxCount: page });
+      for (const stored of events) {
+        if (stored.version <= state.version) continue;
+        state = evolve(state, ConversationEvent.parse({ type: stored.type, data: stored.data }), stored.version);
+      }
+      if (events.length < page) break;
+    }
+    remember(streamId, state);
+    return state;
+  }
+
+  async function runBatch(streamId: string, jobs: Job[]): Promise<void> {
+    for (let attempt = 1; ; attempt++) {
+      let state = await load(streamId);
+      const expectedVersion = state.version;
+      const accepted: { job: Job; events: ConversationEvent[]; value: unknown; firstVersion: number }[] = [];
+      const toAppend: NewEvent[] = [];
+      let speculative = false;
+      for (const job of jobs) {
+        let events: ConversationEvent[];
+        try {
+          events = job.command === null ? [] : decide(job.command, state);
+        } catch (error) {
+          job.reject(error);
+          continue;
+        }
+        const firstVersion = state.version + 1;
+        for (const event of events) {
+          state = evolve(state, event);
+          speculative = true;
+          toAppend.push({ event_id: newEventId(), type: event.type, data: event.data, metadata: job.metadata });
+        }
+        accepted.push({ job, events, value: job.extract(state, events), firstVersion });
+      }
+      if (toAppend.length === 0) {
+        for (const a of accepted) a.job.resolve({ events: [], position: null, value: a.value });
+        return;
+      }
+      let result: AppendResult;
+      try {
+        result = await store.append(streamId, toAppend, { expectedVersion });
+      } catch (error) {
+        // The cached state holds events that were not stored: it must go.
+        if (speculative) cache.delete(streamId);
+        if (error instanceof WrongExpectedVersionError && attempt < maxAttempts) {
+          jobs = accepted.map((a) => a.job);
+          continue;
+        }
+        for (const a of accepted) a.job.reject(error);
+        return;
+      }
+      remember(streamId, state);
+      for (const a of accepted) {
+        a.job.resolve({
+          events: a.events.map((e, i) => ({ type: e.type, data: e.data, version: a.firstVersion + i })),
+          position: a.events.length > 0 ? { shard: result.shard, position: result.lastPosition } : null,
+          value: a.value,
+        });
+      }
+      return;
+    }
+  }
+
+  function enqueue(streamId: string, job: Job) {
+    let slot = slots.get(streamId);
+    if (!slot) {
+      slot = { queue: [], running: false };
+      slots.set(streamId, slot);
+    }
+    slot.queue.push(job);
+    if (!slot.running) void drain(streamId, slot);
+  }
+
+  async function drain(streamId: string, slot: StreamSlot) {
+    slot.running = true;
+    try {
+      while (slot.queue.length > 0) {
+        const jobs = slot.queue.splice(0, slot.queue.length);
+        try {
+          await runBatch(streamId, jobs);
+        } catch (error) {
+          // load() failed (store unreachable): every job of the batch fails, none is half done.
+          cache.delete(streamId);
+          for (const job of jobs) job.reject(error);
+        }
+      }
+    } finally {
+      slot.running = false;
+      slots.delete(streamId);
+    }
+  }
+
+  return {
+    /**
+     * Decides and appends one command. `extract` runs synchronously right after the command was
+     * decided (and its events folded in), so it sees exactly this command's outcome.
+     */
+    execute<T>(
+      streamId: string,
+      command: ConversationCommand,
+      extract: (state: ConversationState, appended: ConversationEvent[]) => T,
+      metadata: Record<string, unknown> = {},
+    ): Promise<CommandOutcome<T>> {
+      return new Promise<CommandOutcome<T>>((resolve, reject) => {
+        enqueue(streamId, { command, metadata, extract, resolve: resolve as Job['resolve'], reject });
+      });
+    },
+    /**
+     * Reads the stream's current state, in order with this process's commands on the stream
+     * (read-your-writes), caught up with what other processes appended. `extract` must copy what
+     * it needs: the state object lives on and changes.
+     */
+    read<T>(streamId: string, extract: (state: ConversationState) => T): Promise<T> {
+      return new Promise<T>((resolve, reject) => {
+        enqueue(streamId, {
+          command: null,
+          metadata: {},
+          extract: (state) => extract(state),
+          resolve: (outcome) => resolve(outcome.value as T),
+          reject,
+        });
+      });
+    },
+  };
+}

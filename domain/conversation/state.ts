@@ -1,0 +1,131 @@
+import type { ConversationEvent } from './events.js';
+
+export type Member = {
+  /** Version of the event that made this user a member (for the latest membership). */
+  joinedAt: number;
+  admin: boolean;
+};
+
+export type Watermarks = { delivered: number; read: number };
+
+/**
+ * What the decider needs to know about one conversation. It holds the per-message facts that
+ * decisions depend on (message ids for reactions, client message ids for idempotent sends), not
+ * message bodies: those live in the stream and the read models.
+ */
+export type ConversationState =
+  | { status: 'absent'; version: number }
+  | {
+      status: 'active';
+      version: number;
+      conversationId: string;
+      kind: 'direct' | 'group';
+      createdBy: string;
+      createdAt: string;
+      name: string | null;
+      description: string | null;
+      members: Map<string, Member>;
+      /** message_id -> sequence_number (stream version) and sender. */
+      messages: Map<string, { version: number; senderId: string }>;
+      /** `${sender_id}\u0000${client_message_id}` -> message_id */
+      clientMessageIds: Map<string, string>;
+      /** `${message_id}\u0000${user_id}\u0000${emoji}` */
+      reactions: Set<string>;
+      /** user_id -> highest watermarks over all of the user's devices. */
+      userWatermarks: Map<string, Watermarks>;
+      /** `${user_id}\u0000${device_id}` -> the device's watermarks. */
+      deviceWatermarks: Map<string, Watermarks>;
+    };
+
+export type ActiveConversation = Extract<ConversationState, { status: 'active' }>;
+
+export const initialState = (): ConversationState => ({ status: 'absent', version: 0 });
+
+export const clientMessageKey = (senderId: string, clientMessageId: string) => `${senderId}\u0000${clientMessageId}`;
+export const reactionKey = (messageId: string, userId: string, emoji: string) => `${messageId}\u0000${userId}\u0000${emoji}`;
+const deviceKey = (userId: string, deviceId: string) => `${userId}\u0000${deviceId}`;
+
+/**
+ * Folds one event into the state. `evolve` mutates and returns the state it is given (states are
+ * private to one loader and can be large: copying them per event would make loading quadratic).
+ * The version passed is the event's stream version.
+ */
+export function evolve(state: ConversationState, event: ConversationEvent, version = state.version + 1): ConversationState {
+  if (event.type === 'ConversationCreated') {
+    const d = event.data;
+    const members = new Map<string, Member>();
+    for (const id of d.members) members.set(id, { joinedAt: version, admin: d.kind === 'group' && id === d.created_by });
+    return {
+      status: 'active',
+      version,
+      conversationId: d.conversation_id,
+      kind: d.kind,
+      createdBy: d.created_by,
+      createdAt: d.created_at,
+      name: d.name,
+      description: d.description,
+      members,
+      messages: new Map(),
+      clientMessageIds: new Map(),
+      reactions: new Set(),
+      userWatermarks: new Map(),
+      deviceWatermarks: new Map(),
+    };
+  }
+  if (state.status !== 'active') return { ...state, version };
+  state.version = version;
+  switch (event.type) {
+    case 'MembersAdded':
+      for (const id of event.data.user_ids) {
+        if (!state.members.has(id)) state.members.set(id, { joinedAt: version, admin: false });
+      }
+      return state;
+    case 'MemberRemoved': {
+      const removed = state.members.get(event.data.user_id);
+      state.members.delete(event.data.user_id);
+      // A group never stays without an admin: the longest-standing member takes over.
+      if (removed?.admin && state.members.size > 0 && ![...state.members.values()].some((m) => m.admin)) {
+        let eldest: Member | undefined;
+        for (const m of state.members.values()) if (!eldest || m.joinedAt < eldest.joinedAt) eldest = m;
+        if (eldest) eldest.admin = true;
+      }
+      return state;
+    }
+    case 'MessageSent': {
+      const d = event.data;
+      state.messages.set(d.message_id, { version, senderId: d.sender_id });
+      if (d.client_message_id !== null) state.clientMessageIds.set(clientMessageKey(d.sender_id, d.client_message_id), d.message_id);
+      return state;
+    }
+    case 'ReactionAdded':
+      state.reactions.add(reactionKey(event.data.message_id, event.data.user_id, event.data.emoji));
+      return state;
+    case 'ReactionRemoved':
+      state.reactions.delete(reactionKey(event.data.message_id, event.data.user_id, event.data.emoji));
+      return state;
+    case 'Delivered':
+    case 'Read': {
+      const d = event.data;
+      const isRead = event.type === 'Read';
+      for (const [map, key] of [
+        [state.userWatermarks, d.user_id],
+        [state.deviceWatermarks, deviceKey(d.user_id, d.device_id)],
+      ] as const) {
+        const w = map.get(key) ?? { delivered: 0, read: 0 };
+        // Reading a message implies having received it.
+        w.delivered = Math.max(w.delivered, d.up_to_version);
+        if (isRead) w.read = Math.max(w.read, d.up_to_version);
+        map.set(key, w);
+      }
+      return state;
+    }
+    default: {
+      const unreachable: never = event;
+      return unreachable;
+    }
+  }
+}
+
+export function deviceWatermarks(state: ActiveConversation, userId: string, deviceId: string): Watermarks {
+  return state.deviceWatermarks.get(deviceKey(userId, deviceId)) ?? { delivered: 0, read: 0 };
+}

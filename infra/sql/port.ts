@@ -1,0 +1,18 @@
+/**
+ * A minimal SQL port shared by the PostgreSQL (pg) and PGlite adapters, so the event store, the
+ * projections and the users table run the same SQL on both. Parameters are positional ($1...).
+ */
+export type Row = Record<string, unknown>;
+
+export interface SqlClient {
+  query<R extends Row = Row>(text: string, params?: unknown[]): Promise<{ rows: R[] }>;
+}
+
+export interface SqlDatabase extends SqlClient {
+  readonly kind: 'postgres' | 'pglite';
+  /** Runs several statements with no parameters (schema set-up). */
+  exec(sql: string): Promise<void>;
+  /** BEGIN; fn; COMMIT (ROLLBACK when fn throws). */
+  transaction<T>(fn: (tx: SqlClient) => Promise<T>): Promise<T>;
+  close(): Promise<void>;
+}

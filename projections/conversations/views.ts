@@ -1,0 +1,69 @@
+import type { ContentType, MediaRef } from '../../domain/conversation/events.js';
+
+/** Views served by the `conversations` read model (projection-backed REST reads). */
+
+export type ReactionSummary = { emoji: string; count: number; user_ids: string[] };
+
+export type HistoryMessage = {
+  message_id: string;
+  conversation_id: string;
+  sender_id: string;
+  content: string;
+  content_type: ContentType;
+  media: MediaRef | null;
+  client_message_id: string | null;
+  created_at: string;
+  sequence_number: number;
+  reactions: ReactionSummary[];
+};
+
+export type HistoryPage = { messages: HistoryMessage[]; has_more: boolean };
+
+export type InboxEntry = {
+  conversation_id: string;
+  type: 'one_on_one' | 'group';
+  name: string | null;
+  description: string | null;
+  participants: { user_id: string; role: 'admin' | 'member' }[];
+  last_message: {
+    message_id: string;
+    sender_id: string;
+    content: string;
+    content_type: ContentType;
+    created_at: string;
+    sequence_number: number;
+  } | null;
+  unread_count: number;
+  read_up_to: number;
+  updated_at: string;
+};
+
+export type RecipientStatus = {
+  user_id: string;
+  status: 'sent' | 'delivered' | 'read';
+  delivered_at: string | null;
+  read_at: string | null;
+};
+
+export type MessageStatus = {
+  message_id: string;
+  conversation_id: string;
+  sequence_number: number;
+  sender_id: string;
+  /** 'read' when every recipient has read it, 'delivered' when every one has received it. */
+  status: 'sent' | 'delivered' | 'read';
+  recipient_count: number;
+  delivered_count: number;
+  read_count: number;
+  recipients: RecipientStatus[];
+};
+
+export type MessageRef = { message_id: string; conversation_id: string; sequence_number: number; sender_id: string };
+
+export interface ConversationQueries {
+  inbox(userId: string, options: { limit: number }): Promise<InboxEntry[]>;
+  /** Messages in ascending sequence_number: the `limit` latest below `beforeSequence` (or the latest). */
+  history(conversationId: string, options: { limit: number; beforeSequence?: number }): Promise<HistoryPage>;
+  messageRef(messageId: string): Promise<MessageRef | null>;
+  messageStatus(messageId: string): Promise<MessageStatus | null>;
+}

@@ -1,0 +1,231 @@
+import type { EventStore, StoredEvent } from '../infra/event-store/port.js';
+import type { SqlClient, SqlDatabase } from '../infra/sql/port.js';
+
+/**
+ * The projector runtime. A projection consumes each shard's log from its checkpoint and writes its
+ * read model; the checkpoint moves in the SAME transaction as the writes, so a crash at any point
+ * leaves the read model exactly at its checkpoint: nothing lost, nothing applied twice.
+ *
+ * Several runtimes (processes) may run the same projection: the checkpoint row is locked
+ * (SELECT ... FOR UPDATE) in the batch transaction and the batch is dropped if another runner moved
+ * the checkpoint meanwhile, so each event's effect lands exactly once.
+ */
+
+export interface Projection {
+  readonly name: string;
+  /** Idempotent DDL creating the read model's tables. */
+  readonly schema: string;
+  /** The tables it owns, emptied by a rebuild. */
+  readonly tables: readonly string[];
+  /** Applies a batch of events of one shard, in log order, inside the checkpoint's transaction. */
+  apply(tx: SqlClient, events: StoredEvent[]): Promise<void>;
+}
+
+export type Logger = {
+  info(obj: object, msg?: string): void;
+  warn(obj: object, msg?: string): void;
+  error(obj: object, msg?: string): void;
+};
+
+export type ProjectorDeps = {
+  store: EventStore;
+  /** Where the read models and checkpoints live. */
+  db: SqlDatabase;
+  projections: Projection[];
+  batchSize?: number;
+  /** How often to look for events appended by other processes (in-process appends wake it at once). */
+  pollIntervalMs?: number;
+  logger?: Logger;
+};
+
+export type ProjectionStatus = { projection: string; shard: number; position: number; head: number; lag: number };
+
+const CHECKPOINTS_SCHEMA = `
+CREATE TABLE IF NOT EXISTS projection_checkpoints (
+  projection text NOT NULL,
+  shard int NOT NULL,
+  position bigint NOT NULL DEFAULT 0,
+  updated_at timestamptz NOT NULL DEFAULT now(),
+  PRIMARY KEY (projection, shard)
+);`;
+
+export type Projector = ReturnType<typeof createProjector>;
+
+export function createProjector(deps: ProjectorDeps) {
+  const { store, db, projections } = deps;
+  const batchSize = deps.batchSize ?? 500;
+  const pollIntervalMs = deps.pollIntervalMs ?? 250;
+  const byName = new Map(projections.map((p) => [p.name, p]));
+  /** Known checkpoint per `${projection}/${shard}`, for waitFor without a query. */
+  const known = new Map<string, number>();
+  const waiters = new Set<{ key: string; position: number; resolve: (ok: boolean) => void }>();
+  const wake = new Map<number, () => void>();
+  let running = false;
+  let loops: Promise<void>[] = [];
+  let unsubscribe: (() => void) | null = null;
+
+  const key = (projection: string, shard: number) => `${projection}/${shard}`;
+
+  function advanced(projection: string, shard: number, position: number) {
+    const k = key(projection, shard);
+    if ((known.get(k) ?? -1) < position) known.set(k, position);
+    for (const w of waiters) {
+      if (w.key === k && w.position <= position) {
+        waiters.delete(w);
+        w.resolve(true);
+      }
+    }
+  }
+
+  async function ensureSchema() {
+    await db.exec(CHECKPOINTS_SCHEMA);
+    for (const p of projections) {
+      await db.exec(p.schema);
+      for (let shard = 0; shard < store.shardCount; shard++) {
+        await db.query(
+          'INSERT INTO projection_checkpoints (projection, shard, position) VALUES ($1, $2, 0) ON CONFLICT (projection, shard) DO NOTHING',
+          [p.name, shard],
+        );
+      }
+    }
+  }
+
+  async function checkpoint(projection: string, shard: number): Promise<number> {
+    const { rows } = await db.query<{ position: string | number }>(
+      'SELECT position FROM projection_checkpoints WHERE projection = $1 AND shard = $2',
+      [projection, shard],
+    );
+    return Number(rows[0]?.position ?? 0);
+  }
+
+  /** Processes one batch; returns how many events were applied (0 = caught up). */
+  async function step(projection: Projection, shard: number): Promise<number> {
+    const from = await checkpoint(projection.name, shard);
+    advanced(projection.name, shard, from);
+    const events = await store.readLog(shard, { after: from, maxCount: batchSize });
+    if (events.length === 0) return 0;
+    const last = events[events.length - 1]!.position;
+    const applied = await db.transaction(async (tx) => {
+      const { rows } = await tx.query<{ position: string | number }>(
+        'SELECT position FROM projection_checkpoints WHERE projection = $1 AND shard = $2 FOR UPDATE',
+        [projection.name, shard],
+      );
+      // Another runner moved the checkpoint since we read it: drop this batch, read again.
+      if (Number(rows[0]?.position ?? 0) !== from) return false;
+      await projection.apply(tx, events);
+      await tx.query('UPDATE projection_checkpoints SET position = $3, updated_at = now() WHERE projection = $1 AND shard = $2', [
+        projection.name,
+        shard,
+        last,
+      ]);
+      return true;
+    });
+    if (applied) advanced(projection.name, shard, last);
+    return events.length;
+  }
+
+  async function loop(shard: number) {
+    while (running) {
+      let progressed = false;
+      for (const p of projections) {
+        try {
+          if ((await step(p, shard)) > 0) progressed = true;
+        } catch (error) {
+          deps.logger?.error({ err: error, projection: p.name, shard }, 'projection batch failed; retrying');
+          await sleep(Math.min(5_000, pollIntervalMs * 4));
+        }
+      }
+      if (!progressed && running) {
+        await new Promise<void>((resolve) => {
+          const timer = setTimeout(done, pollIntervalMs);
+          function done() {
+            clearTimeout(timer);
+            wake.delete(shard);
+            resolve();
+          }
+          wake.set(shard, done);
+        });
+      }
+    }
+  }
+
+  return {
+    ensureSchema,
+
+    /** Creates the schemas and runs every projection over every shard in the background. */
+    async start() {
+      await ensureSchema();
+      running = true;
+      unsubscribe = store.onAppended((shard) => wake.get(shard)?.());
+      loops = Array.from({ length: store.shardCount }, (_, shard) => loop(shard));
+    },
+
+    async stop() {
+      running = false;
+      unsubscribe?.();
+      for (const w of wake.values()) w();
+      await Promise.all(loops);
+      loops = [];
+      for (const w of waiters) w.resolve(false);
+      waiters.clear();
+    },
+
+    /** Applies everything committed so far (for tools and tests; no background loop needed). */
+    async catchUp() {
+      for (let shard = 0; shard < store.shardCount; shard++) {
+        for (const p of projections) while ((await step(p, shard)) > 0);
+      }
+    },
+
+    /**
+     * Resolves true once `projection` has applied the shard's log up to `position` (read-your-
+     * writes for the caller that appended it), false after `timeoutMs`.
+     */
+    async waitFor(projection: string, at: { shard: number; position: number }, timeoutMs: number): Promise<boolean> {
+      const k = key(projection, at.shard);
+      if ((known.get(k) ?? -1) >= at.position) return true;
+      if ((await checkpoint(projection, at.shard)) >= at.position) return true;
+      return new Promise<boolean>((resolve) => {
+        const waiter = {
+          key: k,
+          position: at.position,
+          resolve: (ok: boolean) => {
+            clearTimeout(timer);
+            resolve(ok);
+          },
+        };
+        const timer = setTimeout(() => {
+          waiters.delete(waiter);
+          resolve(false);
+        }, timeoutMs);
+        waiters.add(waiter);
+        wake.get(at.shard)?.();
+      });
+    },
+
+    /** Empties a read model and sets its checkpoints to 0; the loops (or catchUp) replay it from position 0. */
+    async reset(name: string) {
+      const p = byName.get(name);
+      if (!p) throw new Error(`unknown projection ${name}`);
+      await db.transaction(async (tx) => {
+        await tx.query('SELECT 1 FROM projection_checkpoints WHERE projection = $1 FOR UPDATE', [name]);
+        for (const table of p.tables) await tx.query(`DELETE FROM ${table}`);
+        await tx.query('UPDATE projection_checkpoints SET position = 0, updated_at = now() WHERE projection = $1', [name]);
+      });
+      for (let shard = 0; shard < store.shardCount; shard++) known.delete(key(name, shard));
+    },
+
+    async status(): Promise<ProjectionStatus[]> {
+      const out: ProjectionStatus[] = [];
+      for (const p of projections) {
+        for (let shard = 0; shard < store.shardCount; shard++) {
+          const [position, head] = await Promise.all([checkpoint(p.name, shard), store.headPosition(shard)]);
+          out.push({ projection: p.name, shard, position, head, lag: head - position });
+        }
+      }
+      return out;
+    },
+  };
+}
+
+const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
