@@ -11,7 +11,6 @@ import { createTestStack, dumpReadModel } from './testing/stack.js';
  * transaction as the writes, so the half-done batch vanishes and is applied again, once.
  */
 const child = fileURLToPath(new URL('./testing/projector-process.ts', import.meta.url));
-const tsx = fileURLToPath(new URL('../node_modules/.bin/tsx', import.meta.url));
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
 describe('projector crash recovery (PostgreSQL, SIGKILL)', () => {
@@ -50,7 +49,9 @@ describe('projector crash recovery (PostgreSQL, SIGKILL)', () => {
   });
 
   function startProjector(): ChildProcess {
-    running = spawn(tsx, [child, stack.urls.join(','), '300'], { stdio: ['ignore', 'ignore', 'inherit'] });
+    // `node --import tsx`, not the tsx binary: the tsx CLI runs the script in a child process of its
+    // own, and a SIGKILL to the CLI would leave that child projecting.
+    running = spawn(process.execPath, ['--import', 'tsx', child, stack.urls.join(','), '300'], { stdio: ['ignore', 'ignore', 'inherit'] });
     return running;
   }
 
@@ -110,6 +111,7 @@ describe('projector crash recovery (PostgreSQL, SIGKILL)', () => {
     }
     expect(await checkpoints()).toEqual(heads);
     running?.kill('SIGKILL');
+    await new Promise((r) => running!.once('exit', r));
     const recovered = await dumpReadModel(stack.readModels);
 
     // Rebuild from position 0 in this process and compare.
