@@ -1,0 +1,69 @@
+import rateLimit from '@fastify/rate-limit';
+import Fastify, { type FastifyInstance } from 'fastify';
+import { authenticate } from './auth.js';
+import { createReadYourWrites, type AppDeps, type RouteDeps } from './deps.js';
+import { HttpError, installErrorHandling } from './errors.js';
+import { authRoutes } from './routes/auth.js';
+import { conversationRoutes } from './routes/conversations.js';
+import { groupRoutes } from './routes/groups.js';
+import { healthRoutes } from './routes/health.js';
+import { messageRoutes } from './routes/messages.js';
+import { reactionRoutes } from './routes/reactions.js';
+import { realtimeRoutes, type RealtimeRouteDeps } from './routes/realtime.js';
+import { receiptRoutes } from './routes/receipts.js';
+import { useZod } from './zod.js';
+
+export type { AppDeps } from './deps.js';
+
+/** Room around the largest message for JSON escaping and the other fields. */
+export const bodyLimitFor = (maxMessageBytes: number) => maxMessageBytes * 4 + 16 * 1024;
+
+/**
+ * The REST API as a fastify instance, not listening: gateways/main.ts listens, tests inject().
+ *
+ * Scopes: /healthz and /api/v1/auth/* are public (rate-limited by IP); everything else under
+ * /api/v1 authenticates the bearer token first, then counts against the caller's user id.
+ * With `realtime` (the presence store and the WebSocket port), the real-time routes are added.
+ */
+export async function buildApp(deps: AppDeps, realtime?: RealtimeRouteDeps): Promise<FastifyInstance> {
+  const bodyLimit = bodyLimitFor(deps.settings.maxMessageBytes);
+  const app = Fastify({
+    loggerInstance: deps.logger,
+    bodyLimit,
+    return503OnClosing: true,
+  });
+  useZod(app);
+  // JSON only: a text/plain body gets 415 rather than a confusing "expected object".
+  app.removeContentTypeParser('text/plain');
+  installErrorHandling(app, { bodyLimit });
+  app.decorateRequest('user', null);
+
+  const windowMs = deps.settings.rateLimitWindowMs;
+  await app.register(rateLimit, {
+    global: true,
+    max: deps.settings.rateLimitMax,
+    timeWindow: windowMs,
+    // Route-level onRequest hooks run after the scope's: the caller is authenticated by then.
+    hook: 'onRequest',
+    keyGenerator: (request) => (request.user ? `user:${request.user.userId}` : `ip:${request.ip}`),
+    errorResponseBuilder: (_request, context) =>
+      new HttpError('rate_limited', `rate limit exceeded: at most ${context.max} requests per ${windowMs} ms; retry in ${context.after}`),
+  });
+
+  const routeDeps: RouteDeps = { ...deps, settle: createReadYourWrites(deps) };
+  await app.register(healthRoutes());
+  await app.register(authRoutes(routeDeps), { prefix: '/api/v1/auth' });
+  await app.register(
+    async (api) => {
+      api.addHook('onRequest', authenticate(deps.tokens));
+      await api.register(conversationRoutes(routeDeps));
+      await api.register(messageRoutes(routeDeps));
+      await api.register(groupRoutes(routeDeps));
+      await api.register(receiptRoutes(routeDeps));
+      await api.register(reactionRoutes(routeDeps));
+      if (realtime !== undefined) await api.register(realtimeRoutes(routeDeps, realtime));
+    },
+    { prefix: '/api/v1' },
+  );
+  return app;
+}

@@ -1,0 +1,40 @@
+import type { FastifyBaseLogger } from 'fastify';
+import type { ConversationCommands, Position } from '../../commands/conversations.js';
+import type { Config } from '../../infra/config/config.js';
+import type { UserRepository } from '../../infra/users/port.js';
+import { CONVERSATIONS_PROJECTION } from '../../projections/conversations/projection.js';
+import type { ConversationQueries } from '../../projections/conversations/views.js';
+import type { Projector } from '../../projections/runtime.js';
+import type { TokenService } from './auth.js';
+
+export type HttpSettings = Pick<Config, 'maxMessageBytes' | 'rateLimitMax' | 'rateLimitWindowMs' | 'readYourWritesTimeoutMs'>;
+
+/** Everything the REST API needs, built by the composition root (gateways/main.ts) or a test. */
+export type AppDeps = {
+  settings: HttpSettings;
+  logger: FastifyBaseLogger;
+  tokens: TokenService;
+  users: UserRepository;
+  commands: ConversationCommands;
+  queries: ConversationQueries;
+  projector: Pick<Projector, 'waitFor'>;
+};
+
+/**
+ * Read-your-writes: waits until the conversations read model has applied the caller's write, so
+ * the caller's next read (history, inbox, status) shows it. On a timeout the write still stands
+ * (it is in the store): reply anyway, and say so in the log.
+ */
+export function createReadYourWrites(deps: Pick<AppDeps, 'projector' | 'settings'>) {
+  return async function settle(position: Position | null, log: FastifyBaseLogger): Promise<void> {
+    if (position === null) return;
+    const timeoutMs = deps.settings.readYourWritesTimeoutMs;
+    const caughtUp = await deps.projector.waitFor(CONVERSATIONS_PROJECTION, position, timeoutMs);
+    if (!caughtUp) log.warn({ position, timeoutMs }, 'read model did not catch up in time; replying before it shows this write');
+  };
+}
+
+export type Settle = ReturnType<typeof createReadYourWrites>;
+
+/** What each route plugin is registered with. */
+export type RouteDeps = AppDeps & { settle: Settle };

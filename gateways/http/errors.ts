@@ -1,0 +1,102 @@
+import type { FastifyBaseLogger, FastifyError, FastifyInstance } from 'fastify';
+import { DomainError, type ErrorKind } from '../../domain/errors.js';
+
+/**
+ * The REST API's one error catalogue. Every error leaves as
+ *   {"error": {"code": "<stable code>", "message": "<human text, naming the field when there is one>"}}
+ * with the status listed here. Domain errors map by kind; the HTTP layer adds its own codes.
+ */
+
+export const STATUS_BY_KIND: Readonly<Record<ErrorKind, number>> = Object.freeze({
+  validation: 400,
+  unauthenticated: 401,
+  forbidden: 403,
+  not_found: 404,
+  conflict: 409,
+  // A request that is well-formed but impossible in the conversation's current state (adding
+  // members to a direct conversation): a conflict with that state.
+  illegal_state: 409,
+});
+
+/** Codes the HTTP layer itself raises, with their status. */
+export const HTTP_ERRORS = Object.freeze({
+  validation_error: 400,
+  invalid_json: 400,
+  media_not_supported: 400,
+  invalid_cursor: 400,
+  bad_request: 400,
+  unauthorized: 401,
+  invalid_credentials: 401,
+  not_message_sender: 403,
+  message_not_found: 404,
+  route_not_found: 404,
+  payload_too_large: 413,
+  unsupported_media_type: 415,
+  rate_limited: 429,
+  internal_error: 500,
+} as const);
+
+export type HttpErrorCode = keyof typeof HTTP_ERRORS;
+
+export class HttpError extends Error {
+  override readonly name = 'HttpError';
+  readonly statusCode: number;
+  constructor(
+    readonly code: HttpErrorCode,
+    message: string,
+  ) {
+    super(message);
+    this.statusCode = HTTP_ERRORS[code];
+  }
+}
+
+export type ErrorBody = { error: { code: string; message: string } };
+
+export type MappedError = { status: number; body: ErrorBody; /** 5xx: log it, it is a bug or an outage */ internal: boolean };
+
+const body = (code: string, message: string): ErrorBody => ({ error: { code, message } });
+
+/** Maps anything thrown while serving a request to its status and body. */
+export function mapError(error: unknown, limits: { bodyLimit: number }): MappedError {
+  if (error instanceof HttpError) return { status: error.statusCode, body: body(error.code, error.message), internal: false };
+  if (error instanceof DomainError) return { status: STATUS_BY_KIND[error.kind], body: body(error.code, error.message), internal: false };
+  if (isFastifyError(error)) {
+    switch (error.code) {
+      case 'FST_ERR_CTP_BODY_TOO_LARGE':
+        return clientError(413, 'payload_too_large', `request body exceeds the limit of ${limits.bodyLimit} bytes`);
+      case 'FST_ERR_CTP_INVALID_JSON_BODY':
+        return clientError(400, 'invalid_json', 'body: not valid JSON');
+      case 'FST_ERR_CTP_EMPTY_JSON_BODY':
+        return clientError(400, 'validation_error', 'body: Required (Content-Type is application/json but the body is empty)');
+      case 'FST_ERR_CTP_INVALID_MEDIA_TYPE':
+        return clientError(415, 'unsupported_media_type', 'Content-Type: send application/json');
+    }
+    const status = error.statusCode ?? 500;
+    if (status >= 400 && status < 500) return clientError(status, 'bad_request', error.message);
+  }
+  return { status: 500, body: body('internal_error', 'internal server error'), internal: true };
+}
+
+function clientError(status: number, code: string, message: string): MappedError {
+  return { status, body: body(code, message), internal: false };
+}
+
+function isFastifyError(error: unknown): error is FastifyError {
+  return error instanceof Error && 'code' in error && typeof error.code === 'string';
+}
+
+/** Installs the catalogue as the app's error and not-found handlers. */
+export function installErrorHandling(app: FastifyInstance, limits: { bodyLimit: number }): void {
+  app.setErrorHandler((error, request, reply) => {
+    const mapped = mapError(error, limits);
+    if (mapped.internal) logInternal(request.log, error);
+    return reply.code(mapped.status).type('application/json; charset=utf-8').send(mapped.body);
+  });
+  app.setNotFoundHandler((request, reply) =>
+    reply.code(404).send(body('route_not_found', `no route ${request.method} ${request.url.split('?')[0] ?? ''}`)),
+  );
+}
+
+function logInternal(log: FastifyBaseLogger, error: unknown): void {
+  log.error({ err: error }, 'request failed');
+}

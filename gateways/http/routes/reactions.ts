@@ -1,0 +1,56 @@
+import type { FastifyPluginAsync } from 'fastify';
+import { z } from 'zod';
+import { caller } from '../auth.js';
+import type { RouteDeps } from '../deps.js';
+import { HttpError } from '../errors.js';
+import { Id } from '../schemas.js';
+import type { ZodTypeProvider } from '../zod.js';
+
+/** POST /api/v1/messages/:message_id/reactions {emoji}; DELETE .../reactions/:emoji (URL-encoded). Members only. */
+
+const Emoji = z
+  .string()
+  .min(1)
+  .max(32)
+  .regex(/^\S+$/u, 'expected an emoji, without spaces');
+
+const ReactionReply = z.object({ message_id: z.string(), conversation_id: z.string(), user_id: z.string(), emoji: z.string() });
+
+export function reactionRoutes(deps: RouteDeps): FastifyPluginAsync {
+  async function messageRef(messageId: string) {
+    const ref = await deps.queries.messageRef(messageId);
+    if (!ref) throw new HttpError('message_not_found', `message_id: no message ${messageId}`);
+    return ref;
+  }
+
+  return async (scope) => {
+    const app = scope.withTypeProvider<ZodTypeProvider>();
+
+    app.post(
+      '/messages/:message_id/reactions',
+      { schema: { params: z.object({ message_id: Id }), body: z.object({ emoji: Emoji }), response: { 200: ReactionReply, 201: ReactionReply } } },
+      async (request, reply) => {
+        const me = caller(request);
+        const ref = await messageRef(request.params.message_id);
+        const { emoji } = request.body;
+        const outcome = await deps.commands.react(me.userId, ref.conversation_id, ref, emoji, 'add', request.id);
+        await deps.settle(outcome.position, request.log);
+        return reply
+          .code(outcome.changed ? 201 : 200)
+          .send({ message_id: ref.message_id, conversation_id: ref.conversation_id, user_id: me.userId, emoji });
+      },
+    );
+
+    app.delete(
+      '/messages/:message_id/reactions/:emoji',
+      { schema: { params: z.object({ message_id: Id, emoji: Emoji }) } },
+      async (request, reply) => {
+        const me = caller(request);
+        const ref = await messageRef(request.params.message_id);
+        const outcome = await deps.commands.react(me.userId, ref.conversation_id, ref, request.params.emoji, 'remove', request.id);
+        await deps.settle(outcome.position, request.log);
+        return reply.code(204).send();
+      },
+    );
+  };
+}

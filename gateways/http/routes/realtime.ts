@@ -1,0 +1,98 @@
+import type { FastifyPluginAsync } from 'fastify';
+import { z } from 'zod';
+import { forbidden } from '../../../domain/errors.js';
+import type { PresenceStore } from '../../../infra/presence/port.js';
+import { caller } from '../auth.js';
+import type { RouteDeps } from '../deps.js';
+import { Id } from '../schemas.js';
+import type { ZodTypeProvider } from '../zod.js';
+
+/**
+ * The REST side of the real-time signals (issue 3, item 5), feeding the same presence store as
+ * the WebSocket frames, and the discovery of the WebSocket endpoint:
+ *
+ * - GET  /realtime                        {websocket_url}
+ * - POST /conversations/:id/typing        {is_typing}: members only
+ * - PUT  /users/:user_id/presence         {status}: only for oneself (403 otherwise)
+ * - GET  /users/:user_id/presence         oneself or a contact (someone sharing a conversation), 403 otherwise
+ */
+export type RealtimeRouteDeps = {
+  presence: PresenceStore;
+  /** The WebSocket gateway's port, once it listens (null: no gateway in this process). */
+  websocketPort: () => number | null;
+};
+
+const PresenceBody = z.object({
+  user_id: z.string(),
+  status: z.enum(['online', 'away', 'offline']),
+  last_seen: z.string().nullable(),
+});
+
+export function realtimeRoutes(deps: RouteDeps, realtime: RealtimeRouteDeps): FastifyPluginAsync {
+  async function isContact(me: string, other: string): Promise<boolean> {
+    const inbox = await deps.queries.inbox(me, { limit: 10_000 });
+    return inbox.some((c) => c.participants.some((p) => p.user_id === other));
+  }
+
+  return async (scope) => {
+    const app = scope.withTypeProvider<ZodTypeProvider>();
+
+    app.get('/realtime', { schema: { response: { 200: z.object({ websocket_url: z.string().nullable() }) } } }, async (request) => {
+      caller(request);
+      const port = realtime.websocketPort();
+      if (port === null) return { websocket_url: null };
+      const hostname = request.hostname.replace(/:\d+$/, '') || '127.0.0.1';
+      const scheme = request.protocol === 'https' ? 'wss' : 'ws';
+      return { websocket_url: `${scheme}://${hostname}:${port}/ws` };
+    });
+
+    app.post(
+      '/conversations/:id/typing',
+      {
+        schema: {
+          params: z.object({ id: Id }),
+          body: z.object({ is_typing: z.boolean() }),
+          response: { 200: z.object({ conversation_id: z.string(), is_typing: z.boolean(), forwarded: z.boolean() }) },
+        },
+      },
+      async (request) => {
+        const me = caller(request);
+        await deps.commands.access(me.userId, request.params.id);
+        const forwarded = await realtime.presence.typing(me.userId, request.params.id, request.body.is_typing);
+        return { conversation_id: request.params.id, is_typing: request.body.is_typing, forwarded };
+      },
+    );
+
+    app.put(
+      '/users/:user_id/presence',
+      {
+        schema: {
+          params: z.object({ user_id: Id }),
+          body: z.object({ status: z.enum(['online', 'away', 'offline']) }),
+          response: { 200: PresenceBody },
+        },
+      },
+      async (request) => {
+        const me = caller(request);
+        if (request.params.user_id !== me.userId) throw forbidden('not_yourself', 'user_id: you may only set your own presence');
+        await realtime.presence.setStatus(me.userId, request.body.status);
+        const [presence] = await realtime.presence.get([me.userId]);
+        return presence!;
+      },
+    );
+
+    app.get(
+      '/users/:user_id/presence',
+      { schema: { params: z.object({ user_id: Id }), response: { 200: PresenceBody } } },
+      async (request) => {
+        const me = caller(request);
+        const other = request.params.user_id;
+        if (other !== me.userId && !(await isContact(me.userId, other))) {
+          throw forbidden('not_a_contact', 'user_id: presence is visible to contacts only (people sharing a conversation)');
+        }
+        const [presence] = await realtime.presence.get([other]);
+        return presence!;
+      },
+    );
+  };
+}

@@ -1,0 +1,84 @@
+import { z } from 'zod';
+
+/** Zod schemas shared by the route plugins: identifiers and the bodies the API returns. */
+
+/** Ids as the domain takes them (users, conversations, messages). */
+export const Id = z.string().min(1).max(64);
+
+export const Limit = (fallback: number, max: number) => z.coerce.number().int().min(1).max(max).default(fallback);
+
+export const ContentType = z.enum(['text', 'image', 'video', 'file']);
+
+export const ErrorBody = z.object({ error: z.object({ code: z.string(), message: z.string() }) });
+
+export const Participant = z.object({ user_id: z.string(), role: z.enum(['admin', 'member']) });
+
+export const DirectConversationBody = z.object({
+  conversation_id: z.string(),
+  type: z.literal('one_on_one'),
+  participants: z.array(Participant),
+  created_at: z.string(),
+});
+
+export const GroupBody = z.object({
+  group_id: z.string(),
+  conversation_id: z.string(),
+  type: z.literal('group'),
+  name: z.string().nullable(),
+  description: z.string().nullable(),
+  participants: z.array(Participant),
+  created_by: z.string(),
+  created_at: z.string(),
+});
+
+export const MessageBody = z.object({
+  message_id: z.string(),
+  conversation_id: z.string(),
+  sender_id: z.string(),
+  content: z.string(),
+  content_type: ContentType,
+  created_at: z.string(),
+  sequence_number: z.number().int(),
+  client_message_id: z.string().nullable(),
+});
+
+export const ReactionSummary = z.object({ emoji: z.string(), count: z.number().int(), user_ids: z.array(z.string()) });
+
+export const HistoryMessageBody = MessageBody.extend({ reactions: z.array(ReactionSummary) });
+
+export const InboxEntryBody = z.object({
+  conversation_id: z.string(),
+  type: z.enum(['one_on_one', 'group']),
+  name: z.string().nullable(),
+  description: z.string().nullable(),
+  participants: z.array(Participant),
+  last_message: z
+    .object({
+      message_id: z.string(),
+      sender_id: z.string(),
+      content: z.string(),
+      content_type: ContentType,
+      created_at: z.string(),
+      sequence_number: z.number().int(),
+    })
+    .nullable(),
+  unread_count: z.number().int(),
+  read_up_to: z.number().int(),
+  updated_at: z.string(),
+});
+
+const Status = z.enum(['sent', 'delivered', 'read']);
+
+export const MessageStatusBody = z.object({
+  message_id: z.string(),
+  conversation_id: z.string(),
+  sequence_number: z.number().int(),
+  sender_id: z.string(),
+  status: Status,
+  recipient_count: z.number().int(),
+  delivered_count: z.number().int(),
+  read_count: z.number().int(),
+  recipients: z.array(
+    z.object({ user_id: z.string(), status: Status, delivered_at: z.string().nullable(), read_at: z.string().nullable() }),
+  ),
+});

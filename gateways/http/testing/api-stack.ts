@@ -1,0 +1,97 @@
+import type { FastifyInstance, LightMyRequestResponse } from 'fastify';
+import { pino, type Logger } from 'pino';
+import { parseConfig, type Config } from '../../../infra/config/config.js';
+import { createPgliteDatabase } from '../../../infra/sql/pglite.js';
+import type { SqlDatabase } from '../../../infra/sql/port.js';
+import { createPostgresDatabase } from '../../../infra/sql/postgres.js';
+import { createTempDatabases } from '../../../infra/testing/postgres.js';
+import { composeStack, type Stack } from '../../main.js';
+
+export type Adapter = 'pglite' | 'postgres';
+
+export const TEST_JWT_SECRET = 'test-secret-test-secret-test-secret-0123456789';
+
+/**
+ * The whole server stack (store, users, projector, REST API) for e2e tests, driven with inject():
+ * PGlite in memory (one shard), or PostgreSQL with two throw-away databases as two shards.
+ */
+export async function createApiStack(adapter: Adapter, options: { env?: Record<string, string>; logger?: Logger } = {}) {
+  const config: Config = parseConfig({
+    JWT_SECRET: TEST_JWT_SECRET,
+    RATE_LIMIT_MAX: '1000000',
+    LOG_LEVEL: 'silent',
+    CHAT_DATA_DIR: '/nonexistent-tests-use-no-data-dir',
+    ...options.env,
+  });
+  let databases: SqlDatabase[];
+  let drop = async () => {};
+  if (adapter === 'pglite') {
+    databases = [await createPgliteDatabase()];
+  } else {
+    const temp = await createTempDatabases('api_test', 2);
+    drop = temp.drop;
+    databases = temp.urls.map((connectionString) => createPostgresDatabase({ connectionString, max: 10 }));
+  }
+  let stack: Stack;
+  try {
+    // A cheap scrypt keeps registrations fast; the hash format and checks are the production ones.
+    stack = await composeStack({ config, logger: options.logger ?? pino({ level: 'silent' }), databases, users: { scryptCost: { ln: 10, r: 8, p: 1 } } });
+  } catch (error) {
+    await drop();
+    throw error;
+  }
+  return {
+    ...stack,
+    config,
+    client: createClient(stack.app),
+    async close() {
+      await stack.close();
+      await drop();
+    },
+  };
+}
+
+export type ApiStack = Awaited<ReturnType<typeof createApiStack>>;
+
+export type ApiResponse = { status: number; body: any; headers: LightMyRequestResponse['headers'] };
+
+export type Registered = { user_id: string; username: string; token: string };
+
+let counter = 0;
+/** A username no other test of this run uses. */
+export const uniqueName = (prefix: string) => `${prefix}_${process.pid}_${++counter}`;
+
+/** Given / when helpers over inject(): `as(user).post(path, body)`. */
+export function createClient(app: FastifyInstance) {
+  async function call(method: 'GET' | 'POST' | 'PUT' | 'DELETE', url: string, options: { token?: string; body?: unknown; headers?: Record<string, string> } = {}): Promise<ApiResponse> {
+    const headers: Record<string, string> = { ...options.headers };
+    if (options.token !== undefined) headers.authorization = `Bearer ${options.token}`;
+    if (options.body !== undefined) headers['content-type'] ??= 'application/json';
+    const payload = options.body === undefined ? undefined : typeof options.body === 'string' ? options.body : JSON.stringify(options.body);
+    const response = await app.inject({ method, url, headers, ...(payload !== undefined ? { payload } : {}) });
+    const text = response.body;
+    return { status: response.statusCode, body: text.length > 0 ? JSON.parse(text) : null, headers: response.headers };
+  }
+
+  const as = (user: { token: string } | null) => {
+    const token = user?.token;
+    return {
+      get: (url: string, headers?: Record<string, string>) => call('GET', url, { token, headers }),
+      post: (url: string, body: unknown, headers?: Record<string, string>) => call('POST', url, { token, body, headers }),
+      put: (url: string, body: unknown, headers?: Record<string, string>) => call('PUT', url, { token, body, headers }),
+      delete: (url: string, headers?: Record<string, string>) => call('DELETE', url, { token, headers }),
+    };
+  };
+
+  return {
+    call,
+    as,
+    anonymous: as(null),
+    async register(prefix: string, password = 'correct horse battery'): Promise<Registered> {
+      const username = uniqueName(prefix);
+      const res = await call('POST', '/api/v1/auth/register', { body: { username, email: `${username}@example.test`, password } });
+      if (res.status !== 201) throw new Error(`register ${username}: ${res.status} ${JSON.stringify(res.body)}`);
+      return res.body;
+    },
+  };
+}

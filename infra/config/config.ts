@@ -1,0 +1,172 @@
+import { randomUUID } from 'node:crypto';
+import { resolve } from 'node:path';
+import { z } from 'zod';
+
+/**
+ * The server's configuration: one zod schema over environment variables, parsed once, frozen.
+ * This module is the only one that reads `process.env` (tests and scripts aside). A wrong value
+ * stops start-up with a ConfigError whose message names the variable; secrets are never echoed.
+ * An empty variable counts as unset.
+ */
+
+export const LOG_LEVELS = ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'] as const;
+export type LogLevel = (typeof LOG_LEVELS)[number];
+
+export type Config = Readonly<{
+  /** 0 asks the OS for a free port. */
+  port: number;
+  host: string;
+  /** Absolute path of the data directory (embedded database, generated JWT secret). */
+  dataDir: string;
+  /** One PostgreSQL URL per shard; empty: the embedded PGlite database under dataDir. */
+  databaseUrls: readonly string[];
+  /** null: generated once and kept in `${dataDir}/jwt-secret` (see jwt-secret.ts). */
+  jwtSecret: string | null;
+  jwtTtlSeconds: number;
+  maxMessageBytes: number;
+  rateLimitMax: number;
+  rateLimitWindowMs: number;
+  logLevel: LogLevel;
+  readYourWritesTimeoutMs: number;
+  /** Port of the WebSocket gateway (0: any free port; GET /api/v1/realtime tells clients which). */
+  wsPort: number;
+  /** This process's gateway node id (delivery routes to it); random per start unless set. */
+  nodeId: string;
+}>;
+
+export class ConfigError extends Error {
+  override readonly name = 'ConfigError';
+  constructor(
+    message: string,
+    /** The variables that were wrong. */
+    readonly variables: readonly string[],
+  ) {
+    super(message);
+  }
+}
+
+const unsetIfEmpty = (value: unknown) => (typeof value === 'string' && value.trim() === '' ? undefined : value);
+
+function integer(min: number, max: number, fallback: number) {
+  return z.preprocess(
+    unsetIfEmpty,
+    z
+      .string()
+      .transform((raw, ctx) => {
+        const n = /^\s*\d+\s*$/.test(raw) ? Number(raw) : Number.NaN;
+        if (!Number.isSafeInteger(n) || n < min || n > max) {
+          ctx.addIssue({ code: 'custom', message: `expected an integer from ${min} to ${max}, got ${JSON.stringify(raw)}` });
+          return z.NEVER;
+        }
+        return n;
+      })
+      .default(fallback),
+  );
+}
+
+function text(fallback: string) {
+  return z.preprocess(unsetIfEmpty, z.string().default(fallback));
+}
+
+const databaseUrls = z.preprocess(
+  unsetIfEmpty,
+  z
+    .string()
+    .transform((raw, ctx) => {
+      const urls = raw.split(',').map((s) => s.trim());
+      urls.forEach((url, i) => {
+        let protocol = '';
+        try {
+          protocol = new URL(url).protocol;
+        } catch {
+          // reported below
+        }
+        if (protocol !== 'postgres:' && protocol !== 'postgresql:') {
+          // The URL may hold a password: name its place, never its text.
+          ctx.addIssue({
+            code: 'custom',
+            message: `expected comma-separated postgres:// or postgresql:// URLs (one per shard); entry ${i + 1} of ${urls.length} is not one`,
+          });
+        }
+      });
+      return urls;
+    })
+    .optional(),
+);
+
+const jwtSecret = z.preprocess(
+  unsetIfEmpty,
+  z
+    .string()
+    .superRefine((s, ctx) => {
+      // A secret is never echoed: only its length.
+      if (s.length < 32) ctx.addIssue({ code: 'custom', message: `expected at least 32 characters, got ${s.length}` });
+    })
+    .optional(),
+);
+
+const logLevel = z.preprocess(
+  unsetIfEmpty,
+  z.enum(LOG_LEVELS, { error: (issue) => `expected one of ${LOG_LEVELS.join(', ')}, got ${JSON.stringify(issue.input)}` }).default('info'),
+);
+
+const EnvSchema = z.object({
+  PORT: integer(0, 65535, 3000),
+  HOST: text('127.0.0.1'),
+  CHAT_DATA_DIR: text('./data'),
+  DATABASE_URL: databaseUrls,
+  JWT_SECRET: jwtSecret,
+  JWT_TTL_SECONDS: integer(1, 31_536_000, 86_400),
+  MAX_MESSAGE_BYTES: integer(1, 16 * 1024 * 1024, 65_536),
+  RATE_LIMIT_MAX: integer(1, 1_000_000_000, 600),
+  RATE_LIMIT_WINDOW_MS: integer(1, 86_400_000, 60_000),
+  LOG_LEVEL: logLevel,
+  READ_YOUR_WRITES_TIMEOUT_MS: integer(0, 60_000, 2_000),
+  WS_PORT: integer(0, 65535, 3001),
+  NODE_ID: z.preprocess(
+    unsetIfEmpty,
+    z
+      .string()
+      .regex(/^[A-Za-z0-9_-]{1,64}$/, 'expected 1 to 64 letters, digits, "_" or "-"')
+      .optional(),
+  ),
+});
+
+/** The variables this server reads, in the order of the README's table. */
+export const CONFIG_VARIABLES = Object.keys(EnvSchema.shape);
+
+/** Parses an environment (tests pass their own); throws ConfigError naming every bad variable. */
+export function parseConfig(env: Record<string, string | undefined>): Config {
+  const result = EnvSchema.safeParse(env);
+  if (!result.success) {
+    const problems = result.error.issues.map((issue) => ({ variable: String(issue.path[0] ?? 'environment'), message: issue.message }));
+    throw new ConfigError(
+      problems.map((p) => `${p.variable}: ${p.message}`).join('\n'),
+      problems.map((p) => p.variable),
+    );
+  }
+  const e = result.data;
+  return Object.freeze({
+    port: e.PORT,
+    host: e.HOST,
+    dataDir: resolve(e.CHAT_DATA_DIR),
+    databaseUrls: Object.freeze(e.DATABASE_URL ?? []),
+    jwtSecret: e.JWT_SECRET ?? null,
+    jwtTtlSeconds: e.JWT_TTL_SECONDS,
+    maxMessageBytes: e.MAX_MESSAGE_BYTES,
+    rateLimitMax: e.RATE_LIMIT_MAX,
+    rateLimitWindowMs: e.RATE_LIMIT_WINDOW_MS,
+    logLevel: e.LOG_LEVEL,
+    readYourWritesTimeoutMs: e.READ_YOUR_WRITES_TIMEOUT_MS,
+    wsPort: e.WS_PORT,
+    nodeId: e.NODE_ID ?? `node-${randomUUID()}`,
+  });
+}
+
+let loaded: Config | undefined;
+
+/** The process's configuration, parsed from `process.env` on first use. */
+export function loadConfig(): Config {
+  loaded ??= parseConfig(process.env);
+  return loaded;
+}
