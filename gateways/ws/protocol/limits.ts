@@ -1,0 +1,45 @@
+/**
+ * The numbers of the protocol (PROTOCOL.md). Shared by the gateway and the client SDK, so this
+ * module imports nothing.
+ */
+
+/** The protocol version this code speaks (Hello.protocol_version, Welcome.protocol_version). */
+export const PROTOCOL_VERSION = 1;
+/** The oldest protocol version a server built from this code still accepts. */
+export const MIN_PROTOCOL_VERSION = 1;
+
+/** The largest ClientFrame a server accepts, in bytes; larger ones are refused undecoded. */
+export const MAX_FRAME_BYTES = 128 * 1024;
+/** SendMessage.content: at most this many bytes of UTF-8. */
+export const MAX_CONTENT_BYTES = 64 * 1024;
+/** Conversation ids, device ids, media ids: 1..64 characters (the domain's Id). */
+export const MAX_ID_LENGTH = 64;
+/** SendMessage.client_message_id: 1..128 characters (the domain's and the REST API's limit). */
+export const MAX_CLIENT_MESSAGE_ID_LENGTH = 128;
+/** Hello.token: a JWT is far shorter; anything longer is refused before verification. */
+export const MAX_TOKEN_LENGTH = 8 * 1024;
+/** Cursors in one Hello or Sync; a client that knows more conversations sends further Syncs. */
+export const MAX_CURSORS = 2000;
+
+/** The first frame must be a Hello within this long after the upgrade. */
+export const HANDSHAKE_TIMEOUT_MS = 10_000;
+/** Clients send Ping this often (Welcome.heartbeat_interval_ms). */
+export const HEARTBEAT_INTERVAL_MS = 30_000;
+/** The server closes a connection (4001) that sent no frame for two heartbeat intervals. */
+export const HEARTBEAT_TIMEOUT_MS = 2 * HEARTBEAT_INTERVAL_MS;
+/** A user with no sign of life from any connection for this long is offline. */
+export const PRESENCE_TIMEOUT_MS = 120_000;
+/** At most one accepted typing signal per user and conversation per this long. */
+export const TYPING_THROTTLE_MS = 1_000;
+/** A typing state lapses this long after the last accepted signal. */
+export const TYPING_TTL_MS = 3_000;
+
+/**
+ * Version negotiation: the client announces the newest version it speaks; the server answers with
+ * the version it will speak (the newest both know), or null when it cannot serve the client
+ * (answer Error unsupported_version and close with 4102).
+ */
+export function negotiateProtocolVersion(clientVersion: number): number | null {
+  if (!Number.isSafeInteger(clientVersion) || clientVersion < MIN_PROTOCOL_VERSION) return null;
+  return Math.min(clientVersion, PROTOCOL_VERSION);
+}
