@@ -1,0 +1,255 @@
+import { randomUUID } from 'node:crypto';
+import type { EventStore, StoredEvent } from '../event-store/port.js';
+import type { SqlDatabase } from '../sql/port.js';
+import { silentLogger, type BusLogger } from './logger.js';
+import type { EventBus } from './port.js';
+import { relayCheckpoints } from './relay-checkpoints.js';
+import { backoffDelay, resolveRetry, sleep, type RetryPolicy } from './retry.js';
+
+/**
+ * The relay: store → bus. Per shard it reads the log after its checkpoint, publishes the batch
+ * (in position order) and, once the bus has acknowledged all of it, stores the checkpoint.
+ *
+ * - Never skips: the store's log is gap-free in commit order (event-store/port.ts), the relay
+ *   checks that each batch continues its checkpoint without a hole, and the checkpoint never moves
+ *   past an event the bus did not acknowledge.
+ * - At-least-once: a crash (or a failed publish) between publish and checkpoint re-publishes the
+ *   batch; the bus drops re-published event ids within its dedupe window, and consumers tolerate
+ *   duplicates anyway.
+ * - One publisher per shard across processes: a lease row per shard (relay-checkpoints.ts says why
+ *   a lease and not an advisory lock). Relays that do not hold a shard's lease poll for it; a
+ *   leader that stops hands over at once, a crashed one after its lease runs out.
+ * - Woken by `store.onAppended` for appends of this process, and by polling every
+ *   `pollIntervalMs` for appends of other processes.
+ */
+export type RelayDeps = {
+  store: EventStore;
+  bus: EventBus;
+  /** Where relay_checkpoints lives (created when missing). */
+  db: SqlDatabase;
+  /** Most events per publish (default 500). */
+  batchSize?: number;
+  /** How often a leader looks for events appended by other processes (default 100 ms). */
+  pollIntervalMs?: number;
+  /** Lease of a shard (default 10 s): how long a crashed leader keeps it. Renewed every third of it. */
+  leaseMs?: number;
+  /** Back-off after a failed read, publish or checkpoint (default 100 ms doubling up to 5 s). */
+  retry?: RetryPolicy;
+  /** Several relays (e.g. to two buses) keep apart checkpoints under different names (default 'events'). */
+  name?: string;
+  /** This relay's identity in the lease rows (default: a random UUID). */
+  relayId?: string;
+  /**
+   * How long a hole in the positions read may last before the relay publishes past it (default
+   * 10 s). The store's log has no holes, so this only matters if that guarantee is ever broken.
+   */
+  gapTimeoutMs?: number;
+  logger?: BusLogger;
+};
+
+export type RelayShardStats = {
+  shard: number;
+  leader: boolean;
+  /** Checkpoint as this relay knows it (-1 before it first led the shard). */
+  position: number;
+  published: number;
+  batches: number;
+  failures: number;
+  /** Times this relay became the shard's leader. */
+  acquired: number;
+};
+
+export type Relay = {
+  readonly id: string;
+  ensureSchema(): Promise<void>;
+  /** Relays every shard until `signal` aborts, then gives its leases up. */
+  run(signal: AbortSignal): Promise<void>;
+  /** run() in the background. */
+  start(): Promise<void>;
+  stop(): Promise<void>;
+  stats(): RelayShardStats[];
+  /** The checkpoints and leases as stored (operators, tests). */
+  checkpoints(): Promise<{ shard: number; position: number; owner: string | null; leaseValid: boolean }[]>;
+};
+
+function positiveInt(what: string, value: number): number {
+  if (!Number.isSafeInteger(value) || value < 1) throw new RangeError(`${what} must be a positive integer, got ${value}`);
+  return value;
+}
+
+/** The first index where positions stop following `after` one by one (events.length when none). */
+function firstHole(after: number, events: StoredEvent[]): number {
+  const index = events.findIndex((event, i) => event.position !== after + 1 + i);
+  return index === -1 ? events.length : index;
+}
+
+export function createRelay(deps: RelayDeps): Relay {
+  const { store, bus, db } = deps;
+  const batchSize = positiveInt('batchSize', deps.batchSize ?? 500);
+  const pollIntervalMs = positiveInt('pollIntervalMs', deps.pollIntervalMs ?? 100);
+  const leaseMs = positiveInt('leaseMs', deps.leaseMs ?? 10_000);
+  const gapTimeoutMs = deps.gapTimeoutMs ?? 10_000;
+  const retry = resolveRetry(deps.retry, { initialMs: 100, maxMs: 5_000 });
+  const logger = deps.logger ?? silentLogger;
+  const id = deps.relayId ?? randomUUID();
+  const rows = relayCheckpoints(db, deps.name ?? 'events', id, leaseMs);
+  const renewEveryMs = Math.max(1, Math.floor(leaseMs / 3));
+  const followerPollMs = Math.max(pollIntervalMs, Math.floor(leaseMs / 4));
+
+  const shardStats: RelayShardStats[] = Array.from({ length: store.shardCount }, (_, shard) => ({
+    shard,
+    leader: false,
+    position: -1,
+    published: 0,
+    batches: 0,
+    failures: 0,
+    acquired: 0,
+  }));
+  /** Shards with appends this relay has not read yet (set by onAppended, cleared before each read). */
+  const dirty = new Set<number>();
+  const wakers = new Map<number, () => void>();
+  let background: { controller: AbortController; done: Promise<void> } | undefined;
+
+  function waitForAppend(shard: number, ms: number, signal: AbortSignal): Promise<void> {
+    if (dirty.has(shard) || signal.aborted) return Promise.resolve();
+    return new Promise((resolve) => {
+      const done = () => {
+        clearTimeout(timer);
+        signal.removeEventListener('abort', done);
+        if (wakers.get(shard) === done) wakers.delete(shard);
+        resolve();
+      };
+      const timer = setTimeout(done, ms);
+      signal.addEventListener('abort', done, { once: true });
+      wakers.set(shard, done);
+    });
+  }
+
+  async function relayShard(shard: number, signal: AbortSignal): Promise<void> {
+    const s = shardStats[shard]!;
+    let position = 0;
+    let renewedAt = 0;
+    let failures = 0;
+    let holeSince: number | undefined;
+    const lost = (why: string) => {
+      s.leader = false;
+      logger.warn({ shard, relay: id, why }, 'relay: lost the shard lease');
+    };
+
+    while (!signal.aborted) {
+      try {
+        if (!s.leader) {
+          const lease = await rows.acquire(shard);
+          if (lease === null) {
+            await sleep(followerPollMs, signal);
+            continue;
+          }
+          s.leader = true;
+          s.acquired++;
+          position = lease.position;
+          s.position = position;
+          renewedAt = Date.now();
+          logger.info({ shard, relay: id, position }, 'relay: leading the shard');
+        }
+
+        dirty.delete(shard);
+        const read = await store.readLog(shard, { after: position, maxCount: batchSize });
+        const hole = firstHole(position, read);
+        let events = read;
+        if (hole < read.length) {
+          holeSince ??= Date.now();
+          if (Date.now() - holeSince < gapTimeoutMs) {
+            events = read.slice(0, hole); // publish up to the hole, wait for it to fill
+          } else {
+            logger.error(
+              { shard, after: hole === 0 ? position : read[hole - 1]!.position, next: read[hole]!.position },
+              'relay: positions missing from the log past gapTimeoutMs; publishing past them',
+            );
+          }
+        } else {
+          holeSince = undefined;
+        }
+
+        if (events.length === 0) {
+          if (Date.now() - renewedAt >= renewEveryMs) {
+            if (!(await rows.renew(shard))) {
+              lost('renewal refused');
+              continue;
+            }
+            renewedAt = Date.now();
+          }
+          const waitMs = hole < read.length ? pollIntervalMs : Math.min(pollIntervalMs, Math.max(1, renewEveryMs - (Date.now() - renewedAt)));
+          await (hole < read.length ? sleep(waitMs, signal) : waitForAppend(shard, waitMs, signal));
+          continue;
+        }
+
+        await bus.publish(events);
+        const last = events[events.length - 1]!.position;
+        const kept = await rows.checkpoint(shard, last);
+        position = last;
+        s.position = last;
+        s.published += events.length;
+        s.batches++;
+        failures = 0;
+        if (!kept) {
+          lost('checkpoint refused: another relay took the shard');
+          continue;
+        }
+        renewedAt = Date.now();
+      } catch (error) {
+        if (signal.aborted) break;
+        failures++;
+        s.failures++;
+        const delayMs = backoffDelay(failures, retry);
+        logger.error({ err: error, shard, relay: id, failures, delayMs }, 'relay: batch failed; retrying from the checkpoint');
+        // Re-read the checkpoint (and re-take the lease) before going on: nothing past it was recorded.
+        s.leader = false;
+        await sleep(delayMs, signal);
+      }
+    }
+
+    if (s.leader) {
+      s.leader = false;
+      await rows.release(shard).catch((error: unknown) => logger.warn({ err: error, shard }, 'relay: could not release the lease'));
+    }
+  }
+
+  const relay: Relay = {
+    id,
+    ensureSchema: () => rows.ensureSchema(store.shardCount),
+
+    async run(signal: AbortSignal): Promise<void> {
+      await rows.ensureSchema(store.shardCount);
+      const unsubscribe = store.onAppended((shard) => {
+        dirty.add(shard);
+        wakers.get(shard)?.();
+      });
+      try {
+        await Promise.all(shardStats.map((_, shard) => relayShard(shard, signal)));
+      } finally {
+        unsubscribe();
+      }
+    },
+
+    async start(): Promise<void> {
+      if (background !== undefined) throw new Error('the relay is already running');
+      await rows.ensureSchema(store.shardCount);
+      const controller = new AbortController();
+      const done = relay.run(controller.signal);
+      done.catch((error: unknown) => logger.error({ err: error, relay: id }, 'relay: stopped on an error'));
+      background = { controller, done };
+    },
+
+    async stop(): Promise<void> {
+      const running = background;
+      if (running === undefined) return;
+      background = undefined;
+      running.controller.abort();
+      await running.done.catch(() => {});
+    },
+
+    stats: () => shardStats.map((s) => ({ ...s })),
+    checkpoints: () => rows.read(),
+  };
+  return relay;
+}
