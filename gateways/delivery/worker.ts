@@ -1,0 +1,154 @@
+import type { Logger } from 'pino';
+import type { EventBus } from '../../infra/bus/port.js';
+import type { EventStore, StoredEvent } from '../../infra/event-store/port.js';
+import type { PresenceStore } from '../../infra/presence/port.js';
+import { encodeServerFrame, eventFrame, toEventFrame } from '../ws/protocol/index.js';
+import { encodeDeliveries, type DeliveryItem } from './envelope.js';
+import { conversationIdOf, emptyTracked, routeAndFold, type TrackedConversation } from './recipients.js';
+
+/**
+ * The delivery worker: a member of the bus's durable group `delivery`. For each event it works
+ * out the recipients (recipients.ts: members, or for receipts the reader and the senders of the
+ * newly covered messages) from its own fold of the conversation (loaded from the store on a miss
+ * or when it sees a version gap), the nodes holding them (presence.nodesOf), and sends each node
+ * one envelope (envelope.ts) per batch with the encoded Event frames and the users they go to.
+ *
+ * Duplicates and redeliveries at or below the folded version are dropped (a client that misses a
+ * fan-out sees a gap through previous_version and syncs from the store). When routing fails
+ * (presence store down) the batch's conversations are dropped from the cache and the batch is
+ * handed back to the bus for redelivery.
+ */
+export type DeliveryWorkerDeps = {
+  bus: Pick<EventBus, 'consume' | 'sendToNode'>;
+  store: Pick<EventStore, 'readStream'>;
+  presence: Pick<PresenceStore, 'nodesOf'>;
+  logger: Logger;
+  /** Conversations whose fold is kept (default 10,000; least recently used go first). */
+  cacheSize?: number;
+  batchSize?: number;
+  group?: string;
+};
+
+export type DeliveryWorkerStats = { events: number; duplicates: number; skipped: number; envelopes: number; deliveries: number; loads: number };
+
+export const DELIVERY_GROUP = 'delivery';
+
+export function createDeliveryWorker(deps: DeliveryWorkerDeps) {
+  const cacheSize = deps.cacheSize ?? 10_000;
+  const cache = new Map<string, TrackedConversation>();
+  const stats: DeliveryWorkerStats = { events: 0, duplicates: 0, skipped: 0, envelopes: 0, deliveries: 0, loads: 0 };
+  let controller: AbortController | undefined;
+  let running: Promise<void> | undefined;
+
+  function remember(t: TrackedConversation) {
+    cache.delete(t.conversationId);
+    cache.set(t.conversationId, t);
+    while (cache.size > cacheSize) cache.delete(cache.keys().next().value!);
+  }
+
+  /** The fold of `conversationId` caught up to at least `upTo` from the store. */
+  async function load(streamId: string, conversationId: string, upTo: number): Promise<TrackedConversation> {
+    const t = cache.get(conversationId) ?? emptyTracked(conversationId);
+    while (t.version < upTo) {
+      stats.loads++;
+      const events = await deps.store.readStream(streamId, { from: t.version + 1, maxCount: Math.min(1000, upTo - t.version) });
+      if (events.length === 0) throw new Error(`stream ${streamId} ends before version ${upTo}`);
+      for (const e of events) {
+        if (e.version !== t.version + 1) throw new Error(`stream ${streamId}: expected version ${t.version + 1}, read ${e.version}`);
+        routeAndFold(t, e);
+      }
+    }
+    remember(t);
+    return t;
+  }
+
+  async function handle(events: StoredEvent[]): Promise<void> {
+    const items: DeliveryItem[] = [];
+    const touched = new Set<string>();
+    const everyone = new Set<string>();
+    try {
+      for (const event of events) {
+        stats.events++;
+        const conversationId = conversationIdOf(event.stream_id);
+        if (conversationId === null) {
+          stats.skipped++;
+          continue;
+        }
+        touched.add(conversationId);
+        const cached = cache.get(conversationId);
+        if (cached !== undefined && event.version <= cached.version) {
+          stats.duplicates++;
+          continue;
+        }
+        const t = await load(event.stream_id, conversationId, event.version - 1);
+        if (event.version !== t.version + 1) {
+          stats.duplicates++;
+          continue;
+        }
+        const routed = routeAndFold(t, event);
+        if (routed === null || routed.recipients.length === 0) {
+          if (routed === null) deps.logger.warn({ event_id: event.event_id, type: event.type }, 'delivery: event does not match the domain schema; skipped');
+          stats.skipped++;
+          continue;
+        }
+        let frame: Uint8Array;
+        try {
+          frame = encodeServerFrame(eventFrame(toEventFrame(event, { previousVersion: routed.previousVersion })));
+        } catch (error) {
+          deps.logger.warn({ err: error, event_id: event.event_id }, 'delivery: event cannot become a frame; skipped');
+          stats.skipped++;
+          continue;
+        }
+        for (const r of routed.recipients) everyone.add(r);
+        items.push({ conversationId, version: event.version, userIds: routed.recipients, frame });
+      }
+      if (items.length === 0) return;
+      const nodes = await deps.presence.nodesOf([...everyone]);
+      const perNode = new Map<string, DeliveryItem[]>();
+      for (const item of items) {
+        const byNode = new Map<string, string[]>();
+        for (const user of item.userIds) {
+          for (const node of nodes.get(user) ?? []) {
+            let list = byNode.get(node);
+            if (list === undefined) byNode.set(node, (list = []));
+            list.push(user);
+          }
+        }
+        for (const [node, userIds] of byNode) {
+          let list = perNode.get(node);
+          if (list === undefined) perNode.set(node, (list = []));
+          list.push({ ...item, userIds });
+          stats.deliveries += userIds.length;
+        }
+      }
+      for (const [node, list] of perNode) {
+        deps.bus.sendToNode(node, encodeDeliveries(list));
+        stats.envelopes++;
+      }
+    } catch (error) {
+      for (const id of touched) cache.delete(id);
+      throw error;
+    }
+  }
+
+  return {
+    handle,
+    /** Consumes until `signal` aborts. */
+    run(signal: AbortSignal): Promise<void> {
+      return deps.bus.consume(deps.group ?? DELIVERY_GROUP, handle, { signal, batchSize: deps.batchSize ?? 200 });
+    },
+    start() {
+      if (running) return;
+      controller = new AbortController();
+      running = this.run(controller.signal).catch((error: unknown) => deps.logger.error({ err: error }, 'delivery worker stopped'));
+    },
+    async stop() {
+      controller?.abort();
+      await running;
+      running = undefined;
+    },
+    stats: () => ({ ...stats }),
+  };
+}
+
+export type DeliveryWorker = ReturnType<typeof createDeliveryWorker>;

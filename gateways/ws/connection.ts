@@ -1,0 +1,543 @@
+import { randomUUID } from 'node:crypto';
+import type { Logger } from 'pino';
+import type { ConversationCommands } from '../../commands/conversations.js';
+import type { EventStore } from '../../infra/event-store/port.js';
+import type { PresenceStore } from '../../infra/presence/port.js';
+import type { ConversationQueries } from '../../projections/conversations/views.js';
+import type { TokenService } from '../http/auth.js';
+import {
+  CloseCode,
+  ContentType,
+  HEARTBEAT_INTERVAL_MS,
+  MAX_FRAME_BYTES,
+  decodeClientFrame,
+  encodeServerFrame,
+  errorFrame,
+  goodbyeFrame,
+  isoToMs,
+  mapError,
+  negotiateProtocolVersion,
+  presenceFrame,
+  presenceStatusFromProto,
+  type ClientFrame,
+  type ClientRequest,
+  type ServerBody,
+  type ServerFrame,
+} from './protocol/index.js';
+import { replayConversation } from './sync.js';
+
+/** What a connection needs from its gateway node. */
+export type ConnectionDeps = {
+  nodeId: string;
+  tokens: Pick<TokenService, 'verify'>;
+  commands: Pick<ConversationCommands, 'sendMessage' | 'markWatermark' | 'access' | 'describe'>;
+  store: Pick<EventStore, 'readStream'>;
+  queries: Pick<ConversationQueries, 'inbox'>;
+  presence: PresenceStore;
+  logger: Logger;
+  /** Most bytes queued on a socket before the server drops it as a slow consumer. */
+  maxBufferedBytes: number;
+  /** Most live events held for one conversation during its sync before the connection is dropped. */
+  maxHeldEvents: number;
+  hub: Hub;
+  clock: () => number;
+};
+
+/** The node's indexes over its authenticated connections (gateway.ts keeps them). */
+export type Hub = {
+  register(c: Connection): void;
+  unregister(c: Connection): void;
+  joinConversation(c: Connection, conversationId: string): void;
+  addContacts(c: Connection, userIds: Iterable<string>): void;
+};
+
+/** The transport under a connection (a uWS socket in gateway.ts, anything in tests). */
+export type Socket = {
+  send(bytes: Uint8Array): 'ok' | 'backpressure' | 'dropped';
+  bufferedAmount(): number;
+  end(code: number, reason: string): void;
+};
+
+type Held = { version: number; frame: Uint8Array }[];
+type WatermarkQueue = { max: number; replies: number[]; running: boolean };
+
+const PRESENCE_BEAT_MS = 15_000;
+const PRE_AUTH_QUEUE = 64;
+
+/**
+ * One WebSocket connection: handshake, requests and replies, sync, live delivery, backpressure
+ * (PROTOCOL.md). Every request with request_id > 0 gets exactly one reply; handlers never throw
+ * out of here (errors become Error frames through mapError).
+ */
+export class Connection {
+  readonly id = randomUUID();
+  userId = '';
+  deviceId = '';
+  state: 'new' | 'authenticating' | 'open' | 'closed' = 'new';
+  lastFrameAt: number;
+  readonly openedAt: number;
+  /** Conversations this connection gets events of (from the inbox at Welcome, then from live events). */
+  readonly conversations = new Set<string>();
+  readonly contacts = new Set<string>();
+  private lastBeat = 0;
+  /** In the hub and connected in the presence store (undone once, on close). */
+  private registered = false;
+  private readonly preAuth: ArrayBuffer[] = [];
+  /** Conversation → live events held while its replay runs. */
+  private readonly holding = new Map<string, Held>();
+  /** Conversation → highest version sent on this connection (drops duplicates and stale redeliveries). */
+  private readonly lastSent = new Map<string, number>();
+  private syncChain: Promise<void> = Promise.resolve();
+  private readonly watermarks = new Map<string, WatermarkQueue>();
+  private readonly log: Logger;
+
+  constructor(
+    private readonly deps: ConnectionDeps,
+    private readonly socket: Socket,
+    private readonly queryToken: string,
+  ) {
+    this.openedAt = deps.clock();
+    this.lastFrameAt = this.openedAt;
+    this.log = deps.logger.child({ connection: this.id });
+  }
+
+  // ---- output ----
+
+  /** Sends encoded frame bytes (the same bytes may go to many connections). */
+  sendRaw(bytes: Uint8Array): boolean {
+    return this.sendBytes(bytes);
+  }
+
+  /** Never throws: a socket that cannot take more is dropped as a slow consumer (4003, reconnect). */
+  private sendBytes(bytes: Uint8Array): boolean {
+    if (this.state === 'closed') return false;
+    try {
+      if (this.socket.bufferedAmount() > this.deps.maxBufferedBytes) {
+        this.closeWith(CloseCode.SLOW_CONSUMER, 'slow_consumer');
+        return false;
+      }
+      if (this.socket.send(bytes) === 'dropped') {
+        this.closeWith(CloseCode.SLOW_CONSUMER, 'slow_consumer');
+        return false;
+      }
+      return true;
+    } catch (error) {
+      this.log.warn({ err: error }, 'ws send failed');
+      return false;
+    }
+  }
+
+  /** Never throws. */
+  send(frame: ServerFrame): void {
+    let bytes: Uint8Array;
+    try {
+      bytes = encodeServerFrame(frame);
+    } catch (error) {
+      this.log.error({ err: error, frame: frame.body.case }, 'ws: a server frame did not encode');
+      return;
+    }
+    this.sendBytes(bytes);
+  }
+
+  /** A reply to a request: acks are skipped for request_id 0 (errors, Welcome and Pong are not). */
+  private reply(requestId: number, body: ServerBody): void {
+    if (requestId === 0 && (body.case === 'ok' || body.case === 'sendAck')) return;
+    this.send({ requestId, body });
+  }
+
+  private ok(requestId: number): void {
+    this.reply(requestId, { case: 'ok', value: {} });
+  }
+
+  /** Goodbye, then close with `code` (PROTOCOL.md: Goodbye precedes every close the server initiates). */
+  closeWith(code: CloseCode, reason: string, reconnectAfterMs = 0): void {
+    if (this.state === 'closed') return;
+    try {
+      this.socket.send(encodeServerFrame(goodbyeFrame(code, reason, reconnectAfterMs)));
+    } catch {
+      // the socket may be gone already
+    }
+    this.state = 'closed';
+    try {
+      this.socket.end(code, reason);
+    } catch {
+      // already closed
+    }
+  }
+
+  private fail(requestId: number, error: unknown): void {
+    const mapped = mapError(requestId, error);
+    if (mapped.internal) this.log.error({ err: error, requestId }, 'ws request failed');
+    this.send(mapped.frame);
+    if (mapped.close !== null) this.closeWith(mapped.close, mapped.frame.body.case === 'error' ? mapped.frame.body.value.reason : 'error');
+  }
+
+  // ---- live delivery (from the node's hub) ----
+
+  /** An Event frame for this connection's user, from a delivery envelope. */
+  deliver(conversationId: string, version: number, frame: Uint8Array): void {
+    if (this.state !== 'open') return;
+    if (!this.conversations.has(conversationId)) this.learnConversation(conversationId);
+    const held = this.holding.get(conversationId);
+    if (held !== undefined) {
+      if (held.length >= this.deps.maxHeldEvents) {
+        this.closeWith(CloseCode.SLOW_CONSUMER, 'sync_backlog');
+        return;
+      }
+      held.push({ version, frame });
+      return;
+    }
+    if (version <= (this.lastSent.get(conversationId) ?? 0)) return;
+    this.lastSent.set(conversationId, version);
+    this.sendBytes(frame);
+  }
+
+  /** A conversation seen live for the first time: index it, and learn its members as contacts. */
+  private learnConversation(conversationId: string): void {
+    this.deps.hub.joinConversation(this, conversationId);
+    this.deps.commands
+      .describe(this.userId, conversationId)
+      .then((view) => this.deps.hub.addContacts(this, view.participants.map((p) => p.user_id).filter((id) => id !== this.userId)))
+      .catch(() => {
+        // not a member (any more): nothing to learn
+      });
+  }
+
+  // ---- input ----
+
+  /** One WebSocket message. Never throws. */
+  onMessage(message: ArrayBuffer, isBinary: boolean): void {
+    try {
+      if (this.state === 'closed') return;
+      this.lastFrameAt = this.deps.clock();
+      if (!isBinary) {
+        this.send(errorFrame(0, 'malformed_frame', 'a frame must be a binary message (text messages are not part of the protocol)'));
+        this.closeWith(CloseCode.PROTOCOL_ERROR, 'malformed_frame');
+        return;
+      }
+      if (this.state === 'authenticating') {
+        if (this.preAuth.length >= PRE_AUTH_QUEUE) {
+          this.send(errorFrame(0, 'rate_limited', 'too many frames before Welcome'));
+          this.closeWith(CloseCode.RATE_LIMITED, 'rate_limited');
+          return;
+        }
+        this.preAuth.push(message.slice(0));
+        return;
+      }
+      this.handleBytes(new Uint8Array(message));
+    } catch (error) {
+      this.fail(0, error);
+    }
+  }
+
+  private handleBytes(bytes: Uint8Array): void {
+    const decoded = decodeClientFrame(bytes);
+    if (!decoded.ok) {
+      const { code, message, requestId, field } = decoded.error;
+      const preAuth = this.state === 'new';
+      if (preAuth && code !== 'frame_too_large' && !(code === 'validation' && field?.startsWith('hello'))) {
+        // Before Hello, only a Hello (or a too-large frame, not decoded) is answered without closing.
+        const name = code === 'malformed_frame' ? 'malformed_frame' : 'not_authenticated';
+        this.send(errorFrame(requestId, name, name === 'malformed_frame' ? message : 'the first frame must be Hello'));
+        this.closeWith(CloseCode.PROTOCOL_ERROR, name);
+        return;
+      }
+      this.send(errorFrame(requestId, code, message, field === undefined ? {} : { field }));
+      if (code === 'malformed_frame') this.closeWith(CloseCode.PROTOCOL_ERROR, 'malformed_frame');
+      return;
+    }
+    this.handleFrame(decoded.frame);
+  }
+
+  private handleFrame(frame: ClientFrame): void {
+    const { requestId, body } = frame;
+    if (this.state === 'new') {
+      if (body.case !== 'hello') {
+        this.send(errorFrame(requestId, 'not_authenticated', 'the first frame must be Hello'));
+        this.closeWith(CloseCode.PROTOCOL_ERROR, 'not_authenticated');
+        return;
+      }
+      this.state = 'authenticating';
+      void this.hello(requestId, body.value);
+      return;
+    }
+    this.maybeBeat();
+    const run = (work: Promise<void>) =>
+      work.catch((error: unknown) => {
+        try {
+          this.fail(requestId, error);
+        } catch (failure) {
+          this.log.error({ err: failure }, 'ws: could not report a failure');
+        }
+      });
+    switch (body.case) {
+      case 'hello':
+        this.send(errorFrame(requestId, 'illegal_state', 'already authenticated on this connection', { reason: 'already_authenticated' }));
+        return;
+      case 'sendMessage':
+        void run(this.sendMessage(requestId, body.value));
+        return;
+      case 'ackDelivered':
+        this.watermark(requestId, 'delivered', body.value.conversationId, body.value.upToVersion);
+        return;
+      case 'markRead':
+        this.watermark(requestId, 'read', body.value.conversationId, body.value.upToVersion);
+        return;
+      case 'typing':
+        void run(this.typing(requestId, body.value));
+        return;
+      case 'setPresence':
+        void run(this.setPresence(requestId, body.value));
+        return;
+      case 'ping':
+        void run(this.ping(requestId, body.value));
+        return;
+      case 'sync':
+        void run(this.sync(requestId, body.value.cursors));
+        return;
+      default: {
+        const unreachable: never = body;
+        return unreachable;
+      }
+    }
+  }
+
+  // ---- handshake ----
+
+  private async hello(requestId: number, hello: ClientRequest<'hello'>): Promise<void> {
+    try {
+      const token = hello.token.length > 0 ? hello.token : this.queryToken;
+      let user;
+      try {
+        if (token.length === 0) throw new Error('no token');
+        user = await this.deps.tokens.verify(token);
+      } catch {
+        this.send(errorFrame(requestId, 'unauthenticated', token.length === 0 ? 'hello.token: missing' : 'hello.token: invalid or expired', { reason: 'unauthenticated' }));
+        this.closeWith(CloseCode.UNAUTHENTICATED, 'unauthenticated');
+        return;
+      }
+      const version = negotiateProtocolVersion(hello.protocolVersion);
+      if (version === null) {
+        this.send(errorFrame(requestId, 'unsupported_version', `hello.protocol_version: ${hello.protocolVersion} is not supported`));
+        this.closeWith(CloseCode.UNSUPPORTED_VERSION, 'unsupported_version');
+        return;
+      }
+      if (this.state !== 'authenticating') return; // closed meanwhile
+      this.userId = user.userId;
+      this.deviceId = hello.deviceId;
+      await this.deps.presence.connect(this.userId, this.id, this.deps.nodeId);
+      this.lastBeat = this.deps.clock();
+      if ((this.state as string) === 'closed') {
+        await this.deps.presence.disconnect(this.userId, this.id);
+        return;
+      }
+      // Hold the cursors' conversations before going live, so the seam has no gap.
+      for (const c of hello.cursors) this.holding.set(c.conversationId, []);
+      this.state = 'open';
+      this.registered = true;
+      this.deps.hub.register(this);
+      this.send({
+        requestId,
+        body: {
+          case: 'welcome',
+          value: {
+            userId: this.userId,
+            protocolVersion: version,
+            sessionId: this.id,
+            heartbeatIntervalMs: HEARTBEAT_INTERVAL_MS,
+            serverTimeMs: this.deps.clock(),
+            maxFrameBytes: MAX_FRAME_BYTES,
+          },
+        },
+      });
+      // Frames that arrived while the token was checked, in order.
+      for (const queued of this.preAuth.splice(0)) this.handleBytes(new Uint8Array(queued));
+      await this.loadConversations();
+      if (hello.cursors.length > 0) await this.enqueueSync(hello.cursors, false);
+      await this.presenceSnapshot();
+    } catch (error) {
+      if (this.state === 'authenticating') {
+        this.log.error({ err: error }, 'hello failed');
+        this.send(errorFrame(requestId, 'internal', 'internal server error'));
+        this.closeWith(CloseCode.INTERNAL, 'internal');
+      } else {
+        this.log.warn({ err: error }, 'post-welcome set-up failed');
+      }
+    }
+  }
+
+  private async loadConversations(): Promise<void> {
+    const inbox = await this.deps.queries.inbox(this.userId, { limit: 10_000 });
+    const contacts: string[] = [];
+    for (const entry of inbox) {
+      this.deps.hub.joinConversation(this, entry.conversation_id);
+      for (const p of entry.participants) if (p.user_id !== this.userId) contacts.push(p.user_id);
+    }
+    this.deps.hub.addContacts(this, contacts);
+  }
+
+  private async presenceSnapshot(): Promise<void> {
+    if (this.contacts.size === 0 || this.state !== 'open') return;
+    const presences = await this.deps.presence.get([...this.contacts]);
+    for (const p of presences) if (p.status !== 'offline') this.send(presenceFrame(p));
+  }
+
+  // ---- sync ----
+
+  private enqueueSync(cursors: { conversationId: string; lastVersion: number }[], startHolding: boolean): Promise<void> {
+    if (startHolding) for (const c of cursors) if (!this.holding.has(c.conversationId)) this.holding.set(c.conversationId, []);
+    const work = this.syncChain.then(async () => {
+      for (const cursor of cursors) {
+        if (this.state !== 'open') return;
+        await this.syncOne(cursor.conversationId, cursor.lastVersion);
+      }
+    });
+    this.syncChain = work.catch(() => {});
+    return work;
+  }
+
+  private async syncOne(conversationId: string, after: number): Promise<void> {
+    if (!this.holding.has(conversationId)) this.holding.set(conversationId, []);
+    let sent = this.lastSent.get(conversationId) ?? 0;
+    try {
+      const result = await replayConversation(this.deps.store, conversationId, this.userId, after, (version, frame) => {
+        sent = Math.max(sent, version);
+        this.sendBytes(frame);
+      });
+      const held = this.holding.get(conversationId) ?? [];
+      this.holding.delete(conversationId);
+      this.send({ requestId: 0, body: { case: 'syncDone', value: { conversationId, version: result.version, accessEnded: result.accessEnded } } });
+      sent = Math.max(sent, result.version);
+      if (!result.accessEnded) {
+        this.deps.hub.joinConversation(this, conversationId);
+        held.sort((a, b) => a.version - b.version);
+        for (const h of held) {
+          if (h.version <= sent) continue;
+          sent = h.version;
+          this.sendBytes(h.frame);
+        }
+      }
+      this.lastSent.set(conversationId, sent);
+    } catch (error) {
+      // Give the conversation back to live delivery; the client's gap check will ask again.
+      const held = this.holding.get(conversationId) ?? [];
+      this.holding.delete(conversationId);
+      this.log.error({ err: error, conversationId }, 'sync failed');
+      for (const h of held.sort((a, b) => a.version - b.version)) this.deliver(conversationId, h.version, h.frame);
+      throw error;
+    }
+  }
+
+  private async sync(requestId: number, cursors: { conversationId: string; lastVersion: number }[]): Promise<void> {
+    await this.enqueueSync(cursors, true);
+    this.ok(requestId);
+  }
+
+  // ---- requests ----
+
+  private maybeBeat(): void {
+    const now = this.deps.clock();
+    if (now - this.lastBeat < PRESENCE_BEAT_MS) return;
+    this.lastBeat = now;
+    void this.beat();
+  }
+
+  private async beat(): Promise<void> {
+    try {
+      const known = await this.deps.presence.heartbeat(this.userId, this.id);
+      if (!known && this.state === 'open') await this.deps.presence.connect(this.userId, this.id, this.deps.nodeId);
+    } catch (error) {
+      this.log.warn({ err: error }, 'presence heartbeat failed');
+    }
+  }
+
+  private async ping(requestId: number, ping: ClientRequest<'ping'>): Promise<void> {
+    this.lastBeat = this.deps.clock();
+    await this.beat();
+    this.reply(requestId, { case: 'pong', value: { clientTimeMs: ping.clientTimeMs, serverTimeMs: this.deps.clock() } });
+  }
+
+  private async sendMessage(requestId: number, m: ClientRequest<'sendMessage'>): Promise<void> {
+    if (m.contentType !== ContentType.TEXT || m.mediaId !== undefined) {
+      this.send(
+        errorFrame(requestId, 'validation', 'send_message.content_type: media messages need a media upload, which this server does not offer yet', {
+          field: 'send_message.content_type',
+          reason: 'media_not_supported',
+        }),
+      );
+      return;
+    }
+    const sent = await this.deps.commands.sendMessage(this.userId, m.conversationId, {
+      content: m.content,
+      content_type: 'text',
+      media: null,
+      client_message_id: m.clientMessageId,
+    });
+    this.reply(requestId, {
+      case: 'sendAck',
+      value: {
+        conversationId: m.conversationId,
+        messageId: sent.message.message_id,
+        sequenceNumber: sent.message.sequence_number,
+        createdAtMs: isoToMs(sent.message.created_at),
+        duplicate: !sent.created,
+      },
+    });
+  }
+
+  /** At most one watermark command in flight per conversation and kind; later acks coalesce to their max. */
+  private watermark(requestId: number, kind: 'delivered' | 'read', conversationId: string, upTo: number): void {
+    const key = `${kind}\u0000${conversationId}`;
+    let q = this.watermarks.get(key);
+    if (q === undefined) this.watermarks.set(key, (q = { max: 0, replies: [], running: false }));
+    q.max = Math.max(q.max, upTo);
+    q.replies.push(requestId);
+    if (q.running) return;
+    q.running = true;
+    const queue = q;
+    void (async () => {
+      while (queue.replies.length > 0) {
+        const replies = queue.replies.splice(0);
+        const max = queue.max;
+        queue.max = 0;
+        try {
+          await this.deps.commands.markWatermark(this.userId, conversationId, { kind, device_id: this.deviceId, up_to_version: max });
+          for (const r of replies) this.ok(r);
+        } catch (error) {
+          for (const r of replies) this.fail(r, error);
+        }
+      }
+      queue.running = false;
+      this.watermarks.delete(key);
+    })().catch((error: unknown) => this.log.error({ err: error }, 'ws: watermark loop failed'));
+  }
+
+  private async typing(requestId: number, t: ClientRequest<'typing'>): Promise<void> {
+    if (!this.conversations.has(t.conversationId)) {
+      await this.deps.commands.access(this.userId, t.conversationId);
+      this.deps.hub.joinConversation(this, t.conversationId);
+    }
+    await this.deps.presence.typing(this.userId, t.conversationId, t.isTyping);
+    this.ok(requestId);
+  }
+
+  private async setPresence(requestId: number, p: ClientRequest<'setPresence'>): Promise<void> {
+    const status = presenceStatusFromProto(p.status);
+    if (status === undefined) throw new Error('unreachable: status validated by the codec');
+    await this.deps.presence.setStatus(this.userId, status);
+    this.ok(requestId);
+  }
+
+  // ---- lifecycle ----
+
+  /** The socket closed (either side). */
+  onClose(): void {
+    this.state = 'closed';
+    this.holding.clear();
+    if (this.registered) {
+      this.registered = false;
+      this.deps.hub.unregister(this);
+      this.deps.presence.disconnect(this.userId, this.id).catch((error: unknown) => this.log.warn({ err: error }, 'presence disconnect failed'));
+    }
+  }
+}

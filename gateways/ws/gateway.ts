@@ -1,0 +1,239 @@
+import uWS from 'uWebSockets.js';
+import type { Logger } from 'pino';
+import type { EventBus } from '../../infra/bus/port.js';
+import type { SignalChange } from '../../infra/presence/port.js';
+import { decodeDeliveries } from '../delivery/envelope.js';
+import { Connection, type ConnectionDeps, type Hub, type Socket } from './connection.js';
+import { CloseCode, HANDSHAKE_TIMEOUT_MS, HEARTBEAT_TIMEOUT_MS, TYPING_TTL_MS, encodeServerFrame, presenceFrame, typingFrame } from './protocol/index.js';
+
+/**
+ * The WebSocket gateway node on uWebSockets.js (PROTOCOL.md): endpoint /ws, binary protobuf
+ * frames. It holds the node's connections and three indexes over them (user → connections,
+ * conversation → connections, contact → connections); it receives delivery envelopes for its
+ * users on the bus (`onNodeMessage(nodeId)`), and pushes presence and typing changes (published
+ * to every node by the presence store) to the local connections that should see them.
+ */
+export type WsGatewayDeps = Omit<ConnectionDeps, 'hub' | 'maxBufferedBytes' | 'maxHeldEvents' | 'clock'> & {
+  bus: Pick<EventBus, 'onNodeMessage' | 'flush'>;
+  maxBufferedBytes?: number;
+  maxHeldEvents?: number;
+  handshakeTimeoutMs?: number;
+  heartbeatTimeoutMs?: number;
+  /** How often timeouts and presence expiry are checked (default 1 s). */
+  sweepIntervalMs?: number;
+  clock?: () => number;
+};
+
+export type WsGateway = {
+  listen(host: string, port: number): Promise<number>;
+  /** Goodbye 4000 to every connection, then stops listening. */
+  close(): Promise<void>;
+  stats(): { connections: number; authenticated: number };
+};
+
+type UserData = { queryToken: string; closed: boolean; connection?: Connection };
+
+/** Transport frames above this are closed by uWS (1009); frames up to it are answered FRAME_TOO_LARGE. */
+const TRANSPORT_MAX_PAYLOAD = 1024 * 1024;
+
+export function createWsGateway(deps: WsGatewayDeps): WsGateway {
+  if (typeof (uWS as unknown as { getParts?: unknown }).getParts !== 'function') {
+    throw new Error('uWebSockets.js: the native binary did not load (the slow fallback is not supported)');
+  }
+  const clock = deps.clock ?? Date.now;
+  const handshakeTimeoutMs = deps.handshakeTimeoutMs ?? HANDSHAKE_TIMEOUT_MS;
+  const heartbeatTimeoutMs = deps.heartbeatTimeoutMs ?? HEARTBEAT_TIMEOUT_MS;
+  const log = deps.logger;
+
+  const all = new Set<Connection>();
+  const byUser = new Map<string, Set<Connection>>();
+  const byConversation = new Map<string, Set<Connection>>();
+  const byContact = new Map<string, Set<Connection>>();
+  const add = (index: Map<string, Set<Connection>>, key: string, c: Connection) => {
+    let set = index.get(key);
+    if (set === undefined) index.set(key, (set = new Set()));
+    set.add(c);
+  };
+  const remove = (index: Map<string, Set<Connection>>, key: string, c: Connection) => {
+    const set = index.get(key);
+    if (set === undefined) return;
+    set.delete(c);
+    if (set.size === 0) index.delete(key);
+  };
+
+  const hub: Hub = {
+    register(c) {
+      add(byUser, c.userId, c);
+    },
+    unregister(c) {
+      remove(byUser, c.userId, c);
+      for (const id of c.conversations) remove(byConversation, id, c);
+      for (const id of c.contacts) remove(byContact, id, c);
+    },
+    joinConversation(c, conversationId) {
+      if (c.state !== 'open' || c.conversations.has(conversationId)) return;
+      c.conversations.add(conversationId);
+      add(byConversation, conversationId, c);
+    },
+    addContacts(c, userIds) {
+      if (c.state !== 'open') return;
+      for (const id of userIds) {
+        if (c.contacts.has(id) || id === c.userId) continue;
+        c.contacts.add(id);
+        add(byContact, id, c);
+      }
+    },
+  };
+
+  const connectionDeps: ConnectionDeps = {
+    ...deps,
+    hub,
+    clock,
+    maxBufferedBytes: deps.maxBufferedBytes ?? 4 * 1024 * 1024,
+    maxHeldEvents: deps.maxHeldEvents ?? 10_000,
+  };
+
+  // Delivery envelopes for this node's users.
+  const offNode = deps.bus.onNodeMessage(deps.nodeId, (payload) => {
+    let items;
+    try {
+      items = decodeDeliveries(payload);
+    } catch (error) {
+      log.warn({ err: error }, 'ws: undecodable delivery envelope dropped');
+      return;
+    }
+    for (const item of items) {
+      for (const userId of item.userIds) {
+        const conns = byUser.get(userId);
+        if (conns === undefined) continue;
+        for (const c of conns) {
+          try {
+            c.deliver(item.conversationId, item.version, item.frame);
+          } catch (error) {
+            log.error({ err: error }, 'ws: delivery to a connection failed');
+          }
+        }
+      }
+    }
+  });
+
+  // Presence and typing: every node hears every change; it pushes to its own connections.
+  const offSignals = deps.presence.subscribe((change: SignalChange) => {
+    try {
+      if (change.kind === 'presence') {
+        const conns = byContact.get(change.presence.user_id);
+        if (conns === undefined) return;
+        const bytes = encodeServerFrame(presenceFrame(change.presence));
+        for (const c of conns) c.sendRaw(bytes);
+      } else {
+        const conns = byConversation.get(change.conversation_id);
+        if (conns === undefined) return;
+        const bytes = encodeServerFrame(typingFrame(change, change.is_typing ? TYPING_TTL_MS : 0));
+        for (const c of conns) if (c.userId !== change.user_id) c.sendRaw(bytes);
+      }
+    } catch (error) {
+      log.error({ err: error }, 'ws: signal fan-out failed');
+    }
+  });
+
+  const sweep = setInterval(() => {
+    const now = clock();
+    for (const c of all) {
+      if (c.state === 'closed') continue;
+      if (c.state === 'new' && now - c.openedAt > handshakeTimeoutMs) c.closeWith(CloseCode.HANDSHAKE_TIMEOUT, 'handshake_timeout');
+      else if (now - c.lastFrameAt > heartbeatTimeoutMs) c.closeWith(CloseCode.HEARTBEAT_TIMEOUT, 'heartbeat_timeout');
+    }
+    deps.presence.sweep().catch((error: unknown) => log.warn({ err: error }, 'presence sweep failed'));
+  }, deps.sweepIntervalMs ?? 1000);
+  sweep.unref();
+
+  const app = uWS.App();
+  app.ws<UserData>('/ws', {
+    maxPayloadLength: TRANSPORT_MAX_PAYLOAD,
+    idleTimeout: 0,
+    maxBackpressure: 64 * 1024 * 1024,
+    sendPingsAutomatically: false,
+    upgrade(res, req, context) {
+      const query = new URLSearchParams(req.getQuery() ?? '');
+      const queryToken = query.get('token') ?? '';
+      res.upgrade<UserData>(
+        { queryToken, closed: false },
+        req.getHeader('sec-websocket-key'),
+        req.getHeader('sec-websocket-protocol'),
+        req.getHeader('sec-websocket-extensions'),
+        context,
+      );
+    },
+    open(ws) {
+      const data = ws.getUserData();
+      const socket: Socket = {
+        send(bytes) {
+          if (data.closed) return 'dropped';
+          let status = 1;
+          ws.cork(() => {
+            status = ws.send(bytes, true);
+          });
+          return status === 1 ? 'ok' : status === 0 ? 'backpressure' : 'dropped';
+        },
+        bufferedAmount: () => (data.closed ? 0 : ws.getBufferedAmount()),
+        end(code, reason) {
+          if (data.closed) return;
+          data.closed = true;
+          ws.end(code, reason);
+        },
+      };
+      const connection = new Connection(connectionDeps, socket, data.queryToken);
+      data.connection = connection;
+      all.add(connection);
+    },
+    message(ws, message, isBinary) {
+      const c = ws.getUserData().connection;
+      if (c === undefined) return;
+      c.onMessage(message, isBinary);
+    },
+    close(ws) {
+      const data = ws.getUserData();
+      data.closed = true;
+      const c = data.connection;
+      if (c === undefined) return;
+      all.delete(c);
+      try {
+        c.onClose();
+      } catch (error) {
+        log.error({ err: error }, 'ws: close handler failed');
+      }
+    },
+  });
+
+  let listenSocket: uWS.us_listen_socket | null = null;
+
+  return {
+    listen(host, port) {
+      return new Promise((resolve, reject) => {
+        app.listen(host, port, (token) => {
+          if (!token) {
+            reject(new Error(`ws gateway: cannot listen on ${host}:${port}`));
+            return;
+          }
+          listenSocket = token;
+          // Deliveries may be routed here once the node subscription reached the transport.
+          deps.bus.flush().then(
+            () => resolve(uWS.us_socket_local_port(token)),
+            (error: unknown) => reject(error instanceof Error ? error : new Error(String(error))),
+          );
+        });
+      });
+    },
+    async close() {
+      clearInterval(sweep);
+      offNode();
+      offSignals();
+      if (listenSocket !== null) uWS.us_listen_socket_close(listenSocket);
+      listenSocket = null;
+      for (const c of [...all]) c.closeWith(CloseCode.SHUTDOWN, 'shutdown', 1000);
+      // Let the close callbacks run (presence disconnects).
+      await new Promise((resolve) => setTimeout(resolve, 20));
+    },
+    stats: () => ({ connections: all.size, authenticated: [...byUser.values()].reduce((n, s) => n + s.size, 0) }),
+  };
+}
