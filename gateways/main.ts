@@ -4,18 +4,21 @@ import { pathToFileURL } from 'node:url';
 import type { FastifyInstance } from 'fastify';
 import { pino, type Logger } from 'pino';
 import { createConversationCommands } from '../commands/conversations.js';
-import { ConfigError, loadConfig, type Config } from '../infra/config/config.js';
+import { ConfigError, loadConfig, ROLES, type Config, type Role } from '../infra/config/config.js';
 import { resolveJwtSecret } from '../infra/config/jwt-secret.js';
+import { createJetStreamBus } from '../infra/bus/jetstream.js';
 import { createMemoryBus } from '../infra/bus/memory.js';
 import type { EventBus } from '../infra/bus/port.js';
 import { createRelay, type Relay } from '../infra/bus/relay.js';
 import { createMemoryPresenceStore } from '../infra/presence/memory.js';
+import { createRedisPresenceStore } from '../infra/presence/redis.js';
 import type { PresenceStore } from '../infra/presence/port.js';
 import { createSqlEventStore, type SqlEventStore } from '../infra/event-store/sql-event-store.js';
 import { createPgliteDatabase } from '../infra/sql/pglite.js';
 import type { SqlDatabase } from '../infra/sql/port.js';
 import { createPostgresDatabase } from '../infra/sql/postgres.js';
 import { createSqlUserRepository, type SqlUserRepositoryOptions } from '../infra/users/sql.js';
+import { TelemetryConfigError, parseTelemetryConfig, startTelemetry, type Telemetry, type TelemetryRuntime } from '../infra/telemetry/index.js';
 import type { UserRepository } from '../infra/users/port.js';
 import { conversationsProjection } from '../projections/conversations/projection.js';
 import { createConversationQueries } from '../projections/conversations/queries.js';
@@ -32,12 +35,16 @@ import { createWsGateway, type WsGateway } from './ws/gateway.js';
  *   store (one shard), the read models and the users table — no service to install;
  * - DATABASE_URL=url1,url2,...: PostgreSQL, one database per event-store shard; read models and
  *   users live in the first.
- *
- * One process runs the REST API, the projector and the real-time path (embedded default): the
- * relay (store → in-process bus), the delivery worker (bus group `delivery`), the in-memory
- * presence store and the WebSocket gateway (uWebSockets.js, WS_PORT), routed to by NODE_ID.
+ * - NATS_URL: the event bus is JetStream (namespace NATS_PREFIX); otherwise in-process.
+ * - REDIS_URL: presence and typing live in Redis (keys under REDIS_PREFIX); otherwise in memory.
+ * - ROLES: which parts this process runs (ARCHITECTURE.md, "Deployment topologies"):
+ *   api (REST), gateway (WebSocket node, routed to by NODE_ID), projector (read models),
+ *   relay (store → bus), delivery (bus → gateway nodes). `all` (default) runs every one, which
+ *   is the embedded default: one process, no service needed.
+ * Every role builds the store; api and gateway also build the command side and the queries.
  */
 
+/** The whole server in one process (ROLES=all): what tests and tools compose. */
 export type Stack = {
   app: FastifyInstance;
   store: SqlEventStore;
@@ -54,6 +61,33 @@ export type Stack = {
   /** Starts the WebSocket gateway on host:port; resolves to the bound port. */
   listenRealtime(host: string, port: number): Promise<number>;
   /** Stops serving, then the projector, then closes the store and the databases. */
+  close(): Promise<void>;
+};
+
+/** What one process runs: the parts of roles it does not have are null. */
+export type ProcessStack = {
+  roles: readonly Role[];
+  store: SqlEventStore;
+  databases: SqlDatabase[];
+  users: UserRepository;
+  tokens: TokenService;
+  /** api */
+  app: FastifyInstance | null;
+  /** projector */
+  projector: Projector | null;
+  /** gateway, relay, delivery */
+  bus: EventBus | null;
+  /** api, gateway, delivery */
+  presence: PresenceStore | null;
+  /** relay */
+  relay: Relay | null;
+  /** delivery */
+  delivery: DeliveryWorker | null;
+  /** gateway; not listening yet: `listenRealtime` makes it listen. */
+  gateway: WsGateway | null;
+  /** Starts the WebSocket gateway on host:port; resolves to the bound port (rejects without the gateway role). */
+  listenRealtime(host: string, port: number): Promise<number>;
+  /** Stops serving, then the workers, then closes bus, presence, store and databases. */
   close(): Promise<void>;
 };
 
@@ -83,13 +117,53 @@ export type ComposeOptions = {
   /** The shard databases (index 0 also holds read models and users). The stack closes them. */
   databases: SqlDatabase[];
   users?: SqlUserRepositoryOptions;
+  /** Metrics and traces (infra/telemetry); none when absent. The caller shuts it down. */
+  telemetry?: Telemetry;
 };
 
-/** Builds store, users, commands, projector (started) and the REST API over `databases`. */
-export async function composeStack(options: ComposeOptions): Promise<Stack> {
+/**
+ * Processes of a split deployment start together against the same databases: `CREATE TABLE IF
+ * NOT EXISTS` run at the same moment by two of them can fail on the catalogue's unique index.
+ * Running it again then finds the table.
+ */
+async function ensureSchemaWithRetry(what: string, ensure: () => Promise<void>, logger: Logger): Promise<void> {
+  for (let attempt = 1; ; attempt++) {
+    try {
+      await ensure();
+      return;
+    } catch (error) {
+      if (attempt >= 5) throw error;
+      logger.warn({ err: error, schema: what, attempt }, 'schema set-up failed (another process creating it?); retrying');
+      await new Promise((resolve) => setTimeout(resolve, 50 * attempt));
+    }
+  }
+}
+
+/**
+ * Read-your-writes for an API process without the projector role: the projector runs in another
+ * process, so the API polls the projection's checkpoint (the projector's own waitFor only wakes
+ * up for its own loops).
+ */
+function checkpointPoller(readModels: Projector, intervalMs: number): Pick<Projector, 'waitFor'> {
+  return {
+    async waitFor(projection, at, timeoutMs) {
+      const deadline = Date.now() + timeoutMs;
+      for (;;) {
+        if (await readModels.waitFor(projection, at, 0)) return true;
+        const left = deadline - Date.now();
+        if (left <= 0) return false;
+        await new Promise((resolve) => setTimeout(resolve, Math.min(intervalMs, left)));
+      }
+    },
+  };
+}
+
+/** Builds the parts of the configured roles (config.roles) over `databases`, and starts the workers. */
+export async function composeProcess(options: ComposeOptions): Promise<ProcessStack> {
   const { config, logger, databases } = options;
   const primary = databases[0];
-  if (!primary) throw new RangeError('composeStack needs at least one database');
+  if (!primary) throw new RangeError('composeProcess needs at least one database');
+  const has = (role: Role) => config.roles.includes(role);
   const closers: (() => Promise<unknown>)[] = [() => Promise.allSettled(databases.map((db) => db.close()))];
   const closeAll = async () => {
     for (const close of closers.splice(0).reverse()) {
@@ -109,64 +183,125 @@ export async function composeStack(options: ComposeOptions): Promise<Stack> {
     closers.push(() => store.close());
 
     const users = createSqlUserRepository(primary, options.users);
-    await users.ensureSchema();
+    await ensureSchemaWithRetry('users', () => users.ensureSchema(), logger);
 
-    const projector = createProjector({
+    const readModels = createProjector({
       store,
       db: primary,
       projections: [conversationsProjection],
+      pollIntervalMs: config.pollIntervalMs,
       logger: logger.child({ component: 'projector' }),
     });
-    await projector.start();
-    closers.push(() => projector.stop());
+    let projector: Projector | null = null;
+    if (has('projector')) {
+      await ensureSchemaWithRetry('read models', () => readModels.ensureSchema(), logger);
+      await readModels.start();
+      closers.push(() => readModels.stop());
+      projector = readModels;
+    } else if (has('api') || has('gateway')) {
+      // Their queries read the read models, which may not exist yet when this process starts first.
+      await ensureSchemaWithRetry('read models', () => readModels.ensureSchema(), logger);
+    }
 
     const jwt = await resolveJwtSecret(config);
     if (jwt.source === 'generated') logger.info({ path: jwt.path }, 'generated a JWT secret (set JWT_SECRET to choose one)');
-
-    const bus = createMemoryBus({ logger: logger.child({ component: 'bus' }) });
-    closers.push(() => bus.close());
-    const presence = createMemoryPresenceStore();
-    closers.push(() => presence.close());
-    const relay = createRelay({ store, bus, db: primary, pollIntervalMs: 50, logger: logger.child({ component: 'relay' }) });
-    await relay.start();
-    closers.push(() => relay.stop());
-    const delivery = createDeliveryWorker({ bus, store, presence, logger: logger.child({ component: 'delivery' }) });
-    delivery.start();
-    closers.push(() => delivery.stop());
-
     const tokens = createTokenService({ secret: jwt.secret, ttlSeconds: config.jwtTtlSeconds });
+
+    let bus: EventBus | null = null;
+    if (has('gateway') || has('relay') || has('delivery')) {
+      const busLogger = logger.child({ component: 'bus' });
+      bus =
+        config.natsUrl === null
+          ? createMemoryBus({ logger: busLogger })
+          : await createJetStreamBus({
+              servers: config.natsUrl.split(','),
+              prefix: config.natsPrefix,
+              connectionName: `chat-backend-${config.nodeId}`,
+              logger: busLogger,
+            });
+      const opened = bus;
+      closers.push(() => opened.close());
+    }
+
+    let presence: PresenceStore | null = null;
+    if (has('api') || has('gateway') || has('delivery')) {
+      const presenceLogger = logger.child({ component: 'presence' });
+      presence =
+        config.redisUrl === null
+          ? createMemoryPresenceStore()
+          : await createRedisPresenceStore({
+              url: config.redisUrl,
+              keyPrefix: `${config.redisPrefix}presence:`,
+              nodeId: config.nodeId,
+              onError: (error) => presenceLogger.warn({ err: error }, 'presence store error'),
+            });
+      const opened = presence;
+      closers.push(() => opened.close());
+    }
+
+    let relay: Relay | null = null;
+    if (has('relay')) {
+      relay = createRelay({ store, bus: bus!, db: primary, pollIntervalMs: config.pollIntervalMs, logger: logger.child({ component: 'relay' }) });
+      const started = relay;
+      await started.start();
+      closers.push(() => started.stop());
+    }
+
+    let delivery: DeliveryWorker | null = null;
+    if (has('delivery')) {
+      delivery = createDeliveryWorker({ bus: bus!, store, presence: presence!, logger: logger.child({ component: 'delivery' }), tracing: options.telemetry?.tracing });
+      const started = delivery;
+      started.start();
+      closers.push(() => started.stop());
+    }
+
     const commands = createConversationCommands({ store, users, clock: () => new Date() });
     const queries = createConversationQueries(primary);
-    const gateway = createWsGateway({
-      nodeId: config.nodeId,
-      tokens,
-      commands,
-      store,
-      queries,
-      presence,
-      bus,
-      logger: logger.child({ component: 'ws', node: config.nodeId }),
-    });
-    closers.push(() => gateway.close());
+
+    let gateway: WsGateway | null = null;
+    if (has('gateway')) {
+      gateway = createWsGateway({
+        nodeId: config.nodeId,
+        tokens,
+        commands,
+        store,
+        queries,
+        presence: presence!,
+        bus: bus!,
+        logger: logger.child({ component: 'ws', node: config.nodeId }),
+        metrics: options.telemetry?.metrics,
+        tracing: options.telemetry?.tracing,
+      });
+      const opened = gateway;
+      closers.push(() => opened.close());
+    }
     let websocketPort: number | null = null;
 
-    const app = await buildApp({
-      settings: {
-        maxMessageBytes: config.maxMessageBytes,
-        rateLimitMax: config.rateLimitMax,
-        rateLimitWindowMs: config.rateLimitWindowMs,
-        readYourWritesTimeoutMs: config.readYourWritesTimeoutMs,
-      },
-      logger: logger.child({ component: 'http' }),
-      tokens,
-      users,
-      commands,
-      queries,
-      projector,
-    }, { presence, websocketPort: () => websocketPort });
-    closers.push(() => app.close());
+    let app: FastifyInstance | null = null;
+    if (has('api')) {
+      app = await buildApp(
+        {
+          settings: {
+            maxMessageBytes: config.maxMessageBytes,
+            rateLimitMax: config.rateLimitMax,
+            rateLimitWindowMs: config.rateLimitWindowMs,
+            readYourWritesTimeoutMs: config.readYourWritesTimeoutMs,
+          },
+          logger: logger.child({ component: 'http' }),
+          tokens,
+          users,
+          commands,
+          queries,
+          projector: projector ?? checkpointPoller(readModels, Math.min(config.pollIntervalMs, 20)),
+        },
+        { presence: presence!, websocketPort: () => websocketPort },
+      );
+      const opened = app;
+      closers.push(() => opened.close());
+    }
 
     return {
+      roles: config.roles,
       app,
       store,
       projector,
@@ -179,6 +314,7 @@ export async function composeStack(options: ComposeOptions): Promise<Stack> {
       delivery,
       gateway,
       async listenRealtime(host: string, port: number) {
+        if (gateway === null) throw new Error(`this process has no gateway role (ROLES=${config.roles.join(',')})`);
         websocketPort = await gateway.listen(host, port);
         return websocketPort;
       },
@@ -188,6 +324,19 @@ export async function composeStack(options: ComposeOptions): Promise<Stack> {
     await closeAll();
     throw error;
   }
+}
+
+/** Builds the whole server in one process (config.roles must be every role, ROLES=all). */
+export async function composeStack(options: ComposeOptions): Promise<Stack> {
+  const missing = ROLES.filter((role) => !options.config.roles.includes(role));
+  if (missing.length > 0) throw new RangeError(`composeStack builds every role; the configuration leaves out ${missing.join(', ')} (use composeProcess)`);
+  const p = await composeProcess(options);
+  const { app, projector, bus, presence, relay, delivery, gateway } = p;
+  if (!app || !projector || !bus || !presence || !relay || !delivery || !gateway) {
+    await p.close();
+    throw new Error('composeStack: a role was not built');
+  }
+  return { ...p, app, projector, bus, presence, relay, delivery, gateway };
 }
 
 /**
@@ -238,23 +387,42 @@ async function main(): Promise<void> {
   const logger = createRootLogger(config);
   const embedded = config.databaseUrls.length === 0;
   let unlock: (() => Promise<void>) | null = null;
-  let stack: Stack;
+  let stack: ProcessStack;
+  let telemetry: TelemetryRuntime | null = null;
   try {
     if (embedded) unlock = await lockDataDir(config.dataDir);
-    stack = await composeStack({ config, logger, databases: await openDatabases(config) });
-    const wsPort = await stack.listenRealtime(config.host, config.wsPort);
-    await stack.app.listen({ port: config.port, host: config.host, listenTextResolver: (address) => `listening on ${address}` });
-    const restAddress = stack.app.server.address();
-    const restPort = restAddress !== null && typeof restAddress === 'object' ? restAddress.port : config.port;
-    process.stdout.write(`REST API:  http://${config.host}:${restPort}\nWebSocket: ws://${config.host}:${wsPort}/ws\n`);
+    telemetry = await startTelemetry({ config: parseTelemetryConfig(process.env), logger: logger.child({ component: 'telemetry' }), host: config.host, nodeId: config.nodeId });
+    stack = await composeProcess({ config, logger, databases: await openDatabases(config), telemetry });
+    const lines: string[] = [];
+    if (stack.gateway !== null) {
+      const wsPort = await stack.listenRealtime(config.host, config.wsPort);
+      lines.push(`WebSocket: ws://${config.host}:${wsPort}/ws`);
+    }
+    if (stack.app !== null) {
+      await stack.app.listen({ port: config.port, host: config.host, listenTextResolver: (address) => `listening on ${address}` });
+      const restAddress = stack.app.server.address();
+      const restPort = restAddress !== null && typeof restAddress === 'object' ? restAddress.port : config.port;
+      lines.unshift(`REST API:  http://${config.host}:${restPort}`);
+    }
+    if (telemetry.metricsPort !== null) lines.push(`Metrics:   http://${config.host}:${telemetry.metricsPort}/metrics`);
+    if (lines.length > 0) process.stdout.write(`${lines.join('\n')}\n`);
   } catch (error) {
-    if (error instanceof ConfigError) process.stderr.write(`configuration error:\n${error.message}\n`);
+    if (error instanceof ConfigError || error instanceof TelemetryConfigError) process.stderr.write(`configuration error:\n${error.message}\n`);
     else logger.fatal({ err: error }, 'start-up failed');
+    await telemetry?.shutdown();
     await unlock?.();
     process.exit(1);
   }
   logger.info(
-    { mode: embedded ? 'embedded' : 'postgres', shards: stack.databases.length, data_dir: embedded ? config.dataDir : undefined, node_id: config.nodeId },
+    {
+      mode: embedded ? 'embedded' : 'postgres',
+      shards: stack.databases.length,
+      data_dir: embedded ? config.dataDir : undefined,
+      node_id: config.nodeId,
+      roles: config.roles.length === ROLES.length ? 'all' : config.roles.join(','),
+      bus: config.natsUrl === null ? 'memory' : 'jetstream',
+      presence: config.redisUrl === null ? 'memory' : 'redis',
+    },
     'chat backend ready',
   );
 
@@ -273,6 +441,7 @@ async function main(): Promise<void> {
     force.unref();
     void stack
       .close()
+      .then(() => telemetry?.shutdown())
       .then(() => unlock?.())
       .then(() => {
         logger.info('stopped');

@@ -2,6 +2,8 @@ import type { Logger } from 'pino';
 import type { EventBus } from '../../infra/bus/port.js';
 import type { EventStore, StoredEvent } from '../../infra/event-store/port.js';
 import type { PresenceStore } from '../../infra/presence/port.js';
+import { noopTracing } from '../../infra/telemetry/noop.js';
+import type { Tracing } from '../../infra/telemetry/port.js';
 import { encodeServerFrame, eventFrame, toEventFrame } from '../ws/protocol/index.js';
 import { encodeDeliveries, type DeliveryItem } from './envelope.js';
 import { conversationIdOf, emptyTracked, routeAndFold, type TrackedConversation } from './recipients.js';
@@ -27,6 +29,8 @@ export type DeliveryWorkerDeps = {
   cacheSize?: number;
   batchSize?: number;
   group?: string;
+  /** A span per batch (default: none). */
+  tracing?: Tracing;
 };
 
 export type DeliveryWorkerStats = { events: number; duplicates: number; skipped: number; envelopes: number; deliveries: number; loads: number };
@@ -62,7 +66,11 @@ export function createDeliveryWorker(deps: DeliveryWorkerDeps) {
     return t;
   }
 
-  async function handle(events: StoredEvent[]): Promise<void> {
+  const tracing = deps.tracing ?? noopTracing;
+  const handle = (events: StoredEvent[]): Promise<void> =>
+    tracing.span('delivery.batch', { 'messaging.batch.message_count': events.length }, () => handleBatch(events));
+
+  async function handleBatch(events: StoredEvent[]): Promise<void> {
     const items: DeliveryItem[] = [];
     const touched = new Set<string>();
     const everyone = new Set<string>();

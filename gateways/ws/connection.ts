@@ -3,6 +3,8 @@ import type { Logger } from 'pino';
 import type { ConversationCommands } from '../../commands/conversations.js';
 import type { EventStore } from '../../infra/event-store/port.js';
 import type { PresenceStore } from '../../infra/presence/port.js';
+import { noopMetrics, noopTracing } from '../../infra/telemetry/noop.js';
+import type { FrameKind, Metrics, Tracing } from '../../infra/telemetry/port.js';
 import type { ConversationQueries } from '../../projections/conversations/views.js';
 import type { TokenService } from '../http/auth.js';
 import {
@@ -41,6 +43,10 @@ export type ConnectionDeps = {
   maxHeldEvents: number;
   hub: Hub;
   clock: () => number;
+  /** Frame counts and delivery latency (default: none). */
+  metrics?: Metrics;
+  /** Spans around command handling (default: none). */
+  tracing?: Tracing;
 };
 
 /** The node's indexes over its authenticated connections (gateway.ts keeps them). */
@@ -58,7 +64,8 @@ export type Socket = {
   end(code: number, reason: string): void;
 };
 
-type Held = { version: number; frame: Uint8Array }[];
+/** createdAtMs: the MessageSent's created_at, for the delivery latency metric (undefined: not measured). */
+type Held = { version: number; frame: Uint8Array; createdAtMs: number | undefined }[];
 type WatermarkQueue = { max: number; replies: number[]; running: boolean };
 
 const PRESENCE_BEAT_MS = 15_000;
@@ -90,6 +97,8 @@ export class Connection {
   private syncChain: Promise<void> = Promise.resolve();
   private readonly watermarks = new Map<string, WatermarkQueue>();
   private readonly log: Logger;
+  private readonly metrics: Metrics;
+  private readonly tracing: Tracing;
 
   constructor(
     private readonly deps: ConnectionDeps,
@@ -99,17 +108,19 @@ export class Connection {
     this.openedAt = deps.clock();
     this.lastFrameAt = this.openedAt;
     this.log = deps.logger.child({ connection: this.id });
+    this.metrics = deps.metrics ?? noopMetrics;
+    this.tracing = deps.tracing ?? noopTracing;
   }
 
   // ---- output ----
 
-  /** Sends encoded frame bytes (the same bytes may go to many connections). */
-  sendRaw(bytes: Uint8Array): boolean {
-    return this.sendBytes(bytes);
+  /** Sends encoded frame bytes (the same bytes may go to many connections); `kind` is the frame's body case, for metrics. */
+  sendRaw(bytes: Uint8Array, kind: FrameKind = 'raw'): boolean {
+    return this.sendBytes(bytes, kind);
   }
 
   /** Never throws: a socket that cannot take more is dropped as a slow consumer (4003, reconnect). */
-  private sendBytes(bytes: Uint8Array): boolean {
+  private sendBytes(bytes: Uint8Array, kind: FrameKind): boolean {
     if (this.state === 'closed') return false;
     try {
       if (this.socket.bufferedAmount() > this.deps.maxBufferedBytes) {
@@ -120,6 +131,7 @@ export class Connection {
         this.closeWith(CloseCode.SLOW_CONSUMER, 'slow_consumer');
         return false;
       }
+      this.metrics.messageOut(kind);
       return true;
     } catch (error) {
       this.log.warn({ err: error }, 'ws send failed');
@@ -136,7 +148,7 @@ export class Connection {
       this.log.error({ err: error, frame: frame.body.case }, 'ws: a server frame did not encode');
       return;
     }
-    this.sendBytes(bytes);
+    this.sendBytes(bytes, frame.body.case ?? 'unknown');
   }
 
   /** A reply to a request: acks are skipped for request_id 0 (errors, Welcome and Pong are not). */
@@ -153,7 +165,7 @@ export class Connection {
   closeWith(code: CloseCode, reason: string, reconnectAfterMs = 0): void {
     if (this.state === 'closed') return;
     try {
-      this.socket.send(encodeServerFrame(goodbyeFrame(code, reason, reconnectAfterMs)));
+      if (this.socket.send(encodeServerFrame(goodbyeFrame(code, reason, reconnectAfterMs))) !== 'dropped') this.metrics.messageOut('goodbye');
     } catch {
       // the socket may be gone already
     }
@@ -174,8 +186,11 @@ export class Connection {
 
   // ---- live delivery (from the node's hub) ----
 
-  /** An Event frame for this connection's user, from a delivery envelope. */
-  deliver(conversationId: string, version: number, frame: Uint8Array): void {
+  /**
+   * An Event frame for this connection's user, from a delivery envelope. `createdAtMs` (a
+   * MessageSent's created_at) makes the send count toward the delivery latency metric.
+   */
+  deliver(conversationId: string, version: number, frame: Uint8Array, createdAtMs?: number): void {
     if (this.state !== 'open') return;
     if (!this.conversations.has(conversationId)) this.learnConversation(conversationId);
     const held = this.holding.get(conversationId);
@@ -184,12 +199,16 @@ export class Connection {
         this.closeWith(CloseCode.SLOW_CONSUMER, 'sync_backlog');
         return;
       }
-      held.push({ version, frame });
+      held.push({ version, frame, createdAtMs });
       return;
     }
     if (version <= (this.lastSent.get(conversationId) ?? 0)) return;
     this.lastSent.set(conversationId, version);
-    this.sendBytes(frame);
+    this.sendLive(frame, createdAtMs);
+  }
+
+  private sendLive(frame: Uint8Array, createdAtMs: number | undefined): void {
+    if (this.sendBytes(frame, 'event') && createdAtMs !== undefined) this.metrics.deliveryLatency(this.deps.clock() - createdAtMs);
   }
 
   /** A conversation seen live for the first time: index it, and learn its members as contacts. */
@@ -211,6 +230,7 @@ export class Connection {
       if (this.state === 'closed') return;
       this.lastFrameAt = this.deps.clock();
       if (!isBinary) {
+        this.metrics.messageIn('invalid');
         this.send(errorFrame(0, 'malformed_frame', 'a frame must be a binary message (text messages are not part of the protocol)'));
         this.closeWith(CloseCode.PROTOCOL_ERROR, 'malformed_frame');
         return;
@@ -232,6 +252,7 @@ export class Connection {
 
   private handleBytes(bytes: Uint8Array): void {
     const decoded = decodeClientFrame(bytes);
+    this.metrics.messageIn(decoded.ok ? (decoded.frame.body.case ?? 'unknown') : 'invalid');
     if (!decoded.ok) {
       const { code, message, requestId, field } = decoded.error;
       const preAuth = this.state === 'new';
@@ -275,7 +296,7 @@ export class Connection {
         this.send(errorFrame(requestId, 'illegal_state', 'already authenticated on this connection', { reason: 'already_authenticated' }));
         return;
       case 'sendMessage':
-        void run(this.sendMessage(requestId, body.value));
+        void run(this.tracing.span('ws.send_message', { 'chat.conversation_id': body.value.conversationId }, () => this.sendMessage(requestId, body.value)));
         return;
       case 'ackDelivered':
         this.watermark(requestId, 'delivered', body.value.conversationId, body.value.upToVersion);
@@ -402,7 +423,7 @@ export class Connection {
     try {
       const result = await replayConversation(this.deps.store, conversationId, this.userId, after, (version, frame) => {
         sent = Math.max(sent, version);
-        this.sendBytes(frame);
+        this.sendBytes(frame, 'event');
       });
       const held = this.holding.get(conversationId) ?? [];
       this.holding.delete(conversationId);
@@ -414,7 +435,7 @@ export class Connection {
         for (const h of held) {
           if (h.version <= sent) continue;
           sent = h.version;
-          this.sendBytes(h.frame);
+          this.sendLive(h.frame, h.createdAtMs);
         }
       }
       this.lastSent.set(conversationId, sent);
@@ -423,7 +444,7 @@ export class Connection {
       const held = this.holding.get(conversationId) ?? [];
       this.holding.delete(conversationId);
       this.log.error({ err: error, conversationId }, 'sync failed');
-      for (const h of held.sort((a, b) => a.version - b.version)) this.deliver(conversationId, h.version, h.frame);
+      for (const h of held.sort((a, b) => a.version - b.version)) this.deliver(conversationId, h.version, h.frame, h.createdAtMs);
       throw error;
     }
   }

@@ -2,6 +2,8 @@ import uWS from 'uWebSockets.js';
 import type { Logger } from 'pino';
 import type { EventBus } from '../../infra/bus/port.js';
 import type { SignalChange } from '../../infra/presence/port.js';
+import { readVarintAtPath } from '../../infra/telemetry/frame-time.js';
+import { noopMetrics } from '../../infra/telemetry/noop.js';
 import { decodeDeliveries } from '../delivery/envelope.js';
 import { Connection, type ConnectionDeps, type Hub, type Socket } from './connection.js';
 import { CloseCode, HANDSHAKE_TIMEOUT_MS, HEARTBEAT_TIMEOUT_MS, TYPING_TTL_MS, encodeServerFrame, presenceFrame, typingFrame } from './protocol/index.js';
@@ -33,6 +35,12 @@ export type WsGateway = {
 
 type UserData = { queryToken: string; closed: boolean; connection?: Connection };
 
+/**
+ * Where a MessageSent's created_at_ms sits in an encoded Event frame (frames.proto, events.proto):
+ * ServerFrame.event = 8 → Event.message_sent = 13 → MessageSent.created_at_ms = 7.
+ */
+const MESSAGE_SENT_CREATED_AT_MS = [8, 13, 7] as const;
+
 /** Transport frames above this are closed by uWS (1009); frames up to it are answered FRAME_TOO_LARGE. */
 const TRANSPORT_MAX_PAYLOAD = 1024 * 1024;
 
@@ -44,6 +52,9 @@ export function createWsGateway(deps: WsGatewayDeps): WsGateway {
   const handshakeTimeoutMs = deps.handshakeTimeoutMs ?? HANDSHAKE_TIMEOUT_MS;
   const heartbeatTimeoutMs = deps.heartbeatTimeoutMs ?? HEARTBEAT_TIMEOUT_MS;
   const log = deps.logger;
+  const metrics = deps.metrics ?? noopMetrics;
+  // Delivery latency needs the MessageSent's time, read from the frame bytes once per item.
+  const measureLatency = deps.metrics !== undefined;
 
   const all = new Set<Connection>();
   const byUser = new Map<string, Set<Connection>>();
@@ -103,12 +114,13 @@ export function createWsGateway(deps: WsGatewayDeps): WsGateway {
       return;
     }
     for (const item of items) {
+      const createdAtMs = measureLatency ? readVarintAtPath(item.frame, MESSAGE_SENT_CREATED_AT_MS) : undefined;
       for (const userId of item.userIds) {
         const conns = byUser.get(userId);
         if (conns === undefined) continue;
         for (const c of conns) {
           try {
-            c.deliver(item.conversationId, item.version, item.frame);
+            c.deliver(item.conversationId, item.version, item.frame, createdAtMs);
           } catch (error) {
             log.error({ err: error }, 'ws: delivery to a connection failed');
           }
@@ -124,12 +136,12 @@ export function createWsGateway(deps: WsGatewayDeps): WsGateway {
         const conns = byContact.get(change.presence.user_id);
         if (conns === undefined) return;
         const bytes = encodeServerFrame(presenceFrame(change.presence));
-        for (const c of conns) c.sendRaw(bytes);
+        for (const c of conns) c.sendRaw(bytes, 'presence');
       } else {
         const conns = byConversation.get(change.conversation_id);
         if (conns === undefined) return;
         const bytes = encodeServerFrame(typingFrame(change, change.is_typing ? TYPING_TTL_MS : 0));
-        for (const c of conns) if (c.userId !== change.user_id) c.sendRaw(bytes);
+        for (const c of conns) if (c.userId !== change.user_id) c.sendRaw(bytes, 'typing');
       }
     } catch (error) {
       log.error({ err: error }, 'ws: signal fan-out failed');
@@ -185,6 +197,7 @@ export function createWsGateway(deps: WsGatewayDeps): WsGateway {
       const connection = new Connection(connectionDeps, socket, data.queryToken);
       data.connection = connection;
       all.add(connection);
+      metrics.connectionOpened();
     },
     message(ws, message, isBinary) {
       const c = ws.getUserData().connection;
@@ -196,6 +209,7 @@ export function createWsGateway(deps: WsGatewayDeps): WsGateway {
       data.closed = true;
       const c = data.connection;
       if (c === undefined) return;
+      metrics.connectionClosed();
       all.delete(c);
       try {
         c.onClose();

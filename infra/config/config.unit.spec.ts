@@ -29,8 +29,15 @@ describe('parseConfig', () => {
       readYourWritesTimeoutMs: 2_000,
       wsPort: 3001,
       nodeId: expect.stringMatching(/^node-[0-9a-f-]{36}$/),
+      natsUrl: null,
+      natsPrefix: 'chat',
+      redisUrl: null,
+      redisPrefix: 'chat:',
+      roles: ['api', 'gateway', 'projector', 'relay', 'delivery'],
+      pollIntervalMs: 20,
     });
     expect(Object.isFrozen(config)).toBe(true);
+    expect(Object.isFrozen(config.roles)).toBe(true);
     expect(Object.isFrozen(config.databaseUrls)).toBe(true);
   });
 
@@ -61,13 +68,50 @@ describe('parseConfig', () => {
       logLevel: 'debug',
       readYourWritesTimeoutMs: 0,
     });
-    expect(CONFIG_VARIABLES).toHaveLength(13);
+    expect(CONFIG_VARIABLES).toHaveLength(19);
   });
 
   it('reads WS_PORT and NODE_ID, and refuses a node id that is not a NATS token', () => {
     expect(parseConfig({ WS_PORT: '0', NODE_ID: 'gw-a_1' })).toMatchObject({ wsPort: 0, nodeId: 'gw-a_1' });
     expect(errorOf({ NODE_ID: 'a.b' }).variables).toEqual(['NODE_ID']);
     expect(errorOf({ WS_PORT: '70000' }).variables).toEqual(['WS_PORT']);
+  });
+
+  it('reads the shared services: NATS_URL / NATS_PREFIX, REDIS_URL / REDIS_PREFIX, POLL_INTERVAL_MS', () => {
+    expect(
+      parseConfig({ NATS_URL: 'nats://127.0.0.1:4222, nats://10.0.0.2:4222', NATS_PREFIX: 'prod_1', REDIS_URL: 'redis://127.0.0.1:6379/2', REDIS_PREFIX: 'c1:', POLL_INTERVAL_MS: '5' }),
+    ).toMatchObject({ natsUrl: 'nats://127.0.0.1:4222,nats://10.0.0.2:4222', natsPrefix: 'prod_1', redisUrl: 'redis://127.0.0.1:6379/2', redisPrefix: 'c1:', pollIntervalMs: 5 });
+    expect(errorOf({ NATS_PREFIX: 'a.b' }).variables).toEqual(['NATS_PREFIX']);
+    const nats = errorOf({ NATS_URL: 'nats://ok:4222,http://user:hunter2@x' });
+    expect(nats.message).toMatch(/^NATS_URL: .*entry 2 of 2/);
+    expect(nats.message).not.toContain('hunter2');
+    expect(errorOf({ REDIS_URL: 'redis://a,redis://b' }).message).toBe('REDIS_URL: expected one Redis URL, not a list');
+    expect(errorOf({ REDIS_URL: 'localhost:6379' }).variables).toEqual(['REDIS_URL']);
+  });
+
+  it('reads ROLES as all or a list, and refuses unknown roles', () => {
+    const shared = { DATABASE_URL: 'postgres://db/chat', NATS_URL: 'nats://127.0.0.1:4222', REDIS_URL: 'redis://127.0.0.1:6379' };
+    expect(parseConfig({ ROLES: 'all' }).roles).toEqual(['api', 'gateway', 'projector', 'relay', 'delivery']);
+    expect(parseConfig({ ...shared, ROLES: 'delivery, relay,API' }).roles).toEqual(['api', 'relay', 'delivery']);
+    expect(parseConfig({ ...shared, ROLES: 'gateway' }).roles).toEqual(['gateway']);
+    expect(errorOf({ ROLES: 'api,worker' }).message).toBe(
+      'ROLES: expected "all" or a comma-separated list of api, gateway, projector, relay, delivery; got "api,worker"',
+    );
+    expect(errorOf({ ROLES: 'all,api' }).variables).toEqual(['ROLES']);
+  });
+
+  it('refuses split roles without the services they share, naming each variable', () => {
+    const embedded = errorOf({ ROLES: 'projector' });
+    expect(embedded.variables).toEqual(['DATABASE_URL']);
+    expect(embedded.message).toMatch(/^DATABASE_URL is required when ROLES splits the server into processes \(ROLES=projector\)/);
+    const gateway = errorOf({ ROLES: 'gateway', DATABASE_URL: 'postgres://db/chat' });
+    expect(gateway.variables).toEqual(['NATS_URL', 'REDIS_URL']);
+    expect(gateway.message).toMatch(/^NATS_URL is required when ROLES splits the server into processes \(ROLES=gateway\)/m);
+    // The projector needs neither the bus nor presence; the API needs presence but not the bus.
+    expect(parseConfig({ ROLES: 'projector', DATABASE_URL: 'postgres://db/chat' }).roles).toEqual(['projector']);
+    expect(errorOf({ ROLES: 'api', DATABASE_URL: 'postgres://db/chat' }).variables).toEqual(['REDIS_URL']);
+    // One process with every role needs nothing shared, however it is spelled.
+    expect(parseConfig({ ROLES: 'api,gateway,projector,relay,delivery' }).roles).toHaveLength(5);
   });
 
   it('treats an empty variable as unset', () => {

@@ -1,0 +1,85 @@
+/**
+ * Reads one varint field out of encoded protobuf bytes by its path of field numbers, without
+ * decoding the message: the gateway uses it to find a MessageSent's created_at_ms inside an
+ * already-encoded Event frame (a few hundred nanoseconds instead of a full decode per event).
+ *
+ * `path` lists field numbers from the outer message inwards; every field but the last must be a
+ * length-delimited (embedded message) field, the last a varint. Returns undefined when a field is
+ * absent, has another wire type, the bytes are malformed, or the value is not a safe non-negative
+ * integer. The first occurrence of each field is used.
+ */
+export function readVarintAtPath(bytes: Uint8Array, path: readonly number[]): number | undefined {
+  const depth = path.length;
+  if (depth === 0) return undefined;
+  let pos = 0;
+  let end = bytes.length;
+  let level = 0;
+  while (pos < end) {
+    // tag (field numbers here are small: a tag over 32 bits is malformed for our purposes)
+    let tag = 0;
+    let shift = 0;
+    let b: number;
+    do {
+      if (pos >= end || shift > 28) return undefined;
+      b = bytes[pos++]!;
+      tag |= (b & 0x7f) << shift;
+      shift += 7;
+    } while (b & 0x80);
+    tag >>>= 0;
+    const field = tag >>> 3;
+    const wire = tag & 7;
+    if (field === path[level] && (wire === 2 || wire === 0)) {
+      if (level === depth - 1) {
+        if (wire !== 0) return undefined;
+        const value = readVarint(bytes, pos, end);
+        return value !== undefined && Number.isSafeInteger(value) ? value : undefined;
+      }
+      if (wire !== 2) return undefined;
+    }
+    switch (wire) {
+      case 0: {
+        while (pos < end && bytes[pos]! & 0x80) pos++;
+        if (pos >= end) return undefined;
+        pos++;
+        break;
+      }
+      case 1:
+        pos += 8;
+        break;
+      case 2: {
+        const len = readVarint(bytes, pos, end);
+        if (len === undefined) return undefined;
+        while (bytes[pos]! & 0x80) pos++;
+        pos++;
+        if (pos + len > end) return undefined;
+        if (field === path[level]) {
+          end = pos + len;
+          level++;
+        } else {
+          pos += len;
+        }
+        break;
+      }
+      case 5:
+        pos += 4;
+        break;
+      default:
+        return undefined;
+    }
+  }
+  return undefined;
+}
+
+/** The varint at `pos` (up to 10 bytes; values past 2^53 lose precision and are refused by the caller). */
+function readVarint(bytes: Uint8Array, pos: number, end: number): number | undefined {
+  let value = 0;
+  let scale = 1;
+  for (let i = 0; i < 10; i++, pos++) {
+    if (pos >= end) return undefined;
+    const b = bytes[pos]!;
+    value += (b & 0x7f) * scale;
+    if ((b & 0x80) === 0) return value;
+    scale *= 128;
+  }
+  return undefined;
+}
