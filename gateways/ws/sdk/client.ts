@@ -1,0 +1,723 @@
+import {
+  ContentType,
+  PROTOCOL_VERSION,
+  MAX_CURSORS,
+  HEARTBEAT_INTERVAL_MS,
+  HANDSHAKE_TIMEOUT_MS,
+  TYPING_THROTTLE_MS,
+  CloseCode,
+  closeCodeKind,
+  decodeServerFrame,
+  encodeClientFrame,
+  errorNameOf,
+  fromEventFrame,
+  fromPresenceEvent,
+  presenceStatusToProto,
+  type ClientBody,
+  type EventFrame,
+  type PresenceStatusName,
+  type ReceivedEvent,
+  type ServerFrame,
+  type ServerMessage,
+} from '../protocol/index.js';
+import { backoffDelay } from './backoff.js';
+import { memoryCursorStore, type CursorStore } from './cursor-store.js';
+import { Emitter } from './emitter.js';
+import { ConversationCursors } from './ordering.js';
+import { ChatHttpError, restClient, type FetchLike } from './rest.js';
+
+/**
+ * The chat client SDK (PROTOCOL.md from the client's side), for browsers and Node.js.
+ *
+ * - finds the WebSocket endpoint with `GET /api/v1/realtime`, connects, sends Hello with its cursors;
+ * - reconnects with exponential back-off and jitter after reconnect-range closes, stops on terminal ones;
+ * - `send()` retries under the same client_message_id (across reconnects) until a SendAck comes;
+ * - emits each conversation's events in version order, once: duplicates are dropped and real gaps
+ *   (Event.previous_version above the cursor) are filled with a Sync from the cursor;
+ * - coalesces delivery / read acks, throttles typing, sends heartbeats.
+ */
+
+/** The part of the WebSocket API the client uses (the browser's WebSocket and the `ws` package both fit). */
+export type WebSocketLike = {
+  binaryType: string;
+  send(data: Uint8Array): void;
+  close(code?: number, reason?: string): void;
+  onopen: Handler<unknown> | null;
+  onmessage: Handler<{ data: unknown }> | null;
+  onclose: Handler<{ code: number; reason: string | { toString(): string } }> | null;
+  onerror: Handler<unknown> | null;
+};
+// Method syntax makes the parameter bivariant, so handlers typed for richer event objects fit.
+type Handler<E> = { bivarianceHack(event: E): void }['bivarianceHack'];
+export type WebSocketConstructor = new (url: string) => WebSocketLike;
+
+export type Credentials = { token: string } | { username: string; password: string };
+
+export type ChatClientOptions = Credentials & {
+  /** The REST base URL, as `npm start` prints it (http://127.0.0.1:3000). */
+  baseUrl: string;
+  /** Stable per installation (1..64 characters): delivery and read watermarks are per device. */
+  deviceId: string;
+  /** Default: globalThis.WebSocket (browsers, Node.js 22+); pass `ws`'s WebSocket on Node.js 20. */
+  WebSocket?: WebSocketConstructor;
+  /** Default: globalThis.fetch. */
+  fetch?: FetchLike;
+  /** Where the last version seen per conversation is kept (default: in memory). */
+  cursorStore?: CursorStore;
+  reconnect?: { minMs?: number; maxMs?: number };
+  /** How long a request waits for its reply (default 10 s). */
+  requestTimeoutMs?: number;
+  /** Ping interval (default: Welcome.heartbeat_interval_ms, i.e. 30 s). */
+  heartbeatIntervalMs?: number;
+  /** Acks are sent at most this often per conversation (default 100 ms). */
+  ackDelayMs?: number;
+  /** Ack delivery of other people's messages automatically once emitted (default false). */
+  autoAckDelivered?: boolean;
+  typingThrottleMs?: number;
+  random?: () => number;
+  clock?: () => number;
+  /** Test hook: sees every decoded server frame first; returning false drops it. */
+  inspectFrame?: (frame: ServerFrame) => boolean;
+};
+
+export type ChatClientState = 'idle' | 'connecting' | 'open' | 'reconnecting' | 'closed';
+export type Welcome = ServerMessage<'welcome'>;
+
+export type SendOptions = { clientMessageId?: string; contentType?: 'text' | 'image' | 'video' | 'file'; mediaId?: string };
+export type SendResult = { conversationId: string; messageId: string; sequenceNumber: number; createdAtMs: number; duplicate: boolean; clientMessageId: string };
+
+export type ChatClientEvents = {
+  state: ChatClientState;
+  open: Welcome;
+  disconnected: { code: number; reason: string; reconnectInMs: number | null };
+  /** One event of a conversation, in version order, once. */
+  event: ReceivedEvent;
+  syncDone: { conversationId: string; version: number; accessEnded: boolean };
+  typing: { conversationId: string; userId: string; isTyping: boolean; expiresInMs: number };
+  presence: { userId: string; status: PresenceStatusName; lastSeen: string | null };
+  /** Non-fatal problems (a refused ack, an undecodable frame, a failed discovery before a retry). */
+  error: Error;
+  /** The client stopped for good: close() or a terminal close code. */
+  closed: { code: number; reason: string; terminal: boolean };
+};
+
+export type ChatClientStats = {
+  reconnects: number;
+  syncRequests: number;
+  gaps: number;
+  duplicates: number;
+  events: number;
+  lastRttMs: number | null;
+};
+
+/** An Error frame answering a request. */
+export class ChatRequestError extends Error {
+  constructor(
+    readonly code: number,
+    message: string,
+    readonly retryable: boolean,
+    readonly reason: string | undefined,
+    readonly retryAfterMs: number | undefined,
+  ) {
+    super(message);
+    this.name = 'ChatRequestError';
+  }
+  get codeName(): string | undefined {
+    return errorNameOf(this.code);
+  }
+}
+
+/** The request did not get a reply: the connection closed, or the reply did not come in time. */
+export class ChatConnectionError extends Error {
+  constructor(
+    message: string,
+    readonly kind: 'not_connected' | 'closed' | 'timeout' | 'client_closed',
+  ) {
+    super(message);
+    this.name = 'ChatConnectionError';
+  }
+}
+
+export type ChatClient = {
+  readonly state: ChatClientState;
+  /** The user id (known after the first Welcome). */
+  readonly userId: string | null;
+  /** Starts connecting (idempotent); resolves at the next Welcome, rejects when the client stops. */
+  connect(): Promise<Welcome>;
+  on<K extends keyof ChatClientEvents>(type: K, handler: (value: ChatClientEvents[K]) => void): () => void;
+  send(conversationId: string, content: string, options?: SendOptions): Promise<SendResult>;
+  ackDelivered(conversationId: string, upToVersion: number): void;
+  markRead(conversationId: string, upToVersion: number): void;
+  typing(conversationId: string, isTyping: boolean): Promise<void>;
+  setPresence(status: PresenceStatusName): Promise<void>;
+  /** Follow a conversation from `lastVersion` (0: from the start): Sync now and on every reconnect. */
+  track(conversationId: string, lastVersion?: number): void;
+  cursor(conversationId: string): number | undefined;
+  ping(): Promise<number>;
+  stats(): ChatClientStats;
+  /** Closes for good (1000); pending sends reject. */
+  close(): Promise<void>;
+};
+
+class LoginRefused extends Error {}
+
+type Pending = { resolve(frame: ServerFrame): void; reject(error: Error): void; timer: ReturnType<typeof setTimeout> };
+type Outgoing = {
+  conversationId: string;
+  clientMessageId: string;
+  body: ClientBody;
+  inFlight: boolean;
+  promise: Promise<SendResult>;
+  resolve(result: SendResult): void;
+  reject(error: Error): void;
+};
+
+const CONTENT_TYPES = { text: ContentType.TEXT, image: ContentType.IMAGE, video: ContentType.VIDEO, file: ContentType.FILE } as const;
+const MAX_REQUEST_ID = 2 ** 32 - 1;
+
+export function createChatClient(options: ChatClientOptions): ChatClient {
+  const maybeWebSocket = options.WebSocket ?? (globalThis as { WebSocket?: WebSocketConstructor }).WebSocket;
+  const fetchImpl = options.fetch ?? (globalThis as { fetch?: FetchLike }).fetch;
+  if (maybeWebSocket === undefined) throw new TypeError('createChatClient: no WebSocket implementation (pass options.WebSocket, e.g. the `ws` package)');
+  if (fetchImpl === undefined) throw new TypeError('createChatClient: no fetch implementation (pass options.fetch)');
+  const WebSocketImpl: WebSocketConstructor = maybeWebSocket;
+  const rest = restClient(options.baseUrl, fetchImpl);
+  const backoff = { minMs: options.reconnect?.minMs ?? 500, maxMs: options.reconnect?.maxMs ?? 30_000 };
+  const requestTimeoutMs = options.requestTimeoutMs ?? 10_000;
+  const ackDelayMs = options.ackDelayMs ?? 100;
+  const typingThrottleMs = options.typingThrottleMs ?? TYPING_THROTTLE_MS;
+  const random = options.random ?? Math.random;
+  const clock = options.clock ?? Date.now;
+  const cursorStore = options.cursorStore ?? memoryCursorStore();
+  const credentials = 'username' in options ? { username: options.username, password: options.password } : null;
+
+  const emitter = new Emitter<ChatClientEvents>();
+  const cursors = new ConversationCursors();
+  let cursorsLoaded: Promise<void> | null = null;
+  let state: ChatClientState = 'idle';
+  let token: string | null = 'token' in options ? options.token : null;
+  let userId: string | null = null;
+  let welcome: Welcome | null = null;
+  let socket: WebSocketLike | null = null;
+  let generation = 0;
+  let attempt = 0;
+  let stopped = false;
+  let goodbye: ServerMessage<'goodbye'> | null = null;
+  let reconnectTimer: ReturnType<typeof setTimeout> | null = null;
+  let heartbeatTimer: ReturnType<typeof setInterval> | null = null;
+  let ackTimer: ReturnType<typeof setTimeout> | null = null;
+  let nextRequestId = 0;
+  const requests = new Map<number, Pending>();
+  const outbox = new Map<string, Outgoing>();
+  const pendingSync = new Set<string>();
+  const pendingAcks = { delivered: new Map<string, number>(), read: new Map<string, number>() };
+  const typingSent = new Map<string, { at: number; isTyping: boolean }>();
+  const openWaiters: { resolve(w: Welcome): void; reject(e: Error): void }[] = [];
+  const counters: ChatClientStats = { reconnects: 0, syncRequests: 0, gaps: 0, duplicates: 0, events: 0, lastRttMs: null };
+
+  const setState = (next: ChatClientState) => {
+    if (state === next) return;
+    state = next;
+    emitter.emit('state', next);
+  };
+  const report = (error: unknown) => emitter.emit('error', error instanceof Error ? error : new Error(String(error)));
+  const saveCursor = (conversationId: string, version: number) => {
+    try {
+      void Promise.resolve(cursorStore.save(conversationId, version)).catch(report);
+    } catch (error) {
+      report(error);
+    }
+  };
+
+  // ---- requests ----
+
+  function request(body: ClientBody, timeoutMs = requestTimeoutMs, allowBeforeWelcome = false): Promise<ServerFrame> {
+    const ws = socket;
+    if (ws === null || (state !== 'open' && !allowBeforeWelcome)) {
+      return Promise.reject(new ChatConnectionError(`cannot send ${body.case}: not connected`, 'not_connected'));
+    }
+    nextRequestId = nextRequestId >= MAX_REQUEST_ID ? 1 : nextRequestId + 1;
+    const requestId = nextRequestId;
+    return new Promise<ServerFrame>((resolve, reject) => {
+      const timer = setTimeout(() => {
+        requests.delete(requestId);
+        reject(new ChatConnectionError(`no reply to ${body.case} within ${timeoutMs} ms`, 'timeout'));
+      }, timeoutMs);
+      requests.set(requestId, { resolve, reject, timer });
+      try {
+        ws.send(encodeClientFrame({ requestId, body }));
+      } catch (error) {
+        clearTimeout(timer);
+        requests.delete(requestId);
+        reject(new ChatConnectionError(`send failed: ${error instanceof Error ? error.message : String(error)}`, 'closed'));
+      }
+    });
+  }
+
+  /** The reply's value when it is of the expected case; an Error frame becomes a ChatRequestError. */
+  function expect<C extends ServerFrame['body']['case']>(frame: ServerFrame, kind: C): ServerMessage<C> {
+    if (frame.body.case === kind) return frame.body.value as ServerMessage<C>;
+    if (frame.body.case === 'error') {
+      const e = frame.body.value;
+      throw new ChatRequestError(e.code, e.message, e.retryable, e.reason, e.retryAfterMs);
+    }
+    throw new ChatRequestError(0, `expected ${kind}, got ${frame.body.case}`, false, undefined, undefined);
+  }
+
+  // ---- connection lifecycle ----
+
+  async function ensureToken(): Promise<string> {
+    if (token !== null) return token;
+    if (credentials === null) throw new ChatHttpError(401, 'no token');
+    let session: { user_id: string; token: string };
+    try {
+      session = await rest.login(credentials.username, credentials.password);
+    } catch (error) {
+      // wrong credentials will not get better by retrying
+      if (error instanceof ChatHttpError && error.status >= 400 && error.status < 500 && error.status !== 429) throw new LoginRefused(error.message);
+      throw error;
+    }
+    token = session.token;
+    userId = session.user_id;
+    return token;
+  }
+
+  async function openSocket(): Promise<void> {
+    if (stopped) return;
+    setState(welcome === null && attempt === 0 ? 'connecting' : 'reconnecting');
+    let url: string;
+    let currentToken: string;
+    try {
+      cursorsLoaded ??= loadCursors();
+      await cursorsLoaded;
+      currentToken = await ensureToken();
+      url = await rest.websocketUrl(currentToken);
+    } catch (error) {
+      if (stopped) return;
+      if (error instanceof LoginRefused) return stop(CloseCode.UNAUTHENTICATED, error.message, true);
+      if (error instanceof ChatHttpError && (error.status === 401 || error.status === 403) && credentials === null) {
+        return stop(CloseCode.UNAUTHENTICATED, error.message, true);
+      }
+      if (error instanceof ChatHttpError && error.status === 401) token = null;
+      report(error);
+      return scheduleReconnect();
+    }
+    if (stopped) return;
+    const gen = ++generation;
+    let ws: WebSocketLike;
+    try {
+      ws = new WebSocketImpl(url);
+    } catch (error) {
+      report(error);
+      return scheduleReconnect();
+    }
+    ws.binaryType = 'arraybuffer';
+    socket = ws;
+    goodbye = null;
+    ws.onopen = () => {
+      if (gen !== generation) return;
+      void hello(currentToken, gen);
+    };
+    ws.onmessage = (event) => {
+      if (gen === generation) onData(event.data);
+    };
+    ws.onclose = (event) => {
+      if (gen === generation) onClosed(event.code, String(event.reason ?? ''));
+    };
+    ws.onerror = () => {
+      // a close follows
+    };
+  }
+
+  async function loadCursors(): Promise<void> {
+    const stored = await cursorStore.load();
+    for (const [conversationId, version] of Object.entries(stored)) cursors.track(conversationId, version);
+  }
+
+  async function hello(currentToken: string, gen: number): Promise<void> {
+    const all = cursors.entries().map(([conversationId, lastVersion]) => ({ conversationId, lastVersion }));
+    const body: ClientBody = {
+      case: 'hello',
+      value: { token: currentToken, protocolVersion: PROTOCOL_VERSION, deviceId: options.deviceId, cursors: all.slice(0, MAX_CURSORS) },
+    };
+    let reply: ServerFrame;
+    try {
+      reply = await request(body, HANDSHAKE_TIMEOUT_MS, true);
+    } catch (error) {
+      if (gen === generation && error instanceof ChatConnectionError && error.kind === 'timeout') abandon(CloseCode.HANDSHAKE_TIMEOUT, 'no Welcome');
+      return;
+    }
+    if (gen !== generation) return;
+    if (reply.body.case !== 'welcome') {
+      // UNAUTHENTICATED / UNSUPPORTED_VERSION are followed by a terminal close from the server;
+      // anything else (a validation error of our Hello) is a bug: stop.
+      const e = reply.body.case === 'error' ? reply.body.value : null;
+      report(new ChatRequestError(e?.code ?? 0, `Hello refused: ${e?.message ?? reply.body.case}`, false, e?.reason, undefined));
+      if (e === null || (e.code !== 101 && e.code !== 5)) abandon(CloseCode.PROTOCOL_ERROR, 'Hello refused');
+      return;
+    }
+    const w = reply.body.value;
+    if (w.protocolVersion > PROTOCOL_VERSION) {
+      socket?.close(1000, 'unsupported protocol version');
+      return stop(CloseCode.UNSUPPORTED_VERSION, `server chose protocol ${w.protocolVersion}`, true);
+    }
+    if (welcome !== null) counters.reconnects++;
+    welcome = w;
+    userId = w.userId;
+    attempt = 0;
+    setState('open');
+    startHeartbeat(options.heartbeatIntervalMs ?? (w.heartbeatIntervalMs > 0 ? w.heartbeatIntervalMs : HEARTBEAT_INTERVAL_MS));
+    for (let i = MAX_CURSORS; i < all.length; i += MAX_CURSORS) void syncRequest(all.slice(i, i + MAX_CURSORS));
+    for (const waiter of openWaiters.splice(0)) waiter.resolve(w);
+    emitter.emit('open', w);
+    for (const entry of outbox.values()) dispatch(entry);
+    scheduleAckFlush(0);
+  }
+
+  function onData(data: unknown): void {
+    const bytes = data instanceof ArrayBuffer ? new Uint8Array(data) : data instanceof Uint8Array ? data : null;
+    if (bytes === null) return report(new Error('a server frame was not binary'));
+    const decoded = decodeServerFrame(bytes);
+    if (!decoded.ok) {
+      if (decoded.error.code !== 'unknown_frame') report(new Error(`undecodable server frame: ${decoded.error.message}`));
+      return;
+    }
+    const frame = decoded.frame;
+    if (options.inspectFrame !== undefined && !options.inspectFrame(frame)) return;
+    if (frame.requestId !== 0) {
+      const pending = requests.get(frame.requestId);
+      if (pending !== undefined) {
+        requests.delete(frame.requestId);
+        clearTimeout(pending.timer);
+        pending.resolve(frame);
+        return;
+      }
+    }
+    const body = frame.body;
+    switch (body.case) {
+      case 'event':
+        return onEvent(body.value);
+      case 'syncDone': {
+        const s = body.value;
+        pendingSync.delete(s.conversationId);
+        if (s.accessEnded) cursors.forget(s.conversationId);
+        else {
+          cursors.onSyncDone(s.conversationId, s.version);
+          saveCursor(s.conversationId, cursors.get(s.conversationId) ?? s.version);
+        }
+        return emitter.emit('syncDone', { conversationId: s.conversationId, version: s.version, accessEnded: s.accessEnded });
+      }
+      case 'typing':
+        return emitter.emit('typing', { ...body.value });
+      case 'presence': {
+        const p = fromPresenceEvent(body.value);
+        if (p !== undefined) emitter.emit('presence', { userId: p.user_id, status: p.status, lastSeen: p.last_seen });
+        return;
+      }
+      case 'goodbye':
+        goodbye = body.value;
+        return;
+      case 'error':
+        return report(new ChatRequestError(body.value.code, body.value.message, body.value.retryable, body.value.reason, body.value.retryAfterMs));
+      default:
+        return; // a late reply to a request that timed out
+    }
+  }
+
+  function onEvent(frame: EventFrame): void {
+    const decision = cursors.onEvent(frame.conversationId, frame.version, frame.previousVersion);
+    if (decision === 'duplicate') {
+      counters.duplicates++;
+      return;
+    }
+    if (decision === 'gap') {
+      counters.gaps++;
+      requestSync(frame.conversationId);
+      return;
+    }
+    saveCursor(frame.conversationId, frame.version);
+    const mapped = fromEventFrame(frame);
+    if (!mapped.ok) {
+      // An unknown payload (newer server) still counts as seen; an invalid one is reported.
+      if (mapped.error.code === 'invalid_event') report(new Error(mapped.error.message));
+      return;
+    }
+    counters.events++;
+    emitter.emit('event', mapped.event);
+    if (options.autoAckDelivered && mapped.event.type === 'MessageSent' && mapped.event.data.sender_id !== userId) {
+      ackDelivered(frame.conversationId, frame.version);
+    }
+  }
+
+  function requestSync(conversationId: string): void {
+    if (pendingSync.has(conversationId) || state !== 'open') return;
+    pendingSync.add(conversationId);
+    void syncRequest([{ conversationId, lastVersion: cursors.get(conversationId) ?? 0 }]);
+  }
+
+  async function syncRequest(list: { conversationId: string; lastVersion: number }[]): Promise<void> {
+    counters.syncRequests++;
+    try {
+      expect(await request({ case: 'sync', value: { cursors: list } }, Math.max(requestTimeoutMs, 30_000)), 'ok');
+    } catch (error) {
+      report(error);
+    } finally {
+      for (const c of list) pendingSync.delete(c.conversationId);
+    }
+  }
+
+  function startHeartbeat(intervalMs: number): void {
+    stopHeartbeat();
+    heartbeatTimer = setInterval(() => {
+      const gen = generation;
+      ping(Math.min(intervalMs, requestTimeoutMs)).catch((error: unknown) => {
+        if (gen === generation && error instanceof ChatConnectionError && error.kind === 'timeout') abandon(CloseCode.HEARTBEAT_TIMEOUT, 'no Pong');
+      });
+    }, intervalMs);
+  }
+
+  function stopHeartbeat(): void {
+    if (heartbeatTimer !== null) clearInterval(heartbeatTimer);
+    heartbeatTimer = null;
+  }
+
+  async function ping(timeoutMs = requestTimeoutMs): Promise<number> {
+    const sentAt = clock();
+    expect(await request({ case: 'ping', value: { clientTimeMs: sentAt } }, timeoutMs), 'pong');
+    counters.lastRttMs = clock() - sentAt;
+    return counters.lastRttMs;
+  }
+
+  /** Gives up on the current socket (its callbacks are ignored from now on) and handles it as closed with `code`. */
+  function abandon(code: number, reason: string): void {
+    const ws = socket;
+    generation++;
+    if (ws !== null) {
+      ws.onopen = ws.onmessage = ws.onclose = ws.onerror = null;
+      try {
+        ws.close(1000, reason);
+      } catch {
+        // already closing
+      }
+    }
+    onClosed(code, reason);
+  }
+
+  function onClosed(code: number, reason: string): void {
+    socket = null;
+    stopHeartbeat();
+    for (const [id, pending] of requests) {
+      clearTimeout(pending.timer);
+      pending.reject(new ChatConnectionError(`connection closed (${code}) before the reply`, 'closed'));
+      requests.delete(id);
+    }
+    pendingSync.clear();
+    if (stopped) return;
+    const kind = closeCodeKind(code);
+    if (kind === 'terminal') {
+      emitter.emit('disconnected', { code, reason, reconnectInMs: null });
+      return stop(code, reason, true);
+    }
+    if (code === CloseCode.TOKEN_EXPIRED && credentials !== null) token = null;
+    if (code === CloseCode.RATE_LIMITED) attempt += 3;
+    const delay = Math.max(backoffDelay(attempt, backoff, random), goodbye?.reconnectAfterMs ?? 0);
+    emitter.emit('disconnected', { code, reason, reconnectInMs: delay });
+    scheduleReconnect(delay);
+  }
+
+  function scheduleReconnect(delay = backoffDelay(attempt, backoff, random)): void {
+    if (stopped) return;
+    attempt++;
+    setState('reconnecting');
+    if (reconnectTimer !== null) clearTimeout(reconnectTimer);
+    reconnectTimer = setTimeout(() => {
+      reconnectTimer = null;
+      void openSocket();
+    }, delay);
+  }
+
+  function stop(code: number, reason: string, terminal: boolean): void {
+    if (stopped) return;
+    stopped = true;
+    if (reconnectTimer !== null) clearTimeout(reconnectTimer);
+    if (ackTimer !== null) clearTimeout(ackTimer);
+    reconnectTimer = ackTimer = null;
+    stopHeartbeat();
+    const error = new ChatConnectionError(`client stopped: ${code} ${reason}`, 'client_closed');
+    for (const entry of outbox.values()) entry.reject(error);
+    outbox.clear();
+    for (const waiter of openWaiters.splice(0)) waiter.reject(error);
+    setState('closed');
+    emitter.emit('closed', { code, reason, terminal });
+  }
+
+  // ---- sending ----
+
+  function dispatch(entry: Outgoing): void {
+    if (entry.inFlight || state !== 'open' || !outbox.has(entry.clientMessageId)) return;
+    entry.inFlight = true;
+    request(entry.body).then(
+      (frame) => {
+        entry.inFlight = false;
+        try {
+          const ack = expect(frame, 'sendAck');
+          outbox.delete(entry.clientMessageId);
+          entry.resolve({ ...ack, clientMessageId: entry.clientMessageId });
+        } catch (error) {
+          if (error instanceof ChatRequestError && error.retryable) {
+            setTimeout(() => dispatch(entry), error.retryAfterMs ?? backoffDelay(1, backoff, random));
+            return;
+          }
+          outbox.delete(entry.clientMessageId);
+          entry.reject(error instanceof Error ? error : new Error(String(error)));
+        }
+      },
+      (error: unknown) => {
+        entry.inFlight = false;
+        // timeout: resend now under the same client_message_id; closed: the next Welcome resends
+        if (error instanceof ChatConnectionError && error.kind === 'timeout') dispatch(entry);
+      },
+    );
+  }
+
+  function send(conversationId: string, content: string, sendOptions: SendOptions = {}): Promise<SendResult> {
+    if (stopped) return Promise.reject(new ChatConnectionError('client closed', 'client_closed'));
+    const clientMessageId = sendOptions.clientMessageId ?? globalThis.crypto.randomUUID();
+    const existing = outbox.get(clientMessageId);
+    if (existing !== undefined) return existing.promise;
+    let resolve!: (r: SendResult) => void;
+    let reject!: (e: Error) => void;
+    const promise = new Promise<SendResult>((res, rej) => {
+      resolve = res;
+      reject = rej;
+    });
+    const body: ClientBody = {
+      case: 'sendMessage',
+      value: {
+        conversationId,
+        clientMessageId,
+        content,
+        contentType: CONTENT_TYPES[sendOptions.contentType ?? 'text'],
+        ...(sendOptions.mediaId === undefined ? {} : { mediaId: sendOptions.mediaId }),
+      },
+    };
+    const entry: Outgoing = { conversationId, clientMessageId, body, inFlight: false, promise, resolve, reject };
+    outbox.set(clientMessageId, entry);
+    dispatch(entry);
+    if (sendOptions.contentType === undefined || sendOptions.contentType === 'text') {
+      if (typingSent.get(conversationId)?.isTyping) typingSent.delete(conversationId); // sending ends typing on the server's side too
+    }
+    return promise;
+  }
+
+  // ---- acks ----
+
+  function queueAck(kind: 'delivered' | 'read', conversationId: string, upToVersion: number): void {
+    const map = pendingAcks[kind];
+    if ((map.get(conversationId) ?? 0) < upToVersion) map.set(conversationId, upToVersion);
+    scheduleAckFlush(ackDelayMs);
+  }
+
+  function scheduleAckFlush(delay: number): void {
+    if (ackTimer !== null || stopped) return;
+    ackTimer = setTimeout(flushAcks, delay);
+  }
+
+  function flushAcks(): void {
+    ackTimer = null;
+    if (state !== 'open') return; // flushed after the next Welcome
+    for (const kind of ['read', 'delivered'] as const) {
+      const map = pendingAcks[kind];
+      for (const [conversationId, upToVersion] of [...map]) {
+        map.delete(conversationId);
+        if (kind === 'delivered' && (pendingAcks.read.get(conversationId) ?? 0) >= upToVersion) continue;
+        const body: ClientBody =
+          kind === 'read' ? { case: 'markRead', value: { conversationId, upToVersion } } : { case: 'ackDelivered', value: { conversationId, upToVersion } };
+        request(body).then(
+          (frame) => {
+            try {
+              expect(frame, 'ok');
+            } catch (error) {
+              report(error);
+            }
+          },
+          (error: unknown) => {
+            // not acked before the connection went: put it back unless a later ack superseded it
+            if (error instanceof ChatConnectionError && (map.get(conversationId) ?? 0) < upToVersion) queueAck(kind, conversationId, upToVersion);
+          },
+        );
+      }
+    }
+  }
+
+  function ackDelivered(conversationId: string, upToVersion: number): void {
+    queueAck('delivered', conversationId, upToVersion);
+  }
+
+  function markRead(conversationId: string, upToVersion: number): void {
+    queueAck('read', conversationId, upToVersion);
+  }
+
+  // ---- typing, presence ----
+
+  async function typing(conversationId: string, isTyping: boolean): Promise<void> {
+    const now = clock();
+    const last = typingSent.get(conversationId);
+    if (isTyping && last?.isTyping && now - last.at < typingThrottleMs) return;
+    if (!isTyping && !last?.isTyping) return;
+    if (state !== 'open') return; // ephemeral: not queued
+    typingSent.set(conversationId, { at: now, isTyping });
+    expect(await request({ case: 'typing', value: { conversationId, isTyping } }), 'ok');
+  }
+
+  async function setPresence(status: PresenceStatusName): Promise<void> {
+    expect(await request({ case: 'setPresence', value: { status: presenceStatusToProto(status) } }), 'ok');
+  }
+
+  return {
+    get state() {
+      return state;
+    },
+    get userId() {
+      return userId;
+    },
+    connect(): Promise<Welcome> {
+      if (stopped) return Promise.reject(new ChatConnectionError('client closed', 'client_closed'));
+      if (state === 'open' && welcome !== null) return Promise.resolve(welcome);
+      const opened = new Promise<Welcome>((resolve, reject) => openWaiters.push({ resolve, reject }));
+      if (state === 'idle') void openSocket();
+      return opened;
+    },
+    on: (type, handler) => emitter.on(type, handler),
+    send,
+    ackDelivered,
+    markRead,
+    typing,
+    setPresence,
+    track(conversationId: string, lastVersion = 0) {
+      if (cursors.has(conversationId)) return;
+      cursors.track(conversationId, lastVersion);
+      saveCursor(conversationId, lastVersion);
+      requestSync(conversationId);
+    },
+    cursor: (conversationId) => cursors.get(conversationId),
+    ping: () => ping(),
+    stats: () => ({ ...counters }),
+    async close() {
+      if (stopped) return;
+      const ws = socket;
+      generation++;
+      socket = null;
+      if (ws !== null) {
+        ws.onopen = ws.onmessage = ws.onclose = ws.onerror = null;
+        try {
+          ws.close(1000, 'client closed');
+        } catch {
+          // already closing
+        }
+      }
+      stop(1000, 'client closed', false);
+      onClosed(1000, 'client closed'); // rejects in-flight requests
+    },
+  };
+}
