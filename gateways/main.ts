@@ -164,6 +164,10 @@ export async function composeProcess(options: ComposeOptions): Promise<ProcessSt
   const primary = databases[0];
   if (!primary) throw new RangeError('composeProcess needs at least one database');
   const has = (role: Role) => config.roles.includes(role);
+  // On the embedded database no other process appends: every append wakes the relay and the
+  // projector in process, and polling is only a safety net (PGlite is single-threaded: polls every
+  // 20 ms would cost it more than the traffic).
+  const pollIntervalMs = databases.every((db) => db.kind === 'pglite') ? Math.max(config.pollIntervalMs, 1_000) : config.pollIntervalMs;
   const closers: (() => Promise<unknown>)[] = [() => Promise.allSettled(databases.map((db) => db.close()))];
   const closeAll = async () => {
     for (const close of closers.splice(0).reverse()) {
@@ -189,7 +193,7 @@ export async function composeProcess(options: ComposeOptions): Promise<ProcessSt
       store,
       db: primary,
       projections: [conversationsProjection],
-      pollIntervalMs: config.pollIntervalMs,
+      pollIntervalMs,
       logger: logger.child({ component: 'projector' }),
     });
     let projector: Projector | null = null;
@@ -241,7 +245,7 @@ export async function composeProcess(options: ComposeOptions): Promise<ProcessSt
 
     let relay: Relay | null = null;
     if (has('relay')) {
-      relay = createRelay({ store, bus: bus!, db: primary, pollIntervalMs: config.pollIntervalMs, logger: logger.child({ component: 'relay' }) });
+      relay = createRelay({ store, bus: bus!, db: primary, pollIntervalMs, logger: logger.child({ component: 'relay' }) });
       const started = relay;
       await started.start();
       closers.push(() => started.stop());
