@@ -47,7 +47,8 @@ export type WriterStats = {
   largestBatch: number;
 };
 
-type Pending = PreparedAppend & {
+type Pending = {
+  call: PreparedAppend;
   resolve: (result: AppendResult) => void;
   reject: (error: Error) => void;
 };
@@ -128,7 +129,7 @@ export class ShardWriter {
 
   append(call: PreparedAppend): Promise<AppendResult> {
     return new Promise<AppendResult>((resolve, reject) => {
-      this.queue.push({ ...call, resolve, reject });
+      this.queue.push({ call, resolve, reject });
       if (!this.scheduled) {
         this.scheduled = true;
         // Start on a later microtask, so that calls made in the same tick join one batch.
@@ -177,10 +178,10 @@ export class ShardWriter {
 
   /** How many queued calls fit in maxBatch events (at least one). */
   private batchLength(): number {
-    let events = this.queue[0]!.events.length;
+    let events = this.queue[0]!.call.events.length;
     let take = 1;
-    while (take < this.queue.length && events + this.queue[take]!.events.length <= this.deps.maxBatch) {
-      events += this.queue[take]!.events.length;
+    while (take < this.queue.length && events + this.queue[take]!.call.events.length <= this.deps.maxBatch) {
+      events += this.queue[take]!.call.events.length;
       take += 1;
     }
     return take;
@@ -202,10 +203,10 @@ export class ShardWriter {
       // 22: data exception, 23: integrity violation
       if (batch.length > 1 && state !== undefined && (state.startsWith('22') || state.startsWith('23'))) {
         // Something in one call's data broke the whole batch: isolate it by writing singly.
-        for (const call of batch) await this.runBatch([call], careful);
+        for (const pending of batch) await this.runBatch([pending], careful);
         return;
       }
-      for (const call of batch) call.reject(asError(error));
+      for (const pending of batch) pending.reject(asError(error));
       return;
     }
     stats.events += written.count;
@@ -214,23 +215,24 @@ export class ShardWriter {
     for (let i = 0; i < batch.length; i++) {
       if (i > 0 && i % SETTLE_CHUNK === 0) await nextMacrotask();
       const outcome = outcomes[i]!;
-      const call = batch[i]!;
+      const pending = batch[i]!;
       if (outcome.ok) {
         stats.appends += 1;
-        call.resolve(outcome.result);
+        pending.resolve(outcome.result);
       } else {
         if (outcome.error instanceof WrongExpectedVersionError) stats.conflicts += 1;
-        call.reject(outcome.error);
+        pending.reject(outcome.error);
       }
     }
   }
 
-  private async write(tx: SqlClient, batch: Pending[], careful: boolean, order?: LockOrder): Promise<Written> {
+  private async write(tx: SqlClient, pending: Pending[], careful: boolean, order?: LockOrder): Promise<Written> {
+    const batch = pending.map((p) => p.call);
     const streams = [...new Set(batch.map((call) => call.streamId))];
     const versions = new Map<string, number>();
     const knownIds = new Map<string, KnownEvent>();
     /** Adds the stored ids of `calls` to knownIds, ignoring this batch's own rows (positions above `base`). */
-    const lookUpIds = async (calls: readonly Pending[], base = Number.POSITIVE_INFINITY) => {
+    const lookUpIds = async (calls: readonly PreparedAppend[], base = Number.POSITIVE_INFINITY) => {
       const ids = calls.flatMap((call) => call.events.map((event) => event.eventId));
       const { rows } = await tx.query<IdRow>(READ_IDS, [ids]);
       let found = 0;
