@@ -11,7 +11,8 @@ export type TestDatabases = {
   drop(): Promise<void>;
 };
 
-export const DEFAULT_SERVER_URL = 'postgres://postgres@127.0.0.1:5432/postgres';
+/** The server tests and benchmarks use: TEST_POSTGRES_URL, else the machine's local server. */
+export const DEFAULT_SERVER_URL = process.env.TEST_POSTGRES_URL ?? 'postgres://postgres@127.0.0.1:5432/postgres';
 
 /** The URL of `database` on the server of `serverUrl` (same host, port, user, options). */
 export function databaseUrl(serverUrl: string, database: string): string {
