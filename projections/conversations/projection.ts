@@ -74,118 +74,272 @@ CREATE TABLE IF NOT EXISTS rm_receipts (
 
 const PREVIEW_CHARS = 200;
 
-async function applyOne(tx: SqlClient, stored: StoredEvent): Promise<void> {
-  const event = ConversationEvent.parse({ type: stored.type, data: stored.data });
-  const version = stored.version;
-  switch (event.type) {
-    case 'ConversationCreated': {
-      const d = event.data;
-      await tx.query(
-        `INSERT INTO rm_conversations (conversation_id, kind, name, description, created_by, created_at, version, updated_at)
-         VALUES ($1, $2, $3, $4, $5, $6, $7, $6)`,
-        [d.conversation_id, d.kind, d.name, d.description, d.created_by, d.created_at, version],
-      );
-      await tx.query(
-        `INSERT INTO rm_members (conversation_id, user_id, role, active, joined_version)
-         SELECT $1, u, CASE WHEN $3::text = 'group' AND u = $4 THEN 'admin' ELSE 'member' END, true, $5
-         FROM unnest($2::text[]) AS u`,
-        [d.conversation_id, d.members, d.kind, d.created_by, version],
-      );
-      return;
-    }
-    case 'MembersAdded': {
-      const id = conversationOf(stored);
-      await tx.query(
-        `INSERT INTO rm_members (conversation_id, user_id, role, active, joined_version)
-         SELECT $1, u, 'member', true, $3 FROM unnest($2::text[]) AS u
-         ON CONFLICT (conversation_id, user_id)
-         DO UPDATE SET active = true, role = 'member', joined_version = EXCLUDED.joined_version, left_version = NULL`,
-        [id, event.data.user_ids, version],
-      );
-      await touch(tx, id, version, event.data.added_at);
-      return;
-    }
-    case 'MemberRemoved': {
-      const id = conversationOf(stored);
-      const { rows } = await tx.query<{ role: string }>('SELECT role FROM rm_members WHERE conversation_id = $1 AND user_id = $2', [
-        id,
-        event.data.user_id,
-      ]);
-      await tx.query(`UPDATE rm_members SET active = false, left_version = $3, role = 'member' WHERE conversation_id = $1 AND user_id = $2`, [
-        id,
-        event.data.user_id,
-        version,
-      ]);
-      // Same rule as the decider: a group never stays without an admin.
-      if (rows[0]?.role === 'admin') {
-        await tx.query(
-          `UPDATE rm_members SET role = 'admin'
-           WHERE conversation_id = $1 AND active
-             AND NOT EXISTS (SELECT 1 FROM rm_members WHERE conversation_id = $1 AND active AND role = 'admin')
-             AND user_id = (SELECT user_id FROM rm_members WHERE conversation_id = $1 AND active ORDER BY joined_version, user_id LIMIT 1)`,
-          [id],
-        );
-      }
-      await touch(tx, id, version, event.data.removed_at);
-      return;
-    }
-    case 'MessageSent': {
-      const id = conversationOf(stored);
-      const d = event.data;
-      await tx.query(
-        `INSERT INTO rm_messages (message_id, conversation_id, sequence_number, sender_id, content, content_type, media, client_message_id, created_at)
-         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)`,
-        [d.message_id, id, version, d.sender_id, d.content, d.content_type, d.media === null ? null : JSON.stringify(d.media), d.client_message_id, d.created_at],
-      );
-      await tx.query(
-        `UPDATE rm_conversations SET version = $2, updated_at = $3, last_message_id = $4, last_message_seq = $2,
-           last_message_sender = $5, last_message_content = $6, last_message_type = $7, last_message_at = $3
-         WHERE conversation_id = $1`,
-        [id, version, d.created_at, d.message_id, d.sender_id, d.content.slice(0, PREVIEW_CHARS), d.content_type],
-      );
-      return;
-    }
-    case 'ReactionAdded':
-      await tx.query(
-        `INSERT INTO rm_reactions (message_id, user_id, emoji, created_at) VALUES ($1, $2, $3, $4) ON CONFLICT DO NOTHING`,
-        [event.data.message_id, event.data.user_id, event.data.emoji, event.data.at],
-      );
-      await touchVersion(tx, conversationOf(stored), version);
-      return;
-    case 'ReactionRemoved':
-      await tx.query(`DELETE FROM rm_reactions WHERE message_id = $1 AND user_id = $2 AND emoji = $3`, [
-        event.data.message_id,
-        event.data.user_id,
-        event.data.emoji,
-      ]);
-      await touchVersion(tx, conversationOf(stored), version);
-      return;
-    case 'Delivered':
-    case 'Read': {
-      const id = conversationOf(stored);
-      const d = event.data;
-      const isRead = event.type === 'Read';
-      await tx.query(
-        `UPDATE rm_members SET delivered_up_to = GREATEST(delivered_up_to, $3),
-           read_up_to = CASE WHEN $4::boolean THEN GREATEST(read_up_to, $3) ELSE read_up_to END
-         WHERE conversation_id = $1 AND user_id = $2`,
-        [id, d.user_id, d.up_to_version, isRead],
-      );
-      // Reading implies receiving: a Read records both receipts.
-      const kinds = isRead ? ['delivered', 'read'] : ['delivered'];
-      await tx.query(
-        `INSERT INTO rm_receipts (conversation_id, user_id, kind, up_to_version, at)
-         SELECT $1, $2, k, $3, $4 FROM unnest($5::text[]) AS k ON CONFLICT DO NOTHING`,
-        [id, d.user_id, d.up_to_version, d.at, kinds],
-      );
-      await touchVersion(tx, id, version);
-      return;
-    }
-    default: {
-      const unreachable: never = event;
-      return unreachable;
+type Parsed = { stored: StoredEvent; event: ConversationEvent };
+type ReactionKey = string;
+
+/**
+ * The set-based work of a run of events: applied by a fixed number of statements, in an order
+ * that gives exactly what applying the run's events one by one would give. A run never holds
+ * MembersAdded or MemberRemoved (those end it: see `apply`), and holds a ConversationCreated only
+ * before any other event of that conversation, so the run's events of different tables commute:
+ * within one table only the order of events for the same key matters, and that order is kept.
+ */
+class Pending {
+  /** ConversationCreated, applied first (no earlier event of the run touches these conversations). */
+  readonly created = new Set<string>();
+  readonly creates: { version: number; data: Extract<ConversationEvent, { type: 'ConversationCreated' }>['data'] }[] = [];
+  /** Conversations with any event in the run other than their ConversationCreated. */
+  readonly touched = new Set<string>();
+  readonly messages: { id: string; version: number; data: Extract<ConversationEvent, { type: 'MessageSent' }>['data'] }[] = [];
+  /** Per conversation: the version of its last event in the run, and its last message if any. */
+  readonly conversations = new Map<string, { version: number; message: number | null }>();
+  /** Per reaction key, in log order of its last event: the net effect of its adds and removes. */
+  readonly reactions = new Map<ReactionKey, { message_id: string; user_id: string; emoji: string; removed: boolean; present: boolean; at: string | null }>();
+  /** Per (conversation, user): the highest delivered and read watermarks of the run. */
+  readonly watermarks = new Map<string, { conversation_id: string; user_id: string; delivered: number; read: number | null }>();
+  /** Receipts, the first of each key only (the rest do nothing, as ON CONFLICT DO NOTHING would). */
+  readonly receipts = new Map<string, { conversation_id: string; user_id: string; kind: string; up_to: number; at: string }>();
+  size = 0;
+
+  /** False when `id` already has an event in the run: its creation cannot be hoisted before them. */
+  canCreate(id: string): boolean {
+    return !this.touched.has(id) && !this.created.has(id);
+  }
+
+  bump(id: string, version: number, message: number | null = null) {
+    this.touched.add(id);
+    const c = this.conversations.get(id);
+    if (!c) this.conversations.set(id, { version, message });
+    else {
+      c.version = version;
+      if (message !== null) c.message = message;
     }
   }
+
+  add(p: Parsed) {
+    this.size++;
+    const { stored, event } = p;
+    const version = stored.version;
+    switch (event.type) {
+      case 'ConversationCreated':
+        this.created.add(event.data.conversation_id);
+        this.creates.push({ version, data: event.data });
+        return;
+      case 'MessageSent': {
+        const id = conversationOf(stored);
+        this.messages.push({ id, version, data: event.data });
+        this.bump(id, version, this.messages.length - 1);
+        return;
+      }
+      case 'ReactionAdded':
+      case 'ReactionRemoved': {
+        const d = event.data;
+        const key = JSON.stringify([d.message_id, d.user_id, d.emoji]);
+        let r = this.reactions.get(key);
+        if (!r) this.reactions.set(key, (r = { message_id: d.message_id, user_id: d.user_id, emoji: d.emoji, removed: false, present: false, at: null }));
+        if (event.type === 'ReactionRemoved') {
+          // Whatever was there is gone; a later add inserts afresh.
+          r.removed = true;
+          r.present = false;
+          r.at = null;
+        } else if (!r.present) {
+          // The first add since the start of the run or the last remove: the row it inserts (or the
+          // existing row, when nothing was removed in the run) is the one that stays.
+          r.present = true;
+          r.at = d.at;
+        }
+        this.bump(conversationOf(stored), version);
+        return;
+      }
+      case 'Delivered':
+      case 'Read': {
+        const id = conversationOf(stored);
+        const d = event.data;
+        const isRead = event.type === 'Read';
+        const key = JSON.stringify([id, d.user_id]);
+        const w = this.watermarks.get(key);
+        if (!w) this.watermarks.set(key, { conversation_id: id, user_id: d.user_id, delivered: d.up_to_version, read: isRead ? d.up_to_version : null });
+        else {
+          w.delivered = Math.max(w.delivered, d.up_to_version);
+          if (isRead) w.read = Math.max(w.read ?? 0, d.up_to_version);
+        }
+        // Reading implies receiving: a Read records both receipts.
+        for (const kind of isRead ? ['delivered', 'read'] : ['delivered']) {
+          const rkey = JSON.stringify([id, d.user_id, kind, d.up_to_version]);
+          if (!this.receipts.has(rkey)) this.receipts.set(rkey, { conversation_id: id, user_id: d.user_id, kind, up_to: d.up_to_version, at: d.at });
+        }
+        this.bump(id, version);
+        return;
+      }
+      case 'MembersAdded':
+      case 'MemberRemoved':
+        throw new Error(`${event.type} is applied on its own`);
+      default: {
+        const unreachable: never = event;
+        return unreachable;
+      }
+    }
+  }
+
+  async flush(tx: SqlClient): Promise<void> {
+    if (this.size === 0) return;
+    if (this.creates.length > 0) {
+      const cs = this.creates;
+      await tx.query(
+        `INSERT INTO rm_conversations (conversation_id, kind, name, description, created_by, created_at, version, updated_at)
+         SELECT id, kind, name, description, created_by, at::timestamptz, version, at::timestamptz
+         FROM unnest($1::text[], $2::text[], $3::text[], $4::text[], $5::text[], $6::text[], $7::int[])
+           AS u(id, kind, name, description, created_by, at, version)`,
+        [
+          cs.map((c) => c.data.conversation_id),
+          cs.map((c) => c.data.kind),
+          cs.map((c) => c.data.name),
+          cs.map((c) => c.data.description),
+          cs.map((c) => c.data.created_by),
+          cs.map((c) => c.data.created_at),
+          cs.map((c) => c.version),
+        ],
+      );
+      const members = cs.flatMap((c) =>
+        c.data.members.map((u) => ({ id: c.data.conversation_id, u, role: c.data.kind === 'group' && u === c.data.created_by ? 'admin' : 'member', version: c.version })),
+      );
+      await tx.query(
+        `INSERT INTO rm_members (conversation_id, user_id, role, active, joined_version)
+         SELECT id, u, role, true, version FROM unnest($1::text[], $2::text[], $3::text[], $4::int[]) AS m(id, u, role, version)`,
+        [members.map((m) => m.id), members.map((m) => m.u), members.map((m) => m.role), members.map((m) => m.version)],
+      );
+    }
+    if (this.messages.length > 0) {
+      const ms = this.messages;
+      await tx.query(
+        `INSERT INTO rm_messages (message_id, conversation_id, sequence_number, sender_id, content, content_type, media, client_message_id, created_at)
+         SELECT message_id, conversation_id, seq, sender_id, content, content_type, media::jsonb, client_message_id, at::timestamptz
+         FROM unnest($1::text[], $2::text[], $3::int[], $4::text[], $5::text[], $6::text[], $7::text[], $8::text[], $9::text[])
+           AS u(message_id, conversation_id, seq, sender_id, content, content_type, media, client_message_id, at)`,
+        [
+          ms.map((m) => m.data.message_id),
+          ms.map((m) => m.id),
+          ms.map((m) => m.version),
+          ms.map((m) => m.data.sender_id),
+          ms.map((m) => m.data.content),
+          ms.map((m) => m.data.content_type),
+          ms.map((m) => (m.data.media === null ? null : JSON.stringify(m.data.media))),
+          ms.map((m) => m.data.client_message_id),
+          ms.map((m) => m.data.created_at),
+        ],
+      );
+    }
+    if (this.conversations.size > 0) {
+      // The last event sets the version; the last message (if any) sets updated_at and the preview.
+      const ids: string[] = [];
+      const versions: number[] = [];
+      const last: (Pending['messages'][number] | null)[] = [];
+      for (const [id, c] of this.conversations) {
+        ids.push(id);
+        versions.push(c.version);
+        last.push(c.message === null ? null : this.messages[c.message]!);
+      }
+      await tx.query(
+        `UPDATE rm_conversations c SET version = u.version,
+           updated_at = COALESCE(u.at::timestamptz, c.updated_at),
+           last_message_id = COALESCE(u.message_id, c.last_message_id),
+           last_message_seq = COALESCE(u.seq, c.last_message_seq),
+           last_message_sender = COALESCE(u.sender_id, c.last_message_sender),
+           last_message_content = COALESCE(u.content, c.last_message_content),
+           last_message_type = COALESCE(u.content_type, c.last_message_type),
+           last_message_at = COALESCE(u.at::timestamptz, c.last_message_at)
+         FROM unnest($1::text[], $2::int[], $3::text[], $4::int[], $5::text[], $6::text[], $7::text[], $8::text[])
+           AS u(id, version, message_id, seq, sender_id, content, content_type, at)
+         WHERE c.conversation_id = u.id`,
+        [
+          ids,
+          versions,
+          last.map((m) => m?.data.message_id ?? null),
+          last.map((m) => m?.version ?? null),
+          last.map((m) => m?.data.sender_id ?? null),
+          last.map((m) => (m ? m.data.content.slice(0, PREVIEW_CHARS) : null)),
+          last.map((m) => m?.data.content_type ?? null),
+          last.map((m) => m?.data.created_at ?? null),
+        ],
+      );
+    }
+    if (this.reactions.size > 0) {
+      const rs = [...this.reactions.values()];
+      // A key removed in the run loses its row; one whose last event is an add then gets the row
+      // of its first add since the last remove (or, never removed, keeps the row it had).
+      const removed = rs.filter((r) => r.removed);
+      if (removed.length > 0) {
+        await tx.query(
+          `DELETE FROM rm_reactions r USING unnest($1::text[], $2::text[], $3::text[]) AS u(message_id, user_id, emoji)
+           WHERE r.message_id = u.message_id AND r.user_id = u.user_id AND r.emoji = u.emoji`,
+          [removed.map((r) => r.message_id), removed.map((r) => r.user_id), removed.map((r) => r.emoji)],
+        );
+      }
+      const present = rs.filter((r) => r.present);
+      if (present.length > 0) {
+        await tx.query(
+          `INSERT INTO rm_reactions (message_id, user_id, emoji, created_at)
+           SELECT message_id, user_id, emoji, at::timestamptz FROM unnest($1::text[], $2::text[], $3::text[], $4::text[]) AS u(message_id, user_id, emoji, at)
+           ON CONFLICT DO NOTHING`,
+          [present.map((r) => r.message_id), present.map((r) => r.user_id), present.map((r) => r.emoji), present.map((r) => r.at)],
+        );
+      }
+    }
+    if (this.watermarks.size > 0) {
+      const ws = [...this.watermarks.values()];
+      await tx.query(
+        `UPDATE rm_members m SET delivered_up_to = GREATEST(m.delivered_up_to, u.delivered),
+           read_up_to = GREATEST(m.read_up_to, u.read)
+         FROM unnest($1::text[], $2::text[], $3::int[], $4::int[]) AS u(conversation_id, user_id, delivered, read)
+         WHERE m.conversation_id = u.conversation_id AND m.user_id = u.user_id`,
+        [ws.map((w) => w.conversation_id), ws.map((w) => w.user_id), ws.map((w) => w.delivered), ws.map((w) => w.read)],
+      );
+    }
+    if (this.receipts.size > 0) {
+      const rs = [...this.receipts.values()];
+      await tx.query(
+        `INSERT INTO rm_receipts (conversation_id, user_id, kind, up_to_version, at)
+         SELECT conversation_id, user_id, kind, up_to, at::timestamptz
+         FROM unnest($1::text[], $2::text[], $3::text[], $4::int[], $5::text[]) AS u(conversation_id, user_id, kind, up_to, at)
+         ON CONFLICT DO NOTHING`,
+        [rs.map((r) => r.conversation_id), rs.map((r) => r.user_id), rs.map((r) => r.kind), rs.map((r) => r.up_to), rs.map((r) => r.at)],
+      );
+    }
+  }
+}
+
+/** Membership changes, rare: applied one by one, after the run before them is flushed. */
+async function applyMembership(tx: SqlClient, stored: StoredEvent, event: Extract<ConversationEvent, { type: 'MembersAdded' | 'MemberRemoved' }>): Promise<void> {
+  const version = stored.version;
+  const id = conversationOf(stored);
+  if (event.type === 'MembersAdded') {
+    await tx.query(
+      `INSERT INTO rm_members (conversation_id, user_id, role, active, joined_version)
+       SELECT $1, u, 'member', true, $3 FROM unnest($2::text[]) AS u
+       ON CONFLICT (conversation_id, user_id)
+       DO UPDATE SET active = true, role = 'member', joined_version = EXCLUDED.joined_version, left_version = NULL`,
+      [id, event.data.user_ids, version],
+    );
+    await touch(tx, id, version, event.data.added_at);
+    return;
+  }
+  const { rows } = await tx.query<{ role: string }>('SELECT role FROM rm_members WHERE conversation_id = $1 AND user_id = $2', [id, event.data.user_id]);
+  await tx.query(`UPDATE rm_members SET active = false, left_version = $3, role = 'member' WHERE conversation_id = $1 AND user_id = $2`, [
+    id,
+    event.data.user_id,
+    version,
+  ]);
+  // Same rule as the decider: a group never stays without an admin.
+  if (rows[0]?.role === 'admin') {
+    await tx.query(
+      `UPDATE rm_members SET role = 'admin'
+       WHERE conversation_id = $1 AND active
+         AND NOT EXISTS (SELECT 1 FROM rm_members WHERE conversation_id = $1 AND active AND role = 'admin')
+         AND user_id = (SELECT user_id FROM rm_members WHERE conversation_id = $1 AND active ORDER BY joined_version, user_id LIMIT 1)`,
+      [id],
+    );
+  }
+  await touch(tx, id, version, event.data.removed_at);
 }
 
 function conversationOf(stored: StoredEvent): string {
@@ -196,17 +350,38 @@ function conversationOf(stored: StoredEvent): string {
 
 const touch = (tx: SqlClient, id: string, version: number, at: string) =>
   tx.query('UPDATE rm_conversations SET version = $2, updated_at = GREATEST(updated_at, $3::timestamptz) WHERE conversation_id = $1', [id, version, at]);
-const touchVersion = (tx: SqlClient, id: string, version: number) =>
-  tx.query('UPDATE rm_conversations SET version = $2 WHERE conversation_id = $1', [id, version]);
 
 export const conversationsProjection: Projection = {
   name: CONVERSATIONS_PROJECTION,
   schema,
   tables: ['rm_receipts', 'rm_reactions', 'rm_messages', 'rm_members', 'rm_conversations'],
+  /**
+   * Set-based: the batch is parsed first, then cut into runs at each membership change (and at a
+   * ConversationCreated of a conversation the run already touched, which the log never holds);
+   * each run is applied by at most eight statements, each membership change on its own in between.
+   * The result is exactly that of applying the events one by one in log order.
+   */
   async apply(tx, events) {
-    for (const event of events) {
-      if (!event.stream_id.startsWith('conversation-')) continue;
-      await applyOne(tx, event);
+    const parsed: Parsed[] = [];
+    for (const stored of events) {
+      if (!stored.stream_id.startsWith('conversation-')) continue;
+      parsed.push({ stored, event: ConversationEvent.parse({ type: stored.type, data: stored.data }) });
     }
+    let pending = new Pending();
+    for (const p of parsed) {
+      const { event } = p;
+      if (event.type === 'MembersAdded' || event.type === 'MemberRemoved') {
+        await pending.flush(tx);
+        pending = new Pending();
+        await applyMembership(tx, p.stored, event);
+        continue;
+      }
+      if (event.type === 'ConversationCreated' && !pending.canCreate(event.data.conversation_id)) {
+        await pending.flush(tx);
+        pending = new Pending();
+      }
+      pending.add(p);
+    }
+    await pending.flush(tx);
   },
 };
