@@ -1,7 +1,7 @@
 import rateLimit from '@fastify/rate-limit';
 import Fastify, { type FastifyInstance } from 'fastify';
 import { authenticate } from './auth.js';
-import { createReadYourWrites, type AppDeps, type RouteDeps } from './deps.js';
+import { createMessageLookup, createReadYourWrites, type AppDeps, type RouteDeps } from './deps.js';
 import { HttpError, installErrorHandling } from './errors.js';
 import { authRoutes } from './routes/auth.js';
 import { conversationRoutes } from './routes/conversations.js';
@@ -50,7 +50,7 @@ export async function buildApp(deps: AppDeps, realtime?: RealtimeRouteDeps): Pro
       new HttpError('rate_limited', `rate limit exceeded: at most ${context.max} requests per ${windowMs} ms; retry in ${context.after}`),
   });
 
-  const routeDeps: RouteDeps = { ...deps, settle: createReadYourWrites(deps) };
+  const routeDeps: RouteDeps = { ...deps, settle: createReadYourWrites(deps), requireMessage: createMessageLookup(deps) };
   await app.register(healthRoutes());
   await app.register(authRoutes(routeDeps), { prefix: '/api/v1/auth' });
   await app.register(

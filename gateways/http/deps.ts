@@ -3,9 +3,10 @@ import type { ConversationCommands, Position } from '../../commands/conversation
 import type { Config } from '../../infra/config/config.js';
 import type { UserRepository } from '../../infra/users/port.js';
 import { CONVERSATIONS_PROJECTION } from '../../projections/conversations/projection.js';
-import type { ConversationQueries } from '../../projections/conversations/views.js';
+import type { ConversationQueries, MessageRef } from '../../projections/conversations/views.js';
 import type { Projector } from '../../projections/runtime.js';
 import type { TokenService } from './auth.js';
+import { HttpError } from './errors.js';
 
 export type HttpSettings = Pick<Config, 'maxMessageBytes' | 'rateLimitMax' | 'rateLimitWindowMs' | 'readYourWritesTimeoutMs'>;
 
@@ -36,5 +37,14 @@ export function createReadYourWrites(deps: Pick<AppDeps, 'projector' | 'settings
 
 export type Settle = ReturnType<typeof createReadYourWrites>;
 
+/** The message a route names by id, or 404 message_not_found. */
+export function createMessageLookup(deps: Pick<AppDeps, 'queries'>) {
+  return async function requireMessage(messageId: string): Promise<MessageRef> {
+    const ref = await deps.queries.messageRef(messageId);
+    if (!ref) throw new HttpError('message_not_found', `message_id: no message ${messageId}`);
+    return ref;
+  };
+}
+
 /** What each route plugin is registered with. */
-export type RouteDeps = AppDeps & { settle: Settle };
+export type RouteDeps = AppDeps & { settle: Settle; requireMessage: ReturnType<typeof createMessageLookup> };

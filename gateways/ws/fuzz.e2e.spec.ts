@@ -3,6 +3,7 @@ import { createApiStack, type ApiStack, type Registered } from '../http/testing/
 import { ContentType, ErrorCode, MAX_FRAME_BYTES, decodeClientFrame, encodeClientFrame, type ServerMessage } from './protocol/index.js';
 import { CLIENT_SAMPLES } from './protocol/testing/samples.js';
 import { connectClient, openSocket, type TestClient } from './testing/client.js';
+import { random } from './protocol/testing/random.js';
 
 /**
  * Fuzz against a live gateway: more than 10,000 random, truncated, bit-flipped, unknown-type,
@@ -10,19 +11,6 @@ import { connectClient, openSocket, type TestClient } from './testing/client.js'
  * (a close code the protocol defines), and the gateway must still serve a valid client at the
  * end. Deterministic (seeded).
  */
-
-function random(seed: number) {
-  let a = seed >>> 0;
-  const next = () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-  const int = (n: number) => Math.floor(next() * n);
-  return { int, pick: <T>(items: readonly T[]): T => items[int(items.length)]! };
-}
 
 const VALID = Object.values(CLIENT_SAMPLES)
   .flat()

@@ -2,7 +2,6 @@ import type { FastifyPluginAsync } from 'fastify';
 import { z } from 'zod';
 import { caller } from '../auth.js';
 import type { RouteDeps } from '../deps.js';
-import { HttpError } from '../errors.js';
 import { Id } from '../schemas.js';
 import type { ZodTypeProvider } from '../zod.js';
 
@@ -17,12 +16,6 @@ const Emoji = z
 const ReactionReply = z.object({ message_id: z.string(), conversation_id: z.string(), user_id: z.string(), emoji: z.string() });
 
 export function reactionRoutes(deps: RouteDeps): FastifyPluginAsync {
-  async function messageRef(messageId: string) {
-    const ref = await deps.queries.messageRef(messageId);
-    if (!ref) throw new HttpError('message_not_found', `message_id: no message ${messageId}`);
-    return ref;
-  }
-
   return async (scope) => {
     const app = scope.withTypeProvider<ZodTypeProvider>();
 
@@ -31,7 +24,7 @@ export function reactionRoutes(deps: RouteDeps): FastifyPluginAsync {
       { schema: { params: z.object({ message_id: Id }), body: z.object({ emoji: Emoji }), response: { 200: ReactionReply, 201: ReactionReply } } },
       async (request, reply) => {
         const me = caller(request);
-        const ref = await messageRef(request.params.message_id);
+        const ref = await deps.requireMessage(request.params.message_id);
         const { emoji } = request.body;
         const outcome = await deps.commands.react(me.userId, ref.conversation_id, ref, emoji, 'add', request.id);
         await deps.settle(outcome.position, request.log);
@@ -46,7 +39,7 @@ export function reactionRoutes(deps: RouteDeps): FastifyPluginAsync {
       { schema: { params: z.object({ message_id: Id, emoji: Emoji }) } },
       async (request, reply) => {
         const me = caller(request);
-        const ref = await messageRef(request.params.message_id);
+        const ref = await deps.requireMessage(request.params.message_id);
         const outcome = await deps.commands.react(me.userId, ref.conversation_id, ref, request.params.emoji, 'remove', request.id);
         await deps.settle(outcome.position, request.log);
         return reply.code(204).send();

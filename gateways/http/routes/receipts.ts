@@ -22,12 +22,6 @@ const MarkReply = z.object({
 });
 
 export function receiptRoutes(deps: RouteDeps): FastifyPluginAsync {
-  async function messageRef(messageId: string) {
-    const ref = await deps.queries.messageRef(messageId);
-    if (!ref) throw new HttpError('message_not_found', `message_id: no message ${messageId}`);
-    return ref;
-  }
-
   return async (scope) => {
     const app = scope.withTypeProvider<ZodTypeProvider>();
 
@@ -43,7 +37,7 @@ export function receiptRoutes(deps: RouteDeps): FastifyPluginAsync {
       },
       async (request) => {
         const me = caller(request);
-        const ref = await messageRef(request.params.message_id);
+        const ref = await deps.requireMessage(request.params.message_id);
         await deps.commands.access(me.userId, ref.conversation_id);
         const marked = await deps.commands.markWatermark(
           me.userId,
@@ -67,7 +61,7 @@ export function receiptRoutes(deps: RouteDeps): FastifyPluginAsync {
       { schema: { params: MessageParams, response: { 200: MessageStatusBody } } },
       async (request) => {
         const me = caller(request);
-        const ref = await messageRef(request.params.message_id);
+        const ref = await deps.requireMessage(request.params.message_id);
         await deps.commands.access(me.userId, ref.conversation_id);
         if (ref.sender_id !== me.userId) {
           throw new HttpError('not_message_sender', 'only the sender of a message sees its per-recipient status');

@@ -44,6 +44,14 @@ export async function createApiStack(adapter: Adapter, options: { env?: Record<s
     ...stack,
     config,
     client: createClient(stack.app),
+    /** Listens on free ports (REST and WebSocket); returns the REST base URL, as `npm start` prints it. */
+    async listenAll(): Promise<string> {
+      await stack.listenRealtime('127.0.0.1', 0);
+      await stack.app.listen({ host: '127.0.0.1', port: 0 });
+      const address = stack.app.server.address();
+      if (address === null || typeof address !== 'object') throw new Error('no address');
+      return `http://127.0.0.1:${address.port}`;
+    },
     async close() {
       await stack.close();
       await drop();

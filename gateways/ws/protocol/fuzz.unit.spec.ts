@@ -2,6 +2,7 @@ import { describe, expect, it } from 'vitest';
 import { decodeClientFrame, decodeServerFrame, encodeClientFrame, encodeServerFrame, validateClientFrame, type DecodeErrorCode } from './codec.js';
 import { MAX_FRAME_BYTES } from './limits.js';
 import { CLIENT_SAMPLES, SERVER_SAMPLES } from './testing/samples.js';
+import { random } from './testing/random.js';
 
 /**
  * decodeClientFrame never throws and always answers with a frame that passes validation or a
@@ -12,20 +13,6 @@ import { CLIENT_SAMPLES, SERVER_SAMPLES } from './testing/samples.js';
 
 const SEED = 0x5eed_c0de;
 const CASES = 12_000;
-
-/** mulberry32: small, fast, good enough to spread inputs. */
-function random(seed: number) {
-  let a = seed >>> 0;
-  const next = () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-  const int = (n: number) => Math.floor(next() * n);
-  return { int, pick: <T>(items: readonly T[]): T => items[int(items.length)]! };
-}
 
 function varint(value: bigint): number[] {
   const out: number[] = [];

@@ -14,11 +14,7 @@ describe('chat client SDK (embedded stack)', () => {
 
   beforeAll(async () => {
     stack = await createApiStack('pglite');
-    await stack.listenRealtime('127.0.0.1', 0);
-    await stack.app.listen({ host: '127.0.0.1', port: 0 });
-    const address = stack.app.server.address();
-    if (address === null || typeof address !== 'object') throw new Error('no address');
-    baseUrl = `http://127.0.0.1:${address.port}`;
+    baseUrl = await stack.listenAll();
   });
   afterAll(async () => {
     await Promise.all(clients.map((c) => c.close()));
