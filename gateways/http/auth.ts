@@ -8,7 +8,8 @@ import { HttpError } from './errors.js';
  * Every route but register / login requires `Authorization: Bearer <token>`.
  */
 
-export type AuthUser = { userId: string; username: string };
+/** expiresAtMs: when the token stops being valid (a WebSocket session ends then, close 4004). */
+export type AuthUser = { userId: string; username: string; expiresAtMs?: number };
 
 declare module 'fastify' {
   interface FastifyRequest {
@@ -19,7 +20,7 @@ declare module 'fastify' {
 
 export const TOKEN_ALGORITHM = 'HS256';
 
-const Claims = z.object({ sub: z.string().min(1).max(64), username: z.string().min(1).max(64) });
+const Claims = z.object({ sub: z.string().min(1).max(64), username: z.string().min(1).max(64), exp: z.number() });
 
 export type TokenService = {
   issue(user: { user_id: string; username: string }): Promise<string>;
@@ -49,7 +50,7 @@ export function createTokenService(options: { secret: string; ttlSeconds: number
       }
       const claims = Claims.safeParse(payload);
       if (!claims.success) throw new HttpError('unauthorized', 'the access token is not valid');
-      return { userId: claims.data.sub, username: claims.data.username };
+      return { userId: claims.data.sub, username: claims.data.username, expiresAtMs: claims.data.exp * 1000 };
     },
   };
 }

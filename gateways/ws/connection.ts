@@ -12,6 +12,9 @@ import {
   ContentType,
   HEARTBEAT_INTERVAL_MS,
   MAX_FRAME_BYTES,
+  RATE_BURST,
+  RATE_FLOOD_FRAMES,
+  RATE_PER_S,
   decodeClientFrame,
   encodeServerFrame,
   errorFrame,
@@ -47,7 +50,11 @@ export type ConnectionDeps = {
   metrics?: Metrics;
   /** Spans around command handling (default: none). */
   tracing?: Tracing;
+  /** Request frames per connection (default: RATE_PER_S, RATE_BURST, RATE_FLOOD_FRAMES of limits.ts). */
+  rateLimit?: RateLimit;
 };
+
+export type RateLimit = { perSecond: number; burst: number; floodFrames: number };
 
 /** The node's indexes over its authenticated connections (gateway.ts keeps them). */
 export type Hub = {
@@ -83,6 +90,8 @@ export class Connection {
   state: 'new' | 'authenticating' | 'open' | 'closed' = 'new';
   lastFrameAt: number;
   readonly openedAt: number;
+  /** When the session's token expires (the gateway closes it then with 4004). */
+  expiresAt = Number.POSITIVE_INFINITY;
   /** Conversations this connection gets events of (from the inbox at Welcome, then from live events). */
   readonly conversations = new Set<string>();
   readonly contacts = new Set<string>();
@@ -99,6 +108,11 @@ export class Connection {
   private readonly log: Logger;
   private readonly metrics: Metrics;
   private readonly tracing: Tracing;
+  private readonly rate: RateLimit;
+  /** Token bucket of request frames, and frames refused in a row. */
+  private allowance: number;
+  private refilledAt: number;
+  private refusedInARow = 0;
 
   constructor(
     private readonly deps: ConnectionDeps,
@@ -110,6 +124,33 @@ export class Connection {
     this.log = deps.logger.child({ connection: this.id });
     this.metrics = deps.metrics ?? noopMetrics;
     this.tracing = deps.tracing ?? noopTracing;
+    this.rate = deps.rateLimit ?? { perSecond: RATE_PER_S, burst: RATE_BURST, floodFrames: RATE_FLOOD_FRAMES };
+    this.allowance = this.rate.burst;
+    this.refilledAt = this.openedAt;
+  }
+
+  /**
+   * Takes one frame from the bucket. A frame over the limit is answered RATE_LIMITED and not
+   * handled; `floodFrames` refused in a row close the connection (4006).
+   */
+  private admit(requestId: number): boolean {
+    const now = this.deps.clock();
+    this.allowance = Math.min(this.rate.burst, this.allowance + ((now - this.refilledAt) * this.rate.perSecond) / 1000);
+    this.refilledAt = now;
+    if (this.allowance >= 1) {
+      this.allowance -= 1;
+      this.refusedInARow = 0;
+      return true;
+    }
+    this.refusedInARow++;
+    if (this.refusedInARow >= this.rate.floodFrames) {
+      this.send(errorFrame(requestId, 'rate_limited', `more than ${this.rate.floodFrames} frames over the limit of ${this.rate.perSecond} per second`));
+      this.closeWith(CloseCode.RATE_LIMITED, 'rate_limited');
+      return false;
+    }
+    const retryAfterMs = Math.ceil(((1 - this.allowance) * 1000) / this.rate.perSecond);
+    this.send(errorFrame(requestId, 'rate_limited', `at most ${this.rate.perSecond} frames per second (bursts of ${this.rate.burst}); retry in ${retryAfterMs} ms`, { retryAfterMs }));
+    return false;
   }
 
   // ---- output ----
@@ -282,6 +323,7 @@ export class Connection {
       void this.hello(requestId, body.value);
       return;
     }
+    if (!this.admit(requestId)) return;
     this.maybeBeat();
     const run = (work: Promise<void>) =>
       work.catch((error: unknown) => {
@@ -346,6 +388,7 @@ export class Connection {
       if (this.state !== 'authenticating') return; // closed meanwhile
       this.userId = user.userId;
       this.deviceId = hello.deviceId;
+      this.expiresAt = user.expiresAtMs ?? Number.POSITIVE_INFINITY;
       await this.deps.presence.connect(this.userId, this.id, this.deps.nodeId);
       this.lastBeat = this.deps.clock();
       if ((this.state as string) === 'closed') {

@@ -154,6 +154,7 @@ export function createWsGateway(deps: WsGatewayDeps): WsGateway {
       if (c.state === 'closed') continue;
       if (c.state === 'new' && now - c.openedAt > handshakeTimeoutMs) c.closeWith(CloseCode.HANDSHAKE_TIMEOUT, 'handshake_timeout');
       else if (now - c.lastFrameAt > heartbeatTimeoutMs) c.closeWith(CloseCode.HEARTBEAT_TIMEOUT, 'heartbeat_timeout');
+      else if (c.state === 'open' && Date.now() >= c.expiresAt) c.closeWith(CloseCode.TOKEN_EXPIRED, 'token_expired');
     }
     deps.presence.sweep().catch((error: unknown) => log.warn({ err: error }, 'presence sweep failed'));
   }, deps.sweepIntervalMs ?? 1000);

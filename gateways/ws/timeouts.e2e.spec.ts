@@ -10,11 +10,15 @@ import { connectClient, openSocket } from './testing/client.js';
 
 /**
  * Timeouts and backpressure, with the gateway's collaborators stubbed: handshake timeout (4005),
- * heartbeat timeout (4001), slow consumers dropped (4003), delivery envelopes reaching sockets.
+ * heartbeat timeout (4001), slow consumers dropped (4003), token expiry (4004), per-connection
+ * rate limits (RATE_LIMITED, then 4006), delivery envelopes reaching sockets.
  */
 const logger = pino({ level: 'silent' });
 const tokens = {
   async verify(token: string) {
+    // "user:<id>" never expires; "expiring:<ms>:<id>" expires <ms> from now.
+    const expiring = /^expiring:(\d+):(.+)$/.exec(token);
+    if (expiring) return { userId: expiring[2]!, username: expiring[2]!, expiresAtMs: Date.now() + Number(expiring[1]) };
     if (!token.startsWith('user:')) throw new Error('bad token');
     return { userId: token.slice(5), username: token.slice(5) };
   },
@@ -113,6 +117,73 @@ describe('gateway timeouts and backpressure', () => {
     expect(ended).toBe(4003);
     const last = decodeServerFrame(sent.at(-1)!);
     expect(last.ok && last.frame.body.case === 'goodbye' && last.frame.body.value.closeCode).toBe(4003);
+    c.onClose();
+  });
+
+  it('ends the session with Goodbye 4004 when its token expires, and the user goes offline', async () => {
+    const c = await connectClient(url, { token: 'expiring:400:short_lived' });
+    expect((await presence.get(['short_lived']))[0]?.status).toBe('online');
+    const goodbye = await c.waitFor('goodbye', undefined, 3000);
+    expect(goodbye.closeCode).toBe(4004);
+    expect(goodbye.reason).toBe('token_expired');
+    expect((await c.waitClosed(3000)).code).toBe(4004);
+    await new Promise((resolve) => setTimeout(resolve, 50));
+    expect((await presence.get(['short_lived']))[0]?.status).toBe('offline');
+  });
+
+  it('answers frames over the rate limit with RATE_LIMITED and retry_after_ms, and closes a flood with 4006', async () => {
+    let now = 1_000_000;
+    const sent: Uint8Array[] = [];
+    let ended: number | null = null;
+    const socket: Socket = {
+      send(bytes) {
+        sent.push(bytes);
+        return 'ok';
+      },
+      bufferedAmount: () => 0,
+      end(code) {
+        ended = code;
+      },
+    };
+    const hub = { register() {}, unregister() {}, joinConversation() {}, addContacts() {} };
+    const deps: ConnectionDeps = {
+      nodeId: 'n', tokens, commands, store, queries, presence, logger, hub,
+      clock: () => now,
+      maxBufferedBytes: 1 << 20,
+      maxHeldEvents: 10,
+      rateLimit: { perSecond: 10, burst: 5, floodFrames: 20 },
+    };
+    const c = new Connection(deps, socket, '');
+    const frame = (requestId: number, body: Parameters<typeof encodeClientFrame>[0]['body']) => encodeClientFrame({ requestId, body }).slice().buffer;
+    c.onMessage(frame(1, { case: 'hello', value: { token: 'user:flooder', protocolVersion: PROTOCOL_VERSION, deviceId: 'd', cursors: [] } }), true);
+    await new Promise((resolve) => setTimeout(resolve, 50));
+    expect(c.state).toBe('open');
+    const replies = () =>
+      sent.map((b) => decodeServerFrame(b)).flatMap((d) => (d.ok ? [d.frame] : [])).filter((f) => f.requestId >= 100);
+    const ping = (requestId: number) => c.onMessage(frame(requestId, { case: 'ping', value: { clientTimeMs: 0 } }), true);
+
+    // A burst of 5 is served; the 6th is refused with a hint of when to retry (1 frame at 10/s: 100 ms).
+    for (let i = 0; i < 6; i++) ping(100 + i);
+    await new Promise((resolve) => setTimeout(resolve, 50));
+    expect(replies().filter((f) => f.body.case === 'pong').map((f) => f.requestId).sort()).toEqual([100, 101, 102, 103, 104]);
+    const refused = replies().find((f) => f.requestId === 105);
+    expect(refused?.body.case).toBe('error');
+    if (refused?.body.case !== 'error') throw new Error('unreachable');
+    expect(refused.body.value.reason).toBe('rate_limited');
+    expect(refused.body.value.retryable).toBe(true);
+    expect(refused.body.value.retryAfterMs).toBe(100);
+
+    // After the wait it hints, the client is served again; the connection stayed open.
+    now += 100;
+    ping(200);
+    await new Promise((resolve) => setTimeout(resolve, 50));
+    expect(replies().find((f) => f.requestId === 200)?.body.case).toBe('pong');
+    expect(ended).toBeNull();
+
+    // A client that keeps sending without pausing is cut off.
+    for (let i = 0; i < 20; i++) ping(300 + i);
+    expect(ended).toBe(4006);
+    expect(c.state).toBe('closed');
     c.onClose();
   });
 });

@@ -21,6 +21,16 @@ export const MAX_TOKEN_LENGTH = 8 * 1024;
 /** Cursors in one Hello or Sync; a client that knows more conversations sends further Syncs. */
 export const MAX_CURSORS = 2000;
 
+/**
+ * Request frames per connection: a token bucket of RATE_BURST frames refilled at RATE_PER_S.
+ * A frame over the limit is not handled: it gets Error RATE_LIMITED with retry_after_ms. A client
+ * that goes on sending RATE_FLOOD_FRAMES frames over the limit without pausing is closed (4006).
+ * Far above what a person or a well-behaved bot sends; Ping is counted like any frame.
+ */
+export const RATE_PER_S = 200;
+export const RATE_BURST = 400;
+export const RATE_FLOOD_FRAMES = 1_000;
+
 /** The first frame must be a Hello within this long after the upgrade. */
 export const HANDSHAKE_TIMEOUT_MS = 10_000;
 /** Clients send Ping this often (Welcome.heartbeat_interval_ms). */
