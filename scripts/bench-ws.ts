@@ -15,8 +15,10 @@ import { ContentType, PROTOCOL_VERSION, decodeServerFrame, encodeClientFrame, ty
  *
  *   npm run bench:ws -- [--url http://HOST:PORT] --clients N --duration S --rate R --group-size G
  *   npm run bench:ws -- --typing ...        typing latency instead of messages
- *   npm run bench:ws -- --idle N            N idle connections: server RSS per connection
+ *   npm run bench:ws -- --idle N [--idle-conversations K]   N idle connections: server RSS per
+ *                                           connection (users in 2K direct conversations each)
  *   npm run bench:ws -- --url ... --server-pid PID   a local server started elsewhere: RSS and CPU from /proc
+ *   npm run bench:ws -- --url API --ws-url ws://HOST:PORT/ws --server-pid GATEWAY_PID   split roles
  *
  * Without --url it starts the server (embedded default: PGlite in a temporary data dir) as a child
  * process, which also gives the server's RSS (/proc/<pid>/status). It registers users over REST,
@@ -29,12 +31,16 @@ import { ContentType, PROTOCOL_VERSION, decodeServerFrame, encodeClientFrame, ty
 const { values: args } = parseArgs({
   options: {
     url: { type: 'string' },
+    /** The WebSocket endpoint, when the REST server (--url) is not the gateway (a split deployment). */
+    'ws-url': { type: 'string' },
     clients: { type: 'string', default: '50' },
     duration: { type: 'string', default: '5' },
     rate: { type: 'string', default: '500' },
     'group-size': { type: 'string', default: '2' },
     typing: { type: 'boolean', default: false },
     idle: { type: 'string' },
+    /** With --idle: each user opens direct conversations with the next N users (so each user is in 2N). */
+    'idle-conversations': { type: 'string', default: '0' },
     'drain-ms': { type: 'string', default: '5000' },
     concurrency: { type: 'string', default: '8' },
     /** With --url: the server's pid on this machine, to read its RSS and CPU from /proc. */
@@ -390,6 +396,13 @@ async function runIdle(server: Server, wsUrl: string, users: User[], connections
   const concurrency = int('concurrency', args.concurrency, 1, 256);
   // Warm up first (allocator arenas, JIT, the users' first queries), so the baseline is not inflated
   // by registration (scrypt) garbage; then the delta of the remaining connections is the cost.
+  const perUser = int('idle-conversations', args['idle-conversations'], 0, Math.floor((users.length - 1) / 2));
+  if (perUser > 0) {
+    const pairs: [User, User][] = [];
+    for (let i = 0; i < users.length; i++) for (let k = 1; k <= perUser; k++) pairs.push([users[i]!, users[(i + k) % users.length]!]);
+    await pool(pairs.length, concurrency, (i) => http(server.baseUrl, 'POST', '/api/v1/conversations', { participant_id: pairs[i]![1].user_id }, pairs[i]![0].token));
+    log(`opened ${pairs.length} direct conversations (${2 * perUser} per user)`);
+  }
   const warm = Math.max(1, Math.floor(connections / 10));
   const sample = async () => {
     const values: number[] = [];
@@ -409,6 +422,7 @@ async function runIdle(server: Server, wsUrl: string, users: User[], connections
     bench: 'ws-idle',
     connections,
     users: users.length,
+    conversations_per_user: 2 * perUser,
     server_rss_before_bytes: before,
     server_rss_bytes: after,
     rss_per_connection_bytes: before === null || after === null || rest.length === 0 ? null : Math.round((after - before) / rest.length),
@@ -427,7 +441,7 @@ async function main() {
     // idle connections share a few users (one device each): what is measured is per connection
     const userCount = idle === null ? int('clients', args.clients, 2, 100_000) : Math.min(idle, 50);
     const users = await registerUsers(server.baseUrl, userCount, concurrency);
-    const { websocket_url } = await http(server.baseUrl, 'GET', '/api/v1/realtime', undefined, users[0]!.token);
+    const { websocket_url } = args['ws-url'] !== undefined ? { websocket_url: args['ws-url'] } : await http(server.baseUrl, 'GET', '/api/v1/realtime', undefined, users[0]!.token);
     if (typeof websocket_url !== 'string') throw new Error('the server has no WebSocket endpoint');
     const result = idle === null ? await runTraffic(server, websocket_url, users) : await runIdle(server, websocket_url, users, idle);
     process.stdout.write(`${JSON.stringify(result)}\n`);

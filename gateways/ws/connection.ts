@@ -98,14 +98,16 @@ export class Connection {
   private lastBeat = 0;
   /** In the hub and connected in the presence store (undone once, on close). */
   private registered = false;
-  private readonly preAuth: ArrayBuffer[] = [];
+  /** Frames that came while the token was checked (created on first use: most connections never need these). */
+  private preAuth: ArrayBuffer[] | undefined;
   /** Conversation → live events held while its replay runs. */
-  private readonly holding = new Map<string, Held>();
+  private holding: Map<string, Held> | undefined;
   /** Conversation → highest version sent on this connection (drops duplicates and stale redeliveries). */
-  private readonly lastSent = new Map<string, number>();
+  private lastSent: Map<string, number> | undefined;
   private syncChain: Promise<void> = Promise.resolve();
-  private readonly watermarks = new Map<string, WatermarkQueue>();
-  private readonly log: Logger;
+  private watermarks: Map<string, WatermarkQueue> | undefined;
+  /** Bound to this connection's id on first use (a child logger per idle connection costs memory). */
+  private childLog: Logger | undefined;
   private readonly metrics: Metrics;
   private readonly tracing: Tracing;
   private readonly rate: RateLimit;
@@ -121,12 +123,16 @@ export class Connection {
   ) {
     this.openedAt = deps.clock();
     this.lastFrameAt = this.openedAt;
-    this.log = deps.logger.child({ connection: this.id });
     this.metrics = deps.metrics ?? noopMetrics;
     this.tracing = deps.tracing ?? noopTracing;
     this.rate = deps.rateLimit ?? { perSecond: RATE_PER_S, burst: RATE_BURST, floodFrames: RATE_FLOOD_FRAMES };
     this.allowance = this.rate.burst;
     this.refilledAt = this.openedAt;
+  }
+
+  private get log(): Logger {
+    this.childLog ??= this.deps.logger.child({ connection: this.id });
+    return this.childLog;
   }
 
   /**
@@ -234,7 +240,7 @@ export class Connection {
   deliver(conversationId: string, version: number, frame: Uint8Array, createdAtMs?: number): void {
     if (this.state !== 'open') return;
     if (!this.conversations.has(conversationId)) this.learnConversation(conversationId);
-    const held = this.holding.get(conversationId);
+    const held = this.holding?.get(conversationId);
     if (held !== undefined) {
       if (held.length >= this.deps.maxHeldEvents) {
         this.closeWith(CloseCode.SLOW_CONSUMER, 'sync_backlog');
@@ -243,8 +249,8 @@ export class Connection {
       held.push({ version, frame, createdAtMs });
       return;
     }
-    if (version <= (this.lastSent.get(conversationId) ?? 0)) return;
-    this.lastSent.set(conversationId, version);
+    if (version <= (this.lastSent?.get(conversationId) ?? 0)) return;
+    (this.lastSent ??= new Map()).set(conversationId, version);
     this.sendLive(frame, createdAtMs);
   }
 
@@ -277,6 +283,7 @@ export class Connection {
         return;
       }
       if (this.state === 'authenticating') {
+        this.preAuth ??= [];
         if (this.preAuth.length >= PRE_AUTH_QUEUE) {
           this.send(errorFrame(0, 'rate_limited', 'too many frames before Welcome'));
           this.closeWith(CloseCode.RATE_LIMITED, 'rate_limited');
@@ -396,7 +403,7 @@ export class Connection {
         return;
       }
       // Hold the cursors' conversations before going live, so the seam has no gap.
-      for (const c of hello.cursors) this.holding.set(c.conversationId, []);
+      for (const c of hello.cursors) (this.holding ??= new Map()).set(c.conversationId, []);
       this.state = 'open';
       this.registered = true;
       this.deps.hub.register(this);
@@ -415,7 +422,9 @@ export class Connection {
         },
       });
       // Frames that arrived while the token was checked, in order.
-      for (const queued of this.preAuth.splice(0)) this.handleBytes(new Uint8Array(queued));
+      const queued = this.preAuth ?? [];
+      this.preAuth = undefined;
+      for (const frame of queued) this.handleBytes(new Uint8Array(frame));
       await this.loadConversations();
       if (hello.cursors.length > 0) await this.enqueueSync(hello.cursors, false);
       await this.presenceSnapshot();
@@ -449,7 +458,10 @@ export class Connection {
   // ---- sync ----
 
   private enqueueSync(cursors: { conversationId: string; lastVersion: number }[], startHolding: boolean): Promise<void> {
-    if (startHolding) for (const c of cursors) if (!this.holding.has(c.conversationId)) this.holding.set(c.conversationId, []);
+    if (startHolding) {
+      const holding = (this.holding ??= new Map());
+      for (const c of cursors) if (!holding.has(c.conversationId)) holding.set(c.conversationId, []);
+    }
     const work = this.syncChain.then(async () => {
       for (const cursor of cursors) {
         if (this.state !== 'open') return;
@@ -461,15 +473,16 @@ export class Connection {
   }
 
   private async syncOne(conversationId: string, after: number): Promise<void> {
-    if (!this.holding.has(conversationId)) this.holding.set(conversationId, []);
-    let sent = this.lastSent.get(conversationId) ?? 0;
+    const holding = (this.holding ??= new Map());
+    if (!holding.has(conversationId)) holding.set(conversationId, []);
+    let sent = this.lastSent?.get(conversationId) ?? 0;
     try {
       const result = await replayConversation(this.deps.store, conversationId, this.userId, after, (version, frame) => {
         sent = Math.max(sent, version);
         this.sendBytes(frame, 'event');
       });
-      const held = this.holding.get(conversationId) ?? [];
-      this.holding.delete(conversationId);
+      const held = this.holding?.get(conversationId) ?? [];
+      this.holding?.delete(conversationId);
       this.send({ requestId: 0, body: { case: 'syncDone', value: { conversationId, version: result.version, accessEnded: result.accessEnded } } });
       sent = Math.max(sent, result.version);
       if (!result.accessEnded) {
@@ -481,11 +494,11 @@ export class Connection {
           this.sendLive(h.frame, h.createdAtMs);
         }
       }
-      this.lastSent.set(conversationId, sent);
+      (this.lastSent ??= new Map()).set(conversationId, sent);
     } catch (error) {
       // Give the conversation back to live delivery; the client's gap check will ask again.
-      const held = this.holding.get(conversationId) ?? [];
-      this.holding.delete(conversationId);
+      const held = this.holding?.get(conversationId) ?? [];
+      this.holding?.delete(conversationId);
       this.log.error({ err: error, conversationId }, 'sync failed');
       for (const h of held.sort((a, b) => a.version - b.version)) this.deliver(conversationId, h.version, h.frame, h.createdAtMs);
       throw error;
@@ -552,8 +565,9 @@ export class Connection {
   /** At most one watermark command in flight per conversation and kind; later acks coalesce to their max. */
   private watermark(requestId: number, kind: 'delivered' | 'read', conversationId: string, upTo: number): void {
     const key = `${kind}\u0000${conversationId}`;
-    let q = this.watermarks.get(key);
-    if (q === undefined) this.watermarks.set(key, (q = { max: 0, replies: [], running: false }));
+    const watermarks = (this.watermarks ??= new Map());
+    let q = watermarks.get(key);
+    if (q === undefined) watermarks.set(key, (q = { max: 0, replies: [], running: false }));
     q.max = Math.max(q.max, upTo);
     q.replies.push(requestId);
     if (q.running) return;
@@ -572,7 +586,7 @@ export class Connection {
         }
       }
       queue.running = false;
-      this.watermarks.delete(key);
+      watermarks.delete(key);
     })().catch((error: unknown) => this.log.error({ err: error }, 'ws: watermark loop failed'));
   }
 
@@ -597,7 +611,7 @@ export class Connection {
   /** The socket closed (either side). */
   onClose(): void {
     this.state = 'closed';
-    this.holding.clear();
+    this.holding = undefined;
     if (this.registered) {
       this.registered = false;
       this.deps.hub.unregister(this);
