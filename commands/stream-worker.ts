@@ -3,6 +3,7 @@ import { decide } from '../domain/conversation/decide.js';
 import { evolve, initialState, type ConversationState } from '../domain/conversation/state.js';
 import type { ConversationCommand } from '../domain/conversation/commands.js';
 import { ConversationEvent } from '../domain/conversation/events.js';
+import { parseConversationEvent } from '../domain/conversation/upcast.js';
 
 import { WrongExpectedVersionError, type AppendResult, type EventStore, type NewEvent } from '../infra/event-store/port.js';
 
@@ -73,7 +74,7 @@ export function createStreamWorker(options: StreamWorkerOptions) {
       const events = await store.readStream(streamId, { from: state.version + 1, maxCount: page });
       for (const stored of events) {
         if (stored.version <= state.version) continue;
-        state = evolve(state, ConversationEvent.parse({ type: stored.type, data: stored.data }), stored.version);
+        state = evolve(state, parseConversationEvent(stored), stored.version);
       }
       if (events.length < page) break;
     }

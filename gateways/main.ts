@@ -1,5 +1,4 @@
-import { mkdir, open, readFile, rm } from 'node:fs/promises';
-import { join, resolve } from 'node:path';
+import { resolve } from 'node:path';
 import { pathToFileURL } from 'node:url';
 import type { FastifyInstance } from 'fastify';
 import { pino, type Logger } from 'pino';
@@ -14,19 +13,27 @@ import { createMemoryPresenceStore } from '../infra/presence/memory.js';
 import { createRedisPresenceStore } from '../infra/presence/redis.js';
 import type { PresenceStore } from '../infra/presence/port.js';
 import { createSqlEventStore, type SqlEventStore } from '../infra/event-store/sql-event-store.js';
-import { createPgliteDatabase } from '../infra/sql/pglite.js';
 import type { SqlDatabase } from '../infra/sql/port.js';
-import { createPostgresDatabase } from '../infra/sql/postgres.js';
 import { createSqlUserRepository, type SqlUserRepositoryOptions } from '../infra/users/sql.js';
 import { TelemetryConfigError, parseTelemetryConfig, startTelemetry, type Telemetry, type TelemetryRuntime } from '../infra/telemetry/index.js';
 import type { UserRepository } from '../infra/users/port.js';
-import { conversationsProjection } from '../projections/conversations/projection.js';
+import { createProjections } from '../projections/registry.js';
+import { lockDataDir, openDatabases } from './data-dir.js';
 import { createConversationQueries } from '../projections/conversations/queries.js';
 import { createProjector, type Projector } from '../projections/runtime.js';
+import { createSearchQueries } from '../projections/search/queries.js';
+import { rebuildSearchIfIndexBehind } from '../projections/search/recover.js';
+import { searchIndexFromConfig } from '../infra/search/from-config.js';
 import { buildApp } from './http/app.js';
 import { createTokenService, type TokenService } from './http/auth.js';
 import { createDeliveryWorker, type DeliveryWorker } from './delivery/worker.js';
+import { pushFromConfig } from './push/from-config.js';
+import type { PushPipeline } from './push/pipeline.js';
+import { createSqlDeviceRegistry } from '../infra/devices/sql.js';
+import type { DeviceRegistry } from '../infra/devices/port.js';
+import type { PushProvider } from '../infra/push/port.js';
 import { createWsGateway, type WsGateway } from './ws/gateway.js';
+import { composeMedia, publicUrlOf, type MediaStack } from './media/compose.js';
 
 /**
  * The composition root: the one place that chooses adapters from the configuration.
@@ -37,9 +44,12 @@ import { createWsGateway, type WsGateway } from './ws/gateway.js';
  *   users live in the first.
  * - NATS_URL: the event bus is JetStream (namespace NATS_PREFIX); otherwise in-process.
  * - REDIS_URL: presence and typing live in Redis (keys under REDIS_PREFIX); otherwise in memory.
+ * - ELASTICSEARCH_URL: message search uses Elasticsearch (index ELASTICSEARCH_INDEX); otherwise
+ *   PostgreSQL full-text search in the read-model database.
  * - ROLES: which parts this process runs (ARCHITECTURE.md, "Deployment topologies"):
  *   api (REST), gateway (WebSocket node, routed to by NODE_ID), projector (read models),
- *   relay (store → bus), delivery (bus → gateway nodes). `all` (default) runs every one, which
+ *   relay (store → bus), delivery (bus → gateway nodes), push (bus → push queue → FCM or the
+ *   log; PUSH_PROVIDER). `all` (default) runs every one, which
  *   is the embedded default: one process, no service needed.
  * Every role builds the store; api and gateway also build the command side and the queries.
  */
@@ -56,6 +66,9 @@ export type Stack = {
   presence: PresenceStore;
   relay: Relay;
   delivery: DeliveryWorker;
+  /** Push notifications to offline users (issue 5). */
+  push: PushPipeline;
+  devices: DeviceRegistry;
   /** Not listening yet: `listenRealtime` (or a test) makes it listen. */
   gateway: WsGateway;
   /** Starts the WebSocket gateway on host:port; resolves to the bound port. */
@@ -83,6 +96,10 @@ export type ProcessStack = {
   relay: Relay | null;
   /** delivery */
   delivery: DeliveryWorker | null;
+  /** push */
+  push: PushPipeline | null;
+  /** api, push */
+  devices: DeviceRegistry | null;
   /** gateway; not listening yet: `listenRealtime` makes it listen. */
   gateway: WsGateway | null;
   /** Starts the WebSocket gateway on host:port; resolves to the bound port (rejects without the gateway role). */
@@ -99,17 +116,8 @@ export function createRootLogger(config: Pick<Config, 'logLevel'>): Logger {
   });
 }
 
-/** The databases the configuration names: the embedded one on disk, or one PostgreSQL pool per shard. */
-export async function openDatabases(config: Pick<Config, 'dataDir' | 'databaseUrls'>): Promise<SqlDatabase[]> {
-  if (config.databaseUrls.length === 0) {
-    const dataDir = join(config.dataDir, 'db');
-    await mkdir(dataDir, { recursive: true });
-    return [await createPgliteDatabase({ dataDir })];
-  }
-  return config.databaseUrls.map((connectionString, shard) =>
-    createPostgresDatabase({ connectionString, max: 10, applicationName: `chat-backend-shard-${shard}` }),
-  );
-}
+// Shared with the operator tools (scripts/replay.ts, scripts/projections.ts), which must not load the whole server.
+export { DataDirLockedError, lockDataDir, openDatabases } from './data-dir.js';
 
 export type ComposeOptions = {
   config: Config;
@@ -119,6 +127,8 @@ export type ComposeOptions = {
   users?: SqlUserRepositoryOptions;
   /** Metrics and traces (infra/telemetry); none when absent. The caller shuts it down. */
   telemetry?: Telemetry;
+  /** Push overrides (tests): a provider instead of the one PUSH_PROVIDER names. The stack closes it. */
+  push?: { provider?: PushProvider };
 };
 
 /**
@@ -189,16 +199,24 @@ export async function composeProcess(options: ComposeOptions): Promise<ProcessSt
     const users = createSqlUserRepository(primary, options.users);
     await ensureSchemaWithRetry('users', () => users.ensureSchema(), logger);
 
+    // Message search: Elasticsearch with ELASTICSEARCH_URL, else PostgreSQL full-text search in the read-model database.
+    const searchIndex = searchIndexFromConfig(config, primary);
+    closers.push(() => searchIndex.close());
+    await ensureSchemaWithRetry('search index', () => searchIndex.setup(), logger);
+
+    // Media (issue 5): composed below, once the command side exists; the projection wakes its worker.
+    let media: MediaStack | null = null;
     const readModels = createProjector({
       store,
       db: primary,
-      projections: [conversationsProjection],
+      projections: createProjections({ searchIndex, onThumbnailQueued: (at) => media?.worker?.notify(at) }),
       pollIntervalMs,
       logger: logger.child({ component: 'projector' }),
     });
     let projector: Projector | null = null;
     if (has('projector')) {
       await ensureSchemaWithRetry('read models', () => readModels.ensureSchema(), logger);
+      await rebuildSearchIfIndexBehind(readModels, searchIndex, logger.child({ component: 'projector' }));
       await readModels.start();
       closers.push(() => readModels.stop());
       projector = readModels;
@@ -212,7 +230,7 @@ export async function composeProcess(options: ComposeOptions): Promise<ProcessSt
     const tokens = createTokenService({ secret: jwt.secret, ttlSeconds: config.jwtTtlSeconds });
 
     let bus: EventBus | null = null;
-    if (has('gateway') || has('relay') || has('delivery')) {
+    if (has('gateway') || has('relay') || has('delivery') || has('push')) {
       const busLogger = logger.child({ component: 'bus' });
       bus =
         config.natsUrl === null
@@ -228,7 +246,7 @@ export async function composeProcess(options: ComposeOptions): Promise<ProcessSt
     }
 
     let presence: PresenceStore | null = null;
-    if (has('api') || has('gateway') || has('delivery')) {
+    if (has('api') || has('gateway') || has('delivery') || has('push')) {
       const presenceLogger = logger.child({ component: 'presence' });
       presence =
         config.redisUrl === null
@@ -259,8 +277,40 @@ export async function composeProcess(options: ComposeOptions): Promise<ProcessSt
       closers.push(() => started.stop());
     }
 
+    let devices: DeviceRegistry | null = null;
+    if (has('api') || has('push')) {
+      const registry = createSqlDeviceRegistry(primary);
+      await ensureSchemaWithRetry('devices', () => registry.ensureSchema(), logger);
+      devices = registry;
+    }
+
+    let push: PushPipeline | null = null;
+    if (has('push')) {
+      push = await pushFromConfig({ config, bus: bus!, store, presence: presence!, users, devices: devices!, logger: logger.child({ component: 'push' }), provider: options.push?.provider });
+      const started = push;
+      started.start();
+      closers.push(() => started.stop());
+    }
+
     const commands = createConversationCommands({ store, users, clock: () => new Date() });
     const queries = createConversationQueries(primary);
+
+    if (has('api') || has('projector') || has('gateway')) {
+      media = await composeMedia({
+        config,
+        logger: logger.child({ component: 'media' }),
+        db: primary,
+        jwtSecret: jwt.secret,
+        commands,
+        projector,
+        // The media service checks uploads before a media message is accepted (REST and WebSocket).
+        api: has('api') || has('gateway'),
+        publicUrl: () => publicUrlOf(config, app),
+        ensureSchema: (what, ensure) => ensureSchemaWithRetry(what, ensure, logger),
+      });
+      const opened = media;
+      closers.push(() => opened.close());
+    }
 
     let gateway: WsGateway | null = null;
     if (has('gateway')) {
@@ -275,6 +325,8 @@ export async function composeProcess(options: ComposeOptions): Promise<ProcessSt
         logger: logger.child({ component: 'ws', node: config.nodeId }),
         metrics: options.telemetry?.metrics,
         tracing: options.telemetry?.tracing,
+        media: media?.service ?? undefined,
+        rateLimit: { perSecond: config.wsRateLimit, burst: 2 * config.wsRateLimit, floodFrames: Math.max(1_000, 5 * config.wsRateLimit) },
       });
       const opened = gateway;
       closers.push(() => opened.close());
@@ -297,6 +349,10 @@ export async function composeProcess(options: ComposeOptions): Promise<ProcessSt
           commands,
           queries,
           projector: projector ?? checkpointPoller(readModels, Math.min(config.pollIntervalMs, 20)),
+          search: createSearchQueries({ db: primary, index: searchIndex }),
+          devices: devices ?? undefined,
+          media: media?.service ?? undefined,
+          mediaFiles: media?.localFiles ?? undefined,
         },
         { presence: presence!, websocketPort: () => websocketPort },
       );
@@ -316,6 +372,8 @@ export async function composeProcess(options: ComposeOptions): Promise<ProcessSt
       presence,
       relay,
       delivery,
+      push,
+      devices,
       gateway,
       async listenRealtime(host: string, port: number) {
         if (gateway === null) throw new Error(`this process has no gateway role (ROLES=${config.roles.join(',')})`);
@@ -335,46 +393,12 @@ export async function composeStack(options: ComposeOptions): Promise<Stack> {
   const missing = ROLES.filter((role) => !options.config.roles.includes(role));
   if (missing.length > 0) throw new RangeError(`composeStack builds every role; the configuration leaves out ${missing.join(', ')} (use composeProcess)`);
   const p = await composeProcess(options);
-  const { app, projector, bus, presence, relay, delivery, gateway } = p;
-  if (!app || !projector || !bus || !presence || !relay || !delivery || !gateway) {
+  const { app, projector, bus, presence, relay, delivery, gateway, push, devices } = p;
+  if (!app || !projector || !bus || !presence || !relay || !delivery || !gateway || !push || !devices) {
     await p.close();
     throw new Error('composeStack: a role was not built');
   }
-  return { ...p, app, projector, bus, presence, relay, delivery, gateway };
-}
-
-/**
- * One server per embedded data directory: two processes writing one PGlite directory would
- * corrupt it. The lock file holds the owner's pid; a lock left by a dead process is taken over.
- */
-async function lockDataDir(dataDir: string): Promise<() => Promise<void>> {
-  await mkdir(dataDir, { recursive: true });
-  const path = join(dataDir, 'server.pid');
-  for (let attempt = 0; attempt < 2; attempt++) {
-    try {
-      const handle = await open(path, 'wx', 0o600);
-      await handle.writeFile(`${process.pid}\n`);
-      await handle.close();
-      return () => rm(path, { force: true });
-    } catch (error) {
-      if (!(error instanceof Error && 'code' in error && error.code === 'EEXIST')) throw error;
-      const owner = Number((await readFile(path, 'utf8').catch(() => '')).trim());
-      if (Number.isSafeInteger(owner) && owner > 0 && owner !== process.pid && isAlive(owner)) {
-        throw new Error(`${dataDir} is in use by process ${owner} (another server on the same CHAT_DATA_DIR)`);
-      }
-      await rm(path, { force: true });
-    }
-  }
-  throw new Error(`could not lock ${dataDir}`);
-}
-
-function isAlive(pid: number): boolean {
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch (error) {
-    return error instanceof Error && 'code' in error && error.code === 'EPERM';
-  }
+  return { ...p, app, projector, bus, presence, relay, delivery, gateway, push, devices };
 }
 
 async function main(): Promise<void> {
@@ -426,6 +450,7 @@ async function main(): Promise<void> {
       roles: config.roles.length === ROLES.length ? 'all' : config.roles.join(','),
       bus: config.natsUrl === null ? 'memory' : 'jetstream',
       presence: config.redisUrl === null ? 'memory' : 'redis',
+      push: stack.push === null ? undefined : `${stack.push.provider.name} (queue: ${stack.push.queue.kind})`,
     },
     'chat backend ready',
   );

@@ -1,4 +1,5 @@
 import { ConversationEvent } from '../../domain/conversation/events.js';
+import { safeParseConversationEvent } from '../../domain/conversation/upcast.js';
 import { CONVERSATION_STREAM_PREFIX } from '../ws/protocol/index.js';
 
 /**
@@ -80,8 +81,8 @@ function sendersBetween(t: TrackedConversation, after: number, upTo: number): Se
  * Routes one stored event (its `version` must be `t.version + 1`) and folds it into `t`.
  * Returns null for an event the domain schema refuses (logged by the caller; it still advances the version).
  */
-export function routeAndFold(t: TrackedConversation, stored: { type: string; data: unknown; version: number }): Routed | null {
-  const parsed = ConversationEvent.safeParse({ type: stored.type, data: stored.data });
+export function routeAndFold(t: TrackedConversation, stored: { type: string; data: unknown; version: number; metadata?: Record<string, unknown> }): Routed | null {
+  const parsed = safeParseConversationEvent(stored);
   const version = stored.version;
   if (!parsed.success) {
     t.version = version;

@@ -1,3 +1,4 @@
+import { background } from '../lib/background.js';
 import type { Logger } from 'pino';
 import type { EventBus } from '../../infra/bus/port.js';
 import type { EventStore, StoredEvent } from '../../infra/event-store/port.js';
@@ -41,8 +42,6 @@ export function createDeliveryWorker(deps: DeliveryWorkerDeps) {
   const cacheSize = deps.cacheSize ?? 10_000;
   const cache = new Map<string, TrackedConversation>();
   const stats: DeliveryWorkerStats = { events: 0, duplicates: 0, skipped: 0, envelopes: 0, deliveries: 0, loads: 0 };
-  let controller: AbortController | undefined;
-  let running: Promise<void> | undefined;
 
   function remember(t: TrackedConversation) {
     cache.delete(t.conversationId);
@@ -139,22 +138,15 @@ export function createDeliveryWorker(deps: DeliveryWorkerDeps) {
     }
   }
 
+  /** Consumes until `signal` aborts. */
+  const run = (signal: AbortSignal): Promise<void> => deps.bus.consume(deps.group ?? DELIVERY_GROUP, handle, { signal, batchSize: deps.batchSize ?? 200 });
+  const lifecycle = background(run, (error) => deps.logger.error({ err: error }, 'delivery worker stopped'));
+
   return {
     handle,
-    /** Consumes until `signal` aborts. */
-    run(signal: AbortSignal): Promise<void> {
-      return deps.bus.consume(deps.group ?? DELIVERY_GROUP, handle, { signal, batchSize: deps.batchSize ?? 200 });
-    },
-    start() {
-      if (running) return;
-      controller = new AbortController();
-      running = this.run(controller.signal).catch((error: unknown) => deps.logger.error({ err: error }, 'delivery worker stopped'));
-    },
-    async stop() {
-      controller?.abort();
-      await running;
-      running = undefined;
-    },
+    run,
+    start: lifecycle.start,
+    stop: lifecycle.stop,
     stats: () => ({ ...stats }),
   };
 }

@@ -205,7 +205,7 @@ describe.each<Adapter>(['pglite', 'postgres'])('REST API on %s', (adapter) => {
 
     const media = await as(a).post(`/api/v1/conversations/${id}/messages`, { content: 'cat.png', content_type: 'image' });
     expect(media.status).toBe(400);
-    expect(media.body.error.code).toBe('media_not_supported');
+    expect(media.body.error).toMatchObject({ code: 'media_required', message: expect.stringMatching(/^media_id: /) });
 
     const empty = await send(a, id, '   ');
     expect(empty.status).toBe(400);

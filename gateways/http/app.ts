@@ -7,10 +7,14 @@ import { authRoutes } from './routes/auth.js';
 import { conversationRoutes } from './routes/conversations.js';
 import { groupRoutes } from './routes/groups.js';
 import { healthRoutes } from './routes/health.js';
+import { mediaFileRoutes } from './routes/media-files.js';
+import { mediaRoutes } from './routes/media.js';
 import { messageRoutes } from './routes/messages.js';
 import { reactionRoutes } from './routes/reactions.js';
 import { realtimeRoutes, type RealtimeRouteDeps } from './routes/realtime.js';
 import { receiptRoutes } from './routes/receipts.js';
+import { searchRoutes } from './routes/search.js';
+import { deviceRoutes } from './routes/devices.js';
 import { useZod } from './zod.js';
 
 export type { AppDeps } from './deps.js';
@@ -52,6 +56,8 @@ export async function buildApp(deps: AppDeps, realtime?: RealtimeRouteDeps): Pro
 
   const routeDeps: RouteDeps = { ...deps, settle: createReadYourWrites(deps), requireMessage: createMessageLookup(deps) };
   await app.register(healthRoutes());
+  // Signed URLs of the local-disk media store: the signature is the authorisation (no bearer token).
+  if (deps.mediaFiles !== undefined) await app.register(mediaFileRoutes(deps.mediaFiles));
   await app.register(authRoutes(routeDeps), { prefix: '/api/v1/auth' });
   await app.register(
     async (api) => {
@@ -61,6 +67,9 @@ export async function buildApp(deps: AppDeps, realtime?: RealtimeRouteDeps): Pro
       await api.register(groupRoutes(routeDeps));
       await api.register(receiptRoutes(routeDeps));
       await api.register(reactionRoutes(routeDeps));
+      await api.register(searchRoutes(routeDeps));
+      if (deps.media !== undefined) await api.register(mediaRoutes({ ...routeDeps, media: deps.media }));
+      if (deps.devices !== undefined) await api.register(deviceRoutes(deps.devices));
       if (realtime !== undefined) await api.register(realtimeRoutes(routeDeps, realtime));
     },
     { prefix: '/api/v1' },

@@ -2,9 +2,13 @@ import type { FastifyBaseLogger } from 'fastify';
 import type { ConversationCommands, Position } from '../../commands/conversations.js';
 import type { Config } from '../../infra/config/config.js';
 import type { UserRepository } from '../../infra/users/port.js';
+import type { DeviceRegistry } from '../../infra/devices/port.js';
 import { CONVERSATIONS_PROJECTION } from '../../projections/conversations/projection.js';
 import type { ConversationQueries, MessageRef } from '../../projections/conversations/views.js';
 import type { Projector } from '../../projections/runtime.js';
+import type { SearchQueries } from '../../projections/search/queries.js';
+import type { LocalDiskObjectStore } from '../../infra/object-store/local-disk.js';
+import type { MediaService } from '../media/service.js';
 import type { TokenService } from './auth.js';
 import { HttpError } from './errors.js';
 
@@ -19,6 +23,14 @@ export type AppDeps = {
   commands: ConversationCommands;
   queries: ConversationQueries;
   projector: Pick<Projector, 'waitFor'>;
+  /** Message search (projections/search). */
+  search: SearchQueries;
+  /** Media uploads and downloads (issue 5); without it media messages are refused (media_not_supported). */
+  media?: MediaService;
+  /** The local-disk object store whose signed URLs this server serves (the embedded default); absent with S3. */
+  mediaFiles?: LocalDiskObjectStore;
+  /** Push devices (issue 5): with it, /api/v1/devices registers and removes push tokens. */
+  devices?: DeviceRegistry;
 };
 
 /**

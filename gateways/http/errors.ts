@@ -34,6 +34,23 @@ export const HTTP_ERRORS = Object.freeze({
   unsupported_media_type: 415,
   rate_limited: 429,
   internal_error: 500,
+  // push devices (issue 5)
+  device_not_found: 404,
+  // media (issue 5): announcing, attaching, downloading, and the local store's signed URLs
+  media_type_not_allowed: 400,
+  media_too_large: 413,
+  media_required: 400,
+  unexpected_media: 400,
+  media_kind_mismatch: 400,
+  media_not_found: 404,
+  media_not_yours: 403,
+  media_wrong_conversation: 409,
+  media_not_uploaded: 409,
+  media_mismatch: 409,
+  signature_invalid: 403,
+  url_expired: 403,
+  length_required: 411,
+  upload_size_mismatch: 400,
 } as const);
 
 export type HttpErrorCode = keyof typeof HTTP_ERRORS;

@@ -31,12 +31,31 @@ export const GroupBody = z.object({
   created_at: z.string(),
 });
 
+/** A message's media (issue 5): what was uploaded, and its thumbnail (a presigned URL once ready). */
+export const MediaBody = z.object({
+  media_id: z.string(),
+  mime_type: z.string().nullable(),
+  size_bytes: z.number().int().nullable(),
+  file_name: z.string().nullable(),
+  thumbnail: z.object({
+    status: z.enum(['ready', 'pending', 'none']),
+    url: z.string().nullable(),
+    expires_at: z.string().nullable(),
+    mime_type: z.string().nullable(),
+    width: z.number().int().nullable(),
+    height: z.number().int().nullable(),
+    reason: z.string().nullable(),
+  }),
+});
+
 export const MessageBody = z.object({
   message_id: z.string(),
   conversation_id: z.string(),
   sender_id: z.string(),
   content: z.string(),
   content_type: ContentType,
+  /** null for text; absent where a route does not describe media. */
+  media: MediaBody.nullable().optional(),
   created_at: z.string(),
   sequence_number: z.number().int(),
   client_message_id: z.string().nullable(),

@@ -1,46 +1,21 @@
-import { spawn, type ChildProcess } from 'node:child_process';
 import { mkdtemp, rm, stat } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
-import { dirname, join, resolve } from 'node:path';
-import { fileURLToPath } from 'node:url';
+import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
 import { createTempDatabases } from '../../infra/testing/postgres.js';
+import { spawnServerProcess, startServerProcess, type ServerProcess } from '../testing/server-process.js';
 
 /**
  * The server as a user runs it: `node --import tsx gateways/main.ts` on the embedded default, over
  * real HTTP; stopped with SIGTERM and started again on the same data directory.
  */
 
-const root = resolve(dirname(fileURLToPath(import.meta.url)), '../..');
-
-type Server = { child: ChildProcess; url: string; output: () => string; exited: Promise<number | null> };
-
-function run(env: Record<string, string>): { child: ChildProcess; stdout: () => string; stderr: () => string; exited: Promise<number | null> } {
-  const child = spawn(process.execPath, ['--import', 'tsx', 'gateways/main.ts'], {
-    cwd: root,
-    env: { PATH: process.env.PATH ?? '', HOME: process.env.HOME ?? '', ...env },
-    stdio: ['ignore', 'pipe', 'pipe'],
-  });
-  let stdout = '';
-  let stderr = '';
-  child.stdout!.on('data', (chunk: Buffer) => (stdout += chunk.toString()));
-  child.stderr!.on('data', (chunk: Buffer) => (stderr += chunk.toString()));
-  const exited = new Promise<number | null>((done) => child.on('exit', (code) => done(code)));
-  return { child, stdout: () => stdout, stderr: () => stderr, exited };
-}
+type Server = { url: string; process: ServerProcess; output: () => string };
 
 async function startServer(dataDir: string, env: Record<string, string> = {}): Promise<Server> {
-  const p = run({ PORT: '0', HOST: '127.0.0.1', CHAT_DATA_DIR: dataDir, LOG_LEVEL: 'info', ...env });
-  const deadline = Date.now() + 30_000;
-  for (;;) {
-    const match = /listening on (http:\/\/[^\s"]+)/.exec(p.stdout());
-    if (match) return { child: p.child, url: match[1]!, output: () => p.stdout() + p.stderr(), exited: p.exited };
-    if (p.child.exitCode !== null || Date.now() > deadline) {
-      p.child.kill('SIGKILL');
-      throw new Error(`server did not start:\n${p.stdout()}\n${p.stderr()}`);
-    }
-    await new Promise((r) => setTimeout(r, 50));
-  }
+  const p = await startServerProcess('server', { PORT: '0', WS_PORT: '0', HOST: '127.0.0.1', CHAT_DATA_DIR: dataDir, LOG_LEVEL: 'info', ...env });
+  if (p.restUrl === null) throw new Error(`no REST API line:\n${p.output()}`);
+  return { url: p.restUrl, process: p, output: () => p.output() };
 }
 
 async function http(server: Server, method: string, path: string, token?: string, body?: unknown) {
@@ -55,7 +30,7 @@ async function http(server: Server, method: string, path: string, token?: string
 
 describe('the server process (embedded default)', () => {
   const dirs: string[] = [];
-  const children: ChildProcess[] = [];
+  const children: { kill(signal: NodeJS.Signals): boolean; exitCode: number | null }[] = [];
   afterAll(async () => {
     for (const child of children) if (child.exitCode === null) child.kill('SIGKILL');
     await Promise.all(dirs.map((dir) => rm(dir, { recursive: true, force: true })));
@@ -66,7 +41,7 @@ describe('the server process (embedded default)', () => {
     dirs.push(dataDir);
 
     const first = await startServer(dataDir);
-    children.push(first.child);
+    children.push(first.process.child);
     expect((await http(first, 'GET', '/healthz')).body).toEqual({ status: 'ok' });
     const alice = (await http(first, 'POST', '/api/v1/auth/register', undefined, { username: 'alice', email: 'alice@example.test', password: 'alice password' })).body;
     const bob = (await http(first, 'POST', '/api/v1/auth/register', undefined, { username: 'bob', email: 'bob@example.test', password: 'bob password' })).body;
@@ -81,14 +56,13 @@ describe('the server process (embedded default)', () => {
     expect((await http(first, 'PUT', `/api/v1/messages/${last.message_id}/status`, bob.token, { status: 'read' })).status).toBe(200);
     expect((await http(first, 'GET', `/api/v1/messages/${last.message_id}/status`, alice.token)).body.status).toBe('read');
 
-    first.child.kill('SIGTERM');
-    expect(await first.exited).toBe(0);
+    expect((await first.process.stop()).code).toBe(0);
     expect(first.output()).toContain('stopped');
     expect(first.output()).not.toContain(alice.token); // tokens never reach the log
     expect((await stat(join(dataDir, 'jwt-secret'))).mode & 0o777).toBe(0o600);
 
     const second = await startServer(dataDir);
-    children.push(second.child);
+    children.push(second.process.child);
     const login = await http(second, 'POST', '/api/v1/auth/login', undefined, { username: 'bob', password: 'bob password' });
     expect(login.status).toBe(200);
     expect(login.body.user_id).toBe(bob.user_id);
@@ -98,8 +72,7 @@ describe('the server process (embedded default)', () => {
     expect((await http(second, 'GET', '/api/v1/conversations', alice.token)).status).toBe(200);
     expect((await http(second, 'GET', `/api/v1/messages/${last.message_id}/status`, alice.token)).body.status).toBe('read');
 
-    second.child.kill('SIGTERM');
-    expect(await second.exited).toBe(0);
+    expect((await second.process.stop()).code).toBe(0);
   }, 60_000);
 
   it('runs on PostgreSQL shards when DATABASE_URL lists them', async () => {
@@ -108,15 +81,14 @@ describe('the server process (embedded default)', () => {
     const temp = await createTempDatabases('server_test', 2);
     try {
       const server = await startServer(dataDir, { DATABASE_URL: temp.urls.join(',') });
-      children.push(server.child);
+      children.push(server.process.child);
       const alice = (await http(server, 'POST', '/api/v1/auth/register', undefined, { username: 'alice', email: 'alice@example.test', password: 'alice password' })).body;
       const bob = (await http(server, 'POST', '/api/v1/auth/register', undefined, { username: 'bob', email: 'bob@example.test', password: 'bob password' })).body;
       const id = (await http(server, 'POST', '/api/v1/conversations', alice.token, { participant_id: bob.user_id })).body.conversation_id;
       expect((await http(server, 'POST', `/api/v1/conversations/${id}/messages`, alice.token, { content: 'on postgres' })).status).toBe(201);
       expect((await http(server, 'GET', `/api/v1/conversations/${id}/messages`, bob.token)).body.messages[0].content).toBe('on postgres');
       expect(server.output()).toContain('"mode":"postgres","shards":2');
-      server.child.kill('SIGTERM');
-      expect(await server.exited).toBe(0);
+      expect((await server.process.stop()).code).toBe(0);
     } finally {
       await temp.drop();
     }
@@ -125,9 +97,9 @@ describe('the server process (embedded default)', () => {
   it('refuses a bad PORT with exit code 1 and a message naming it, without a stack trace', async () => {
     const dataDir = await mkdtemp(join(tmpdir(), 'chat-server-'));
     dirs.push(dataDir);
-    const p = run({ PORT: 'abc', CHAT_DATA_DIR: dataDir });
+    const p = spawnServerProcess('server', { PORT: 'abc', CHAT_DATA_DIR: dataDir });
     children.push(p.child);
-    expect(await p.exited).toBe(1);
+    expect((await p.exited).code).toBe(1);
     expect(p.stderr()).toContain('PORT: expected an integer from 0 to 65535, got "abc"');
     expect(p.stderr()).not.toMatch(/\n\s+at /);
   }, 30_000);

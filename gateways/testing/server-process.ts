@@ -24,7 +24,16 @@ export type ServerProcess = {
   stop(timeoutMs?: number): Promise<{ code: number | null; signal: NodeJS.Signals | null }>;
 };
 
-export async function startServerProcess(name: string, env: Record<string, string>, timeoutMs = 30_000): Promise<ServerProcess> {
+/** A server process just spawned, not waited for: for tests of start-up failures. */
+export type SpawnedServer = {
+  readonly child: ChildProcess;
+  stdout(): string;
+  stderr(): string;
+  output(): string;
+  readonly exited: Promise<{ code: number | null; signal: NodeJS.Signals | null }>;
+};
+
+export function spawnServerProcess(name: string, env: Record<string, string>): SpawnedServer {
   const child = spawn(process.execPath, ['--import', 'tsx', 'gateways/main.ts'], {
     cwd: root,
     env: { PATH: process.env.PATH ?? '', HOME: process.env.HOME ?? '', ...env },
@@ -37,17 +46,27 @@ export async function startServerProcess(name: string, env: Record<string, strin
   const exited = new Promise<{ code: number | null; signal: NodeJS.Signals | null }>((done) =>
     child.on('exit', (code, signal) => done({ code, signal })),
   );
-  const output = () => `--- ${name} stdout\n${stdout}\n--- ${name} stderr\n${stderr}`;
+  return {
+    child,
+    stdout: () => stdout,
+    stderr: () => stderr,
+    output: () => `--- ${name} stdout\n${stdout}\n--- ${name} stderr\n${stderr}`,
+    exited,
+  };
+}
+
+export async function startServerProcess(name: string, env: Record<string, string>, timeoutMs = 30_000): Promise<ServerProcess> {
+  const { child, stdout, output, exited } = spawnServerProcess(name, env);
   const deadline = Date.now() + timeoutMs;
-  while (!stdout.includes('"msg":"chat backend ready"')) {
+  while (!stdout().includes('"msg":"chat backend ready"')) {
     if (child.exitCode !== null || child.signalCode !== null || Date.now() > deadline) {
       child.kill('SIGKILL');
       throw new Error(`${name} did not start:\n${output()}`);
     }
     await new Promise((r) => setTimeout(r, 25));
   }
-  const restUrl = /^REST API:\s+(http:\/\/\S+)$/m.exec(stdout)?.[1] ?? null;
-  const wsUrl = /^WebSocket:\s+(ws:\/\/\S+)$/m.exec(stdout)?.[1] ?? null;
+  const restUrl = /^REST API:\s+(http:\/\/\S+)$/m.exec(stdout())?.[1] ?? null;
+  const wsUrl = /^WebSocket:\s+(ws:\/\/\S+)$/m.exec(stdout())?.[1] ?? null;
   return {
     name,
     child,

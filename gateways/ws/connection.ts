@@ -1,4 +1,5 @@
 import { randomUUID } from 'node:crypto';
+import { validation } from '../../domain/errors.js';
 import type { Logger } from 'pino';
 import type { ConversationCommands } from '../../commands/conversations.js';
 import type { EventStore } from '../../infra/event-store/port.js';
@@ -7,6 +8,8 @@ import { noopMetrics, noopTracing } from '../../infra/telemetry/noop.js';
 import type { FrameKind, Metrics, Tracing } from '../../infra/telemetry/port.js';
 import type { ConversationQueries } from '../../projections/conversations/views.js';
 import type { TokenService } from '../http/auth.js';
+import type { MediaService } from '../media/service.js';
+import type { ContentType as DomainContentType, MediaRef } from '../../domain/conversation/events.js';
 import {
   CloseCode,
   ContentType,
@@ -19,6 +22,7 @@ import {
   encodeServerFrame,
   errorFrame,
   goodbyeFrame,
+  contentTypeFromProto,
   isoToMs,
   mapError,
   negotiateProtocolVersion,
@@ -52,6 +56,8 @@ export type ConnectionDeps = {
   tracing?: Tracing;
   /** Request frames per connection (default: RATE_PER_S, RATE_BURST, RATE_FLOOD_FRAMES of limits.ts). */
   rateLimit?: RateLimit;
+  /** Checks the media a media message names (gateways/media); absent: media messages are refused. */
+  media?: Pick<MediaService, 'attachable'>;
 };
 
 export type RateLimit = { perSecond: number; burst: number; floodFrames: number };
@@ -535,19 +541,26 @@ export class Connection {
   }
 
   private async sendMessage(requestId: number, m: ClientRequest<'sendMessage'>): Promise<void> {
-    if (m.contentType !== ContentType.TEXT || m.mediaId !== undefined) {
-      this.send(
-        errorFrame(requestId, 'validation', 'send_message.content_type: media messages need a media upload, which this server does not offer yet', {
-          field: 'send_message.content_type',
-          reason: 'media_not_supported',
-        }),
-      );
-      return;
+    const contentType = contentTypeFromProto(m.contentType);
+    if (contentType === undefined) throw validation('invalid_content_type', 'send_message.content_type: unknown content type', { field: 'send_message.content_type' });
+    let media: MediaRef | null = null;
+    if (contentType === 'text') {
+      if (m.mediaId !== undefined) throw validation('unexpected_media', 'send_message.media_id: a text message carries no media; send content_type IMAGE, VIDEO or FILE', { field: 'send_message.media_id' });
+    } else {
+      if (this.deps.media === undefined) {
+        throw validation('media_not_supported', 'send_message.content_type: this server does not take media messages', { field: 'send_message.content_type' });
+      }
+      if (m.mediaId === undefined) {
+        throw validation('media_required', `send_message.media_id: required for a ${contentType} message; announce the upload with POST /api/v1/media`, { field: 'send_message.media_id' });
+      }
+      // Membership first (not found / forbidden), so a stranger learns nothing about the media.
+      await this.deps.commands.access(this.userId, m.conversationId);
+      media = await this.deps.media.attachable(this.userId, m.conversationId, contentType, m.mediaId);
     }
     const sent = await this.deps.commands.sendMessage(this.userId, m.conversationId, {
       content: m.content,
-      content_type: 'text',
-      media: null,
+      content_type: contentType satisfies DomainContentType,
+      media,
       client_message_id: m.clientMessageId,
     });
     this.reply(requestId, {

@@ -17,12 +17,12 @@ export type LogLevel = (typeof LOG_LEVELS)[number];
  * deployment runs several processes with different roles over shared services (ARCHITECTURE.md,
  * "Deployment topologies").
  */
-export const ROLES = ['api', 'gateway', 'projector', 'relay', 'delivery'] as const;
+export const ROLES = ['api', 'gateway', 'projector', 'relay', 'delivery', 'push'] as const;
 export type Role = (typeof ROLES)[number];
-/** Roles that use the event bus (relay publishes, delivery consumes, gateways receive node messages). */
-const BUS_ROLES: readonly Role[] = ['gateway', 'relay', 'delivery'];
-/** Roles that use the presence store (REST signals, sockets, routing deliveries). */
-const PRESENCE_ROLES: readonly Role[] = ['api', 'gateway', 'delivery'];
+/** Roles that use the event bus (relay publishes, delivery and push consume, gateways receive node messages). */
+const BUS_ROLES: readonly Role[] = ['gateway', 'relay', 'delivery', 'push'];
+/** Roles that use the presence store (REST signals, sockets, routing deliveries, push skips online users). */
+const PRESENCE_ROLES: readonly Role[] = ['api', 'gateway', 'delivery', 'push'];
 
 export type Config = Readonly<{
   /** 0 asks the OS for a free port. */
@@ -56,7 +56,65 @@ export type Config = Readonly<{
   roles: readonly Role[];
   /** How often the relay and the projector look for events appended by other processes. */
   pollIntervalMs: number;
+  /** Request frames per second per WebSocket connection (bursts of twice as many). */
+  wsRateLimit: number;
+  /** Base URL clients reach this server at (links it signs); null: http://HOST:<bound port>. */
+  publicUrl: string | null;
+  /** Media uploads (issue 5): limits, allowlist, URL lifetimes, and S3 (null: local disk under dataDir/media). */
+  media: MediaConfig;
+  /** Elasticsearch nodes for message search; empty: PostgreSQL full-text search in the read-model database. */
+  elasticsearchUrls: readonly string[];
+  /** Name of the Elasticsearch index holding the messages (its checkpoints live in `<name>-checkpoints`). */
+  elasticsearchIndex: string;
+  /** Push notifications (issue 5): provider, FCM credentials, batching and the per-user rate limit. */
+  push: PushConfig;
 }>;
+
+export const PUSH_PROVIDERS = ['log', 'fcm'] as const;
+
+export type PushConfig = Readonly<{
+  /** log: notifications are logged, not sent (embedded default); fcm: Firebase Cloud Messaging. */
+  provider: (typeof PUSH_PROVIDERS)[number];
+  /** Path of the FCM service-account JSON key (required for fcm). */
+  fcmCredentialsFile: string | null;
+  /** FCM project; null: the service account's project_id. */
+  fcmProjectId: string | null;
+  /** A user's batch goes out after this long without a new message for them... */
+  batchQuietMs: number;
+  /** ...and at the latest this long after its first message. */
+  batchMaxDelayMs: number;
+  /** At most one notification per user per this interval. */
+  minIntervalMs: number;
+}>;
+
+export type MediaConfig = Readonly<{
+  maxBytes: number;
+  /** Lower-case `type/subtype` entries; `type/*` allows a whole family. */
+  allowedTypes: readonly string[];
+  uploadUrlTtlSeconds: number;
+  downloadUrlTtlSeconds: number;
+  s3: Readonly<{
+    bucket: string;
+    region: string;
+    endpoint: string | null;
+    /** null: the AWS SDK's default credential chain (environment, profile, instance role). */
+    credentials: Readonly<{ accessKeyId: string; secretAccessKey: string }> | null;
+    forcePathStyle: boolean;
+    createBucket: boolean;
+  }> | null;
+}>;
+
+/** Images, videos, audio and common documents; no SVG or HTML (they run scripts when opened inline). */
+export const DEFAULT_MEDIA_TYPES = Object.freeze([
+  'image/jpeg', 'image/png', 'image/gif', 'image/webp', 'image/heic', 'image/heif', 'image/avif',
+  'video/mp4', 'video/quicktime', 'video/webm', 'video/3gpp', 'video/x-matroska',
+  'audio/mpeg', 'audio/mp4', 'audio/aac', 'audio/ogg', 'audio/webm', 'audio/wav',
+  'application/pdf', 'text/plain', 'text/csv', 'application/rtf', 'application/zip',
+  'application/msword', 'application/vnd.openxmlformats-officedocument.wordprocessingml.document',
+  'application/vnd.ms-excel', 'application/vnd.openxmlformats-officedocument.spreadsheetml.sheet',
+  'application/vnd.ms-powerpoint', 'application/vnd.openxmlformats-officedocument.presentationml.presentation',
+  'application/vnd.oasis.opendocument.text', 'application/vnd.oasis.opendocument.spreadsheet', 'application/vnd.oasis.opendocument.presentation',
+]);
 
 export class ConfigError extends Error {
   override readonly name = 'ConfigError';
@@ -87,6 +145,51 @@ function integer(min: number, max: number, fallback: number) {
       .default(fallback),
   );
 }
+
+const MIME_TYPE = /^[a-z0-9][a-z0-9!#$&^_.+-]{0,126}\/([a-z0-9][a-z0-9!#$&^_.+-]{0,126}|\*)$/;
+
+const mediaTypes = z.preprocess(
+  unsetIfEmpty,
+  z
+    .string()
+    .transform((raw, ctx) => {
+      const types = raw.split(',').map((s) => s.trim().toLowerCase()).filter((s) => s !== '');
+      const bad = types.filter((t) => !MIME_TYPE.test(t));
+      if (types.length === 0 || bad.length > 0) {
+        ctx.addIssue({ code: 'custom', message: `expected comma-separated media types like image/png or image/*; not valid: ${JSON.stringify(bad.join(','))}` });
+        return z.NEVER;
+      }
+      return [...new Set(types)];
+    })
+    .optional(),
+);
+
+const bool = (fallback: boolean) =>
+  z.preprocess(
+    unsetIfEmpty,
+    z
+      .enum(['true', 'false', '1', '0'], { error: (issue) => `expected true or false, got ${JSON.stringify(issue.input)}` })
+      .default(fallback ? 'true' : 'false')
+      .transform((v) => v === 'true' || v === '1'),
+  );
+
+const httpUrl = z.preprocess(
+  unsetIfEmpty,
+  z
+    .string()
+    .superRefine((raw, ctx) => {
+      let ok = false;
+      try {
+        const url = new URL(raw);
+        ok = (url.protocol === 'http:' || url.protocol === 'https:') && url.search === '' && url.hash === '';
+      } catch {
+        // reported below
+      }
+      if (!ok) ctx.addIssue({ code: 'custom', message: 'expected an http:// or https:// URL without query or fragment' });
+    })
+    .transform((raw) => raw.replace(/\/+$/, ''))
+    .optional(),
+);
 
 function text(fallback: string) {
   return z.preprocess(unsetIfEmpty, z.string().default(fallback));
@@ -190,7 +293,60 @@ const EnvSchema = z.object({
   REDIS_PREFIX: z.preprocess(unsetIfEmpty, z.string().max(64, 'expected at most 64 characters').default('chat:')),
   ROLES: roles,
   POLL_INTERVAL_MS: integer(1, 60_000, 20),
+  WS_RATE_LIMIT: integer(1, 1_000_000, 200),
+  PUBLIC_URL: httpUrl,
+  MEDIA_MAX_BYTES: integer(1, 5 * 1024 * 1024 * 1024, 100 * 1024 * 1024),
+  MEDIA_ALLOWED_TYPES: mediaTypes,
+  MEDIA_UPLOAD_URL_TTL_SECONDS: integer(10, 7 * 86_400, 900),
+  MEDIA_DOWNLOAD_URL_TTL_SECONDS: integer(10, 7 * 86_400, 300),
+  S3_BUCKET: z.preprocess(unsetIfEmpty, z.string().regex(/^[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]$/, 'expected an S3 bucket name (3 to 63 lower-case letters, digits, "." or "-")').optional()),
+  S3_REGION: text('us-east-1'),
+  S3_ENDPOINT: httpUrl,
+  S3_ACCESS_KEY_ID: z.preprocess(unsetIfEmpty, z.string().optional()),
+  S3_SECRET_ACCESS_KEY: z.preprocess(unsetIfEmpty, z.string().optional()),
+  S3_FORCE_PATH_STYLE: bool(false),
+  S3_CREATE_BUCKET: bool(false),
+  ELASTICSEARCH_URL: urlList(['http:', 'https:'], 'comma-separated Elasticsearch node URLs'),
+  ELASTICSEARCH_INDEX: z.preprocess(
+    unsetIfEmpty,
+    z
+      .string()
+      .regex(/^[a-z0-9][a-z0-9_.-]{0,199}$/, 'expected an Elasticsearch index name: lower-case letters, digits, "_", "-" or ".", not starting with one of "_-."')
+      .default('chat-messages'),
+  ),
+  PUSH_PROVIDER: z.preprocess(
+    unsetIfEmpty,
+    z.enum(PUSH_PROVIDERS, { error: (issue) => `expected one of ${PUSH_PROVIDERS.join(', ')}, got ${JSON.stringify(issue.input)}` }).default('log'),
+  ),
+  FCM_CREDENTIALS_FILE: z.preprocess(unsetIfEmpty, z.string().optional()),
+  FCM_PROJECT_ID: z.preprocess(
+    unsetIfEmpty,
+    z
+      .string()
+      .regex(/^[a-z][a-z0-9-]{4,61}[a-z0-9]$/, 'expected a Firebase project id (6 to 63 lower-case letters, digits or "-")')
+      .optional(),
+  ),
+  PUSH_BATCH_QUIET_MS: integer(0, 60_000, 1_000),
+  PUSH_BATCH_MAX_DELAY_MS: integer(0, 600_000, 3_000),
+  PUSH_MIN_INTERVAL_MS: integer(0, 3_600_000, 3_000),
 }).superRefine((env, ctx) => {
+  if (env.PUSH_PROVIDER === 'fcm' && env.FCM_CREDENTIALS_FILE === undefined) {
+    ctx.addIssue({
+      code: 'custom',
+      path: ['FCM_CREDENTIALS_FILE'],
+      message: 'FCM_CREDENTIALS_FILE is required with PUSH_PROVIDER=fcm: the path of the service-account JSON key from the Firebase console',
+    });
+  }
+  // S3 credentials come as a pair (or neither: the AWS SDK's default chain).
+  if ((env.S3_ACCESS_KEY_ID === undefined) !== (env.S3_SECRET_ACCESS_KEY === undefined)) {
+    const missing = env.S3_ACCESS_KEY_ID === undefined ? 'S3_ACCESS_KEY_ID' : 'S3_SECRET_ACCESS_KEY';
+    ctx.addIssue({ code: 'custom', path: [missing], message: `${missing} is required with ${missing === 'S3_ACCESS_KEY_ID' ? 'S3_SECRET_ACCESS_KEY' : 'S3_ACCESS_KEY_ID'} (set both, or neither for the AWS default credential chain)` });
+  }
+  if (env.S3_BUCKET === undefined) {
+    for (const name of ['S3_ENDPOINT', 'S3_ACCESS_KEY_ID'] as const) {
+      if (env[name] !== undefined) ctx.addIssue({ code: 'custom', path: ['S3_BUCKET'], message: `S3_BUCKET is required with ${name}: media go to S3 only when a bucket is named` });
+    }
+  }
   // Combinations: a process that is one part of a split deployment shares its state through
   // services. Each rule names the variable to set.
   if (env.ROLES.length === ROLES.length) return;
@@ -255,6 +411,38 @@ export function parseConfig(env: Record<string, string | undefined>): Config {
     redisPrefix: e.REDIS_PREFIX,
     roles: Object.freeze(e.ROLES),
     pollIntervalMs: e.POLL_INTERVAL_MS,
+    wsRateLimit: e.WS_RATE_LIMIT,
+    publicUrl: e.PUBLIC_URL ?? null,
+    media: Object.freeze({
+      maxBytes: e.MEDIA_MAX_BYTES,
+      allowedTypes: Object.freeze(e.MEDIA_ALLOWED_TYPES ?? [...DEFAULT_MEDIA_TYPES]),
+      uploadUrlTtlSeconds: e.MEDIA_UPLOAD_URL_TTL_SECONDS,
+      downloadUrlTtlSeconds: e.MEDIA_DOWNLOAD_URL_TTL_SECONDS,
+      s3:
+        e.S3_BUCKET === undefined
+          ? null
+          : Object.freeze({
+              bucket: e.S3_BUCKET,
+              region: e.S3_REGION,
+              endpoint: e.S3_ENDPOINT ?? null,
+              credentials:
+                e.S3_ACCESS_KEY_ID !== undefined && e.S3_SECRET_ACCESS_KEY !== undefined
+                  ? Object.freeze({ accessKeyId: e.S3_ACCESS_KEY_ID, secretAccessKey: e.S3_SECRET_ACCESS_KEY })
+                  : null,
+              forcePathStyle: e.S3_FORCE_PATH_STYLE,
+              createBucket: e.S3_CREATE_BUCKET,
+            }),
+    }),
+    elasticsearchUrls: Object.freeze(e.ELASTICSEARCH_URL ?? []),
+    elasticsearchIndex: e.ELASTICSEARCH_INDEX,
+    push: Object.freeze({
+      provider: e.PUSH_PROVIDER,
+      fcmCredentialsFile: e.FCM_CREDENTIALS_FILE === undefined ? null : resolve(e.FCM_CREDENTIALS_FILE),
+      fcmProjectId: e.FCM_PROJECT_ID ?? null,
+      batchQuietMs: e.PUSH_BATCH_QUIET_MS,
+      batchMaxDelayMs: e.PUSH_BATCH_MAX_DELAY_MS,
+      minIntervalMs: e.PUSH_MIN_INTERVAL_MS,
+    }),
   });
 }
 

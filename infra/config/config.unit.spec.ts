@@ -1,4 +1,6 @@
-import { resolve } from 'node:path';
+import { readFileSync } from 'node:fs';
+import { dirname, resolve } from 'node:path';
+import { fileURLToPath } from 'node:url';
 import { describe, expect, it } from 'vitest';
 import { CONFIG_VARIABLES, ConfigError, parseConfig } from './config.js';
 
@@ -33,8 +35,20 @@ describe('parseConfig', () => {
       natsPrefix: 'chat',
       redisUrl: null,
       redisPrefix: 'chat:',
-      roles: ['api', 'gateway', 'projector', 'relay', 'delivery'],
+      roles: ['api', 'gateway', 'projector', 'relay', 'delivery', 'push'],
       pollIntervalMs: 20,
+      wsRateLimit: 200,
+      publicUrl: null,
+      media: {
+        maxBytes: 104_857_600,
+        allowedTypes: expect.arrayContaining(['image/jpeg', 'image/png', 'video/mp4', 'application/pdf']),
+        uploadUrlTtlSeconds: 900,
+        downloadUrlTtlSeconds: 300,
+        s3: null,
+      },
+      push: { provider: 'log', fcmCredentialsFile: null, fcmProjectId: null, batchQuietMs: 1_000, batchMaxDelayMs: 3_000, minIntervalMs: 3_000 },
+      elasticsearchUrls: [],
+      elasticsearchIndex: 'chat-messages',
     });
     expect(Object.isFrozen(config)).toBe(true);
     expect(Object.isFrozen(config.roles)).toBe(true);
@@ -68,7 +82,23 @@ describe('parseConfig', () => {
       logLevel: 'debug',
       readYourWritesTimeoutMs: 0,
     });
-    expect(CONFIG_VARIABLES).toHaveLength(19);
+  });
+
+  it('is documented: the README configuration table lists every variable the server reads', () => {
+    const readme = readFileSync(resolve(dirname(fileURLToPath(import.meta.url)), '../../README.md'), 'utf8');
+    const section = readme.slice(readme.indexOf('## Configuration'));
+    const documented = new Set([...section.matchAll(/^\| `([A-Z0-9_]+)` \|/gm)].map((m) => m[1]!));
+    expect(CONFIG_VARIABLES.filter((v) => !documented.has(v))).toEqual([]);
+  });
+
+  it('reads ELASTICSEARCH_URL and ELASTICSEARCH_INDEX, naming the variable when wrong', () => {
+    expect(parseConfig({ ELASTICSEARCH_URL: 'http://es1:9200, https://es2:9200', ELASTICSEARCH_INDEX: 'chat-v2' })).toMatchObject({
+      elasticsearchUrls: ['http://es1:9200', 'https://es2:9200'],
+      elasticsearchIndex: 'chat-v2',
+    });
+    expect(() => parseConfig({ ELASTICSEARCH_URL: 'es1:9200' })).toThrow(/^ELASTICSEARCH_URL: /);
+    expect(() => parseConfig({ ELASTICSEARCH_INDEX: 'Chat' })).toThrow(/^ELASTICSEARCH_INDEX: /);
+    expect(() => parseConfig({ ELASTICSEARCH_INDEX: '_chat' })).toThrow(/^ELASTICSEARCH_INDEX: /);
   });
 
   it('reads WS_PORT and NODE_ID, and refuses a node id that is not a NATS token', () => {
@@ -91,11 +121,11 @@ describe('parseConfig', () => {
 
   it('reads ROLES as all or a list, and refuses unknown roles', () => {
     const shared = { DATABASE_URL: 'postgres://db/chat', NATS_URL: 'nats://127.0.0.1:4222', REDIS_URL: 'redis://127.0.0.1:6379' };
-    expect(parseConfig({ ROLES: 'all' }).roles).toEqual(['api', 'gateway', 'projector', 'relay', 'delivery']);
+    expect(parseConfig({ ROLES: 'all' }).roles).toEqual(['api', 'gateway', 'projector', 'relay', 'delivery', 'push']);
     expect(parseConfig({ ...shared, ROLES: 'delivery, relay,API' }).roles).toEqual(['api', 'relay', 'delivery']);
     expect(parseConfig({ ...shared, ROLES: 'gateway' }).roles).toEqual(['gateway']);
     expect(errorOf({ ROLES: 'api,worker' }).message).toBe(
-      'ROLES: expected "all" or a comma-separated list of api, gateway, projector, relay, delivery; got "api,worker"',
+      'ROLES: expected "all" or a comma-separated list of api, gateway, projector, relay, delivery, push; got "api,worker"',
     );
     expect(errorOf({ ROLES: 'all,api' }).variables).toEqual(['ROLES']);
   });
@@ -111,7 +141,26 @@ describe('parseConfig', () => {
     expect(parseConfig({ ROLES: 'projector', DATABASE_URL: 'postgres://db/chat' }).roles).toEqual(['projector']);
     expect(errorOf({ ROLES: 'api', DATABASE_URL: 'postgres://db/chat' }).variables).toEqual(['REDIS_URL']);
     // One process with every role needs nothing shared, however it is spelled.
-    expect(parseConfig({ ROLES: 'api,gateway,projector,relay,delivery' }).roles).toHaveLength(5);
+    expect(parseConfig({ ROLES: 'api,gateway,projector,relay,delivery,push' }).roles).toHaveLength(6);
+    // The push role consumes the bus and reads presence, like delivery.
+    expect(errorOf({ ROLES: 'push', DATABASE_URL: 'postgres://db/chat' }).variables).toEqual(['NATS_URL', 'REDIS_URL']);
+  });
+
+  it('reads the push settings; fcm needs its credentials file', () => {
+    expect(parseConfig({ PUSH_PROVIDER: 'fcm', FCM_CREDENTIALS_FILE: 'secrets/fcm.json', FCM_PROJECT_ID: 'chat-prod', PUSH_BATCH_QUIET_MS: '500', PUSH_BATCH_MAX_DELAY_MS: '2000', PUSH_MIN_INTERVAL_MS: '10000' }).push).toEqual({
+      provider: 'fcm',
+      fcmCredentialsFile: resolve('secrets/fcm.json'),
+      fcmProjectId: 'chat-prod',
+      batchQuietMs: 500,
+      batchMaxDelayMs: 2_000,
+      minIntervalMs: 10_000,
+    });
+    const missing = errorOf({ PUSH_PROVIDER: 'fcm' });
+    expect(missing.variables).toEqual(['FCM_CREDENTIALS_FILE']);
+    expect(missing.message).toMatch(/^FCM_CREDENTIALS_FILE is required with PUSH_PROVIDER=fcm/);
+    expect(errorOf({ PUSH_PROVIDER: 'apns' }).message).toBe('PUSH_PROVIDER: expected one of log, fcm, got "apns"');
+    expect(errorOf({ FCM_PROJECT_ID: 'Bad Project' }).variables).toEqual(['FCM_PROJECT_ID']);
+    expect(errorOf({ PUSH_MIN_INTERVAL_MS: '-5' }).variables).toEqual(['PUSH_MIN_INTERVAL_MS']);
   });
 
   it('treats an empty variable as unset', () => {

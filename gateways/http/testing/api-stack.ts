@@ -5,7 +5,7 @@ import { createPgliteDatabase } from '../../../infra/sql/pglite.js';
 import type { SqlDatabase } from '../../../infra/sql/port.js';
 import { createPostgresDatabase } from '../../../infra/sql/postgres.js';
 import { createTempDatabases } from '../../../infra/testing/postgres.js';
-import { composeStack, type Stack } from '../../main.js';
+import { composeStack, type ComposeOptions, type Stack } from '../../main.js';
 
 export type Adapter = 'pglite' | 'postgres';
 
@@ -15,7 +15,7 @@ export const TEST_JWT_SECRET = 'test-secret-test-secret-test-secret-0123456789';
  * The whole server stack (store, users, projector, REST API) for e2e tests, driven with inject():
  * PGlite in memory (one shard), or PostgreSQL with two throw-away databases as two shards.
  */
-export async function createApiStack(adapter: Adapter, options: { env?: Record<string, string>; logger?: Logger } = {}) {
+export async function createApiStack(adapter: Adapter, options: { env?: Record<string, string>; logger?: Logger; push?: ComposeOptions['push'] } = {}) {
   const config: Config = parseConfig({
     JWT_SECRET: TEST_JWT_SECRET,
     RATE_LIMIT_MAX: '1000000',
@@ -35,7 +35,7 @@ export async function createApiStack(adapter: Adapter, options: { env?: Record<s
   let stack: Stack;
   try {
     // A cheap scrypt keeps registrations fast; the hash format and checks are the production ones.
-    stack = await composeStack({ config, logger: options.logger ?? pino({ level: 'silent' }), databases, users: { scryptCost: { ln: 10, r: 8, p: 1 } } });
+    stack = await composeStack({ config, logger: options.logger ?? pino({ level: 'silent' }), databases, users: { scryptCost: { ln: 10, r: 8, p: 1 } }, push: options.push });
   } catch (error) {
     await drop();
     throw error;

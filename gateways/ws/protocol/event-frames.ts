@@ -1,5 +1,6 @@
 import { z } from 'zod';
 import { ConversationEvent, Id } from '../../../domain/conversation/events.js';
+import { safeParseConversationEvent } from '../../../domain/conversation/upcast.js';
 import type { EventFrame, EventPayload, ServerFrame } from './frames.js';
 import { contentTypeFromProto, contentTypeToProto, conversationKindFromProto, conversationKindToProto, isoToMs, msToIso } from './mapping.js';
 
@@ -13,6 +14,8 @@ import { contentTypeFromProto, contentTypeToProto, conversationKindFromProto, co
 export type StoredEventLike = {
   type: string;
   data: unknown;
+  /** Holds the schema version the data was written at (domain/conversation/upcast.ts). */
+  metadata?: Record<string, unknown>;
   stream_id: string;
   version: number;
   event_id: string;
@@ -46,7 +49,7 @@ export function toEventFrame(stored: StoredEventLike, options: ToEventFrameOptio
   if (!stored.stream_id.startsWith(CONVERSATION_STREAM_PREFIX)) {
     throw new EventFrameError(`event ${stored.event_id}: stream ${stored.stream_id} is not a conversation stream`);
   }
-  const parsed = ConversationEvent.safeParse({ type: stored.type, data: stored.data });
+  const parsed = safeParseConversationEvent(stored);
   if (!parsed.success) {
     throw new EventFrameError(`event ${stored.event_id} (${stored.type}) of ${stored.stream_id} does not match the domain schema: ${parsed.error.message}`);
   }

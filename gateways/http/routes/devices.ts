@@ -1,0 +1,61 @@
+import type { FastifyPluginAsync } from 'fastify';
+import { z } from 'zod';
+import type { DeviceRegistry } from '../../../infra/devices/port.js';
+import { caller } from '../auth.js';
+import { HttpError } from '../errors.js';
+import type { ZodTypeProvider } from '../zod.js';
+
+/**
+ * Push devices of the caller:
+ * - POST /api/v1/devices {platform: android|ios|web, token}: 201 and the device when the token is
+ *   new to the caller (a token held by another user moves to the caller); 200 when the caller had
+ *   registered it already (the platform is updated).
+ * - GET /api/v1/devices: the caller's devices.
+ * - DELETE /api/v1/devices/{device_id or token}: 204; 404 device_not_found when the caller has no
+ *   such device (another user's device is "not found" too). A token with "/" or other reserved
+ *   characters must be URL-encoded; the device_id is always safe.
+ */
+
+/** FCM registration tokens are ~150-200 printable ASCII characters; APNs-through-FCM and web tokens too. */
+export const DeviceToken = z
+  .string()
+  .min(1)
+  .max(4096)
+  .regex(/^[\x21-\x7E]+$/, 'expected printable ASCII without spaces (an FCM registration token)');
+
+const Platform = z.enum(['android', 'ios', 'web']);
+
+const DeviceBody = z.object({
+  device_id: z.string(),
+  platform: Platform,
+  token: z.string(),
+  created_at: z.string(),
+  updated_at: z.string(),
+});
+
+export function deviceRoutes(devices: DeviceRegistry): FastifyPluginAsync {
+  return async (scope) => {
+    const app = scope.withTypeProvider<ZodTypeProvider>();
+
+    app.post(
+      '/devices',
+      { schema: { body: z.object({ platform: Platform, token: DeviceToken }), response: { 200: DeviceBody, 201: DeviceBody } } },
+      async (request, reply) => {
+        const me = caller(request);
+        const { device, created } = await devices.register(me.userId, request.body.platform, request.body.token);
+        request.log.info({ device_id: device.device_id, platform: device.platform, created }, 'push device registered');
+        return reply.code(created ? 201 : 200).send(device);
+      },
+    );
+
+    app.get('/devices', { schema: { response: { 200: z.object({ devices: z.array(DeviceBody) }) } } }, async (request) => ({
+      devices: await devices.list(caller(request).userId),
+    }));
+
+    app.delete('/devices/:device', { schema: { params: z.object({ device: DeviceToken }) } }, async (request, reply) => {
+      const removed = await devices.remove(caller(request).userId, request.params.device);
+      if (!removed) throw new HttpError('device_not_found', 'device: you have no device with this id or token');
+      return reply.code(204).send();
+    });
+  };
+}

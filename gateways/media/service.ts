@@ -1,0 +1,180 @@
+import type { ConversationCommands } from '../../commands/conversations.js';
+import type { ContentType, MediaRef } from '../../domain/conversation/events.js';
+import { conflict, forbidden, notFound, validation } from '../../domain/errors.js';
+import type { MediaConfig } from '../../infra/config/config.js';
+import type { MediaRegistry } from '../../infra/media/port.js';
+import type { ObjectStore } from '../../infra/object-store/port.js';
+import { mediaObjectKey } from '../../projections/media/keys.js';
+import { NO_THUMBNAIL_FOR_FILES } from '../../projections/media/projection.js';
+import type { MediaThumbnailQueries } from '../../projections/media/queries.js';
+import { HttpError } from '../http/errors.js';
+
+/**
+ * Media for the REST API: announce an upload (a presigned PUT), check an upload before a message
+ * may name it, hand out presigned downloads, and describe the media of messages (with their
+ * thumbnails) for history.
+ */
+
+export type MediaSettings = Pick<MediaConfig, 'maxBytes' | 'allowedTypes' | 'uploadUrlTtlSeconds' | 'downloadUrlTtlSeconds'>;
+
+export type MediaServiceDeps = {
+  settings: MediaSettings;
+  registry: MediaRegistry;
+  objects: ObjectStore;
+  thumbnails: MediaThumbnailQueries;
+  commands: Pick<ConversationCommands, 'access'>;
+  clock: () => Date;
+  newId: () => string;
+};
+
+export type ThumbnailView = {
+  status: 'ready' | 'pending' | 'none';
+  url: string | null;
+  expires_at: string | null;
+  mime_type: string | null;
+  width: number | null;
+  height: number | null;
+  reason: string | null;
+};
+
+export type MediaView = { media_id: string; mime_type: string | null; size_bytes: number | null; file_name: string | null; thumbnail: ThumbnailView };
+
+export type Announcement = { content_type: string; size_bytes: number; file_name: string; conversation_id: string };
+
+export type MediaService = ReturnType<typeof createMediaService>;
+
+/** `image/PNG; charset=x` → `image/png`. */
+export const normalizeMimeType = (raw: string) => raw.split(';')[0]!.trim().toLowerCase();
+
+/** A file name as a client may show it: no directories, no control characters, at most 255 characters. */
+export function cleanFileName(raw: string): string {
+  const base = raw.split(/[/\\]/).pop() ?? '';
+  return [...base.replace(/[\u0000-\u001f\u007f]/g, '').trim()].slice(0, 255).join('');
+}
+
+const KIND_PREFIX: Partial<Record<ContentType, string>> = { image: 'image/', video: 'video/' };
+
+export function createMediaService(deps: MediaServiceDeps) {
+  const { settings } = deps;
+
+  function allowed(mime: string): boolean {
+    return settings.allowedTypes.some((t) => t === mime || (t.endsWith('/*') && mime.startsWith(t.slice(0, -1))));
+  }
+
+  return {
+    settings,
+
+    async announce(actor: string, a: Announcement) {
+      const mime = normalizeMimeType(a.content_type);
+      if (!allowed(mime)) {
+        throw new HttpError('media_type_not_allowed', `content_type: "${mime}" is not allowed here; allowed: ${settings.allowedTypes.join(', ')} (MEDIA_ALLOWED_TYPES)`);
+      }
+      if (a.size_bytes > settings.maxBytes) {
+        throw new HttpError('media_too_large', `size_bytes: ${a.size_bytes} bytes is over the limit of ${settings.maxBytes} bytes (MEDIA_MAX_BYTES)`);
+      }
+      const fileName = cleanFileName(a.file_name);
+      if (fileName === '') throw new HttpError('validation_error', 'file_name: empty once directories and control characters are removed');
+      await deps.commands.access(actor, a.conversation_id);
+      const mediaId = deps.newId();
+      const key = mediaObjectKey(a.conversation_id, mediaId);
+      await deps.registry.announce({
+        media_id: mediaId,
+        conversation_id: a.conversation_id,
+        uploader_id: actor,
+        object_key: key,
+        mime_type: mime,
+        size_bytes: a.size_bytes,
+        file_name: fileName,
+        created_at: deps.clock().toISOString(),
+      });
+      const upload = await deps.objects.presignPut(key, { contentType: mime, sizeBytes: a.size_bytes, expiresInSeconds: settings.uploadUrlTtlSeconds });
+      return {
+        media_id: mediaId,
+        upload_url: upload.url,
+        upload_method: upload.method,
+        upload_headers: upload.headers,
+        expires_at: upload.expiresAt.toISOString(),
+        content_type: mime,
+        size_bytes: a.size_bytes,
+        file_name: fileName,
+      };
+    },
+
+    /**
+     * The MediaRef a message of `contentType` may carry, after checking that `mediaId` was
+     * announced by `actor` for this conversation and that the upload is there, whole, of the
+     * announced size and type. The caller has checked membership.
+     */
+    async attachable(actor: string, conversationId: string, contentType: ContentType, mediaId: string): Promise<MediaRef> {
+      const record = await deps.registry.find(mediaId);
+      if (record === null) throw notFound('media_not_found', `media_id: no media ${mediaId}; announce it with POST /api/v1/media first`);
+      if (record.uploader_id !== actor) throw forbidden('media_not_yours', `media_id: ${mediaId} was announced by another user; announce your own upload`);
+      if (record.conversation_id !== conversationId) {
+        throw conflict('media_wrong_conversation', `media_id: ${mediaId} was announced for another conversation; announce it for this one`);
+      }
+      const prefix = KIND_PREFIX[contentType];
+      if (prefix !== undefined && !record.mime_type.startsWith(prefix)) {
+        throw validation('media_kind_mismatch', `content_type: "${contentType}" needs ${prefix}* media; ${mediaId} is ${record.mime_type} (send it as "file")`);
+      }
+      const head = await deps.objects.head(record.object_key);
+      if (head === null) {
+        throw conflict('media_not_uploaded', `media_id: nothing was uploaded for ${mediaId} yet; PUT the file to its upload_url, then send the message`);
+      }
+      if (head.sizeBytes !== record.size_bytes) {
+        throw conflict('media_mismatch', `media_id: the upload is ${head.sizeBytes} bytes but size_bytes announced ${record.size_bytes}; announce and upload again`);
+      }
+      if (head.contentType !== null && normalizeMimeType(head.contentType) !== record.mime_type) {
+        throw conflict('media_mismatch', `media_id: the upload is ${head.contentType} but content_type announced ${record.mime_type}; announce and upload again`);
+      }
+      return { media_id: record.media_id, mime_type: record.mime_type, size_bytes: record.size_bytes, file_name: record.file_name };
+    },
+
+    /** A short-lived presigned GET of the media, for a member of its conversation. */
+    async download(actor: string, mediaId: string) {
+      const record = await deps.registry.find(mediaId);
+      if (record === null) throw new HttpError('media_not_found', `media_id: no media ${mediaId}`);
+      await deps.commands.access(actor, record.conversation_id);
+      if ((await deps.objects.head(record.object_key)) === null) {
+        throw new HttpError('media_not_uploaded', `media_id: nothing was uploaded for ${mediaId} yet`);
+      }
+      const link = await deps.objects.presignGet(record.object_key, { expiresInSeconds: settings.downloadUrlTtlSeconds, fileName: record.file_name });
+      return {
+        media_id: record.media_id,
+        url: link.url,
+        expires_at: link.expiresAt.toISOString(),
+        mime_type: record.mime_type,
+        size_bytes: record.size_bytes,
+        file_name: record.file_name,
+      };
+    },
+
+    /**
+     * The media of these messages with their thumbnails (a presigned URL when ready). Before the
+     * media-thumbnails projection has its row: `pending`, or `none` for a file (it never gets one).
+     */
+    async describe(messages: { content_type: ContentType; media: MediaRef }[]): Promise<Map<string, MediaView>> {
+      const rows = await deps.thumbnails.byMediaIds([...new Set(messages.map((m) => m.media.media_id))]);
+      const out = new Map<string, MediaView>();
+      for (const { content_type, media: ref } of messages) {
+        if (out.has(ref.media_id)) continue;
+        const row = rows.get(ref.media_id);
+        const thumbnail: ThumbnailView =
+          row === undefined && content_type === 'file'
+            ? { status: 'none', url: null, expires_at: null, mime_type: null, width: null, height: null, reason: NO_THUMBNAIL_FOR_FILES }
+            : { status: row?.status ?? 'pending', url: null, expires_at: null, mime_type: null, width: null, height: null, reason: row?.reason ?? null };
+        if (row?.status === 'ready' && row.thumbnail_key !== null) {
+          const link = await deps.objects.presignGet(row.thumbnail_key, { expiresInSeconds: settings.downloadUrlTtlSeconds });
+          Object.assign(thumbnail, { url: link.url, expires_at: link.expiresAt.toISOString(), mime_type: row.thumbnail_mime, width: row.width, height: row.height });
+        }
+        out.set(ref.media_id, {
+          media_id: ref.media_id,
+          mime_type: ref.mime_type ?? null,
+          size_bytes: ref.size_bytes ?? null,
+          file_name: ref.file_name ?? null,
+          thumbnail,
+        });
+      }
+      return out;
+    },
+  };
+}

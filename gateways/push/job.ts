@@ -1,0 +1,49 @@
+import { z } from 'zod';
+
+/**
+ * One push job: "this message reached this user while they had no live connection". Jobs go
+ * through the push queue (queue.ts) as UTF-8 JSON, validated when consumed.
+ */
+export const PREVIEW_MAX_CHARS = 100;
+
+export const PushJob = z.object({
+  /** `<event_id>:<user_id>`: the queue's dedupe key. */
+  job_id: z.string().min(1).max(200),
+  user_id: z.string().min(1).max(64),
+  conversation_id: z.string().min(1).max(64),
+  conversation_kind: z.enum(['direct', 'group']),
+  conversation_name: z.string().max(100).nullable(),
+  message_id: z.string().min(1).max(64),
+  /** The message's version in its conversation. */
+  sequence_number: z.number().int().positive(),
+  sender_id: z.string().min(1).max(64),
+  content_type: z.enum(['text', 'image', 'video', 'file']),
+  /** Text messages: the start of the text (at most PREVIEW_MAX_CHARS + 1 characters, whitespace collapsed). */
+  text: z.string().max(PREVIEW_MAX_CHARS + 1),
+  file_name: z.string().max(255).nullable(),
+  sent_at: z.string(),
+});
+export type PushJob = z.infer<typeof PushJob>;
+
+const encoder = new TextEncoder();
+const decoder = new TextDecoder('utf-8', { fatal: true });
+
+export const encodeJob = (job: PushJob): Uint8Array => encoder.encode(JSON.stringify(job));
+
+export function decodeJob(payload: Uint8Array): { ok: true; job: PushJob } | { ok: false; reason: string } {
+  let json: unknown;
+  try {
+    json = JSON.parse(decoder.decode(payload));
+  } catch (error) {
+    return { ok: false, reason: `not UTF-8 JSON: ${error instanceof Error ? error.message : String(error)}` };
+  }
+  const parsed = PushJob.safeParse(json);
+  return parsed.success ? { ok: true, job: parsed.data } : { ok: false, reason: z.prettifyError(parsed.error) };
+}
+
+/** Whitespace collapsed, cut to PREVIEW_MAX_CHARS characters (code points) with an ellipsis. */
+export function textPreview(content: string): string {
+  const flat = content.replace(/\s+/gu, ' ').trim();
+  const chars = [...flat];
+  return chars.length <= PREVIEW_MAX_CHARS ? flat : `${chars.slice(0, PREVIEW_MAX_CHARS - 1).join('').trimEnd()}…`;
+}

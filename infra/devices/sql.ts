@@ -1,0 +1,92 @@
+import { randomUUID } from 'node:crypto';
+import type { SqlClient, SqlDatabase } from '../sql/port.js';
+import type { Platform } from '../push/port.js';
+import type { Device, DeviceRegistry, Registration } from './port.js';
+
+/** The same SQL on PGlite and PostgreSQL. */
+export const DEVICES_SCHEMA = `
+CREATE TABLE IF NOT EXISTS push_devices (
+  device_id uuid PRIMARY KEY,
+  user_id uuid NOT NULL,
+  platform text NOT NULL,
+  token text NOT NULL,
+  created_at timestamptz NOT NULL DEFAULT now(),
+  updated_at timestamptz NOT NULL DEFAULT now()
+);
+CREATE UNIQUE INDEX IF NOT EXISTS push_devices_token_key ON push_devices (token);
+CREATE INDEX IF NOT EXISTS push_devices_user_idx ON push_devices (user_id);
+`;
+
+const CANONICAL_UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/;
+
+type DeviceRow = {
+  device_id: string;
+  user_id: string;
+  platform: string;
+  token: string;
+  created_at: Date | string;
+  updated_at: Date | string;
+};
+
+const COLUMNS = 'device_id::text AS device_id, user_id::text AS user_id, platform, token, created_at, updated_at';
+const iso = (value: Date | string) => (value instanceof Date ? value : new Date(value)).toISOString();
+const PLATFORMS: readonly string[] = ['android', 'ios', 'web'];
+
+function toDevice(row: DeviceRow): Device {
+  if (!PLATFORMS.includes(row.platform)) throw new Error(`push_devices: unknown platform ${JSON.stringify(row.platform)}`);
+  return { device_id: row.device_id, user_id: row.user_id, platform: row.platform as Platform, token: row.token, created_at: iso(row.created_at), updated_at: iso(row.updated_at) };
+}
+
+export function createSqlDeviceRegistry(db: SqlClient & Pick<SqlDatabase, 'exec'>) {
+  return {
+    async ensureSchema() {
+      await db.exec(DEVICES_SCHEMA);
+    },
+
+    async register(userId: string, platform: Platform, token: string): Promise<Registration> {
+      if (!CANONICAL_UUID.test(userId)) throw new TypeError(`not a user id: ${userId}`);
+      // `previous` reads the row as it was before this statement: who held the token, if anyone.
+      const { rows } = await db.query<DeviceRow & { previous_user: string | null }>(
+        `WITH previous AS (SELECT user_id FROM push_devices WHERE token = $4)
+         INSERT INTO push_devices (device_id, user_id, platform, token) VALUES ($1::uuid, $2::uuid, $3, $4)
+         ON CONFLICT (token) DO UPDATE SET user_id = EXCLUDED.user_id, platform = EXCLUDED.platform, updated_at = now()
+         RETURNING ${COLUMNS}, (SELECT user_id::text FROM previous) AS previous_user`,
+        [randomUUID(), userId, platform, token],
+      );
+      const row = rows[0]!;
+      return { device: toDevice(row), created: row.previous_user !== userId };
+    },
+
+    async remove(userId: string, idOrToken: string): Promise<boolean> {
+      if (!CANONICAL_UUID.test(userId)) return false;
+      const byId = CANONICAL_UUID.test(idOrToken.toLowerCase());
+      const { rows } = byId
+        ? await db.query('DELETE FROM push_devices WHERE user_id = $1::uuid AND (device_id = $2::uuid OR token = $3) RETURNING device_id', [
+            userId,
+            idOrToken.toLowerCase(),
+            idOrToken,
+          ])
+        : await db.query('DELETE FROM push_devices WHERE user_id = $1::uuid AND token = $2 RETURNING device_id', [userId, idOrToken]);
+      return rows.length > 0;
+    },
+
+    async list(userId: string): Promise<Device[]> {
+      if (!CANONICAL_UUID.test(userId)) return [];
+      const { rows } = await db.query<DeviceRow>(`SELECT ${COLUMNS} FROM push_devices WHERE user_id = $1::uuid ORDER BY created_at, device_id`, [userId]);
+      return rows.map(toDevice);
+    },
+
+    async listForUsers(userIds: string[]): Promise<Device[]> {
+      const ids = [...new Set(userIds)].filter((id) => CANONICAL_UUID.test(id));
+      if (ids.length === 0) return [];
+      const { rows } = await db.query<DeviceRow>(`SELECT ${COLUMNS} FROM push_devices WHERE user_id = ANY($1::uuid[]) ORDER BY created_at, device_id`, [ids]);
+      return rows.map(toDevice);
+    },
+
+    async removeTokens(tokens: string[]): Promise<number> {
+      if (tokens.length === 0) return 0;
+      const { rows } = await db.query('DELETE FROM push_devices WHERE token = ANY($1::text[]) RETURNING device_id', [[...new Set(tokens)]]);
+      return rows.length;
+    },
+  } satisfies DeviceRegistry;
+}

@@ -1,0 +1,126 @@
+import { Readable } from 'node:stream';
+import {
+  CreateBucketCommand,
+  DeleteObjectCommand,
+  GetObjectCommand,
+  HeadBucketCommand,
+  HeadObjectCommand,
+  PutObjectCommand,
+  S3Client,
+  S3ServiceException,
+} from '@aws-sdk/client-s3';
+import { getSignedUrl } from '@aws-sdk/s3-request-presigner';
+import { contentDisposition } from './content-disposition.js';
+import { assertObjectKey, type ObjectStore } from './port.js';
+
+/**
+ * The object store on S3 or anything that speaks its API (MinIO, s3rver, R2, ...).
+ *
+ * - AWS S3: set region and bucket; credentials from the options or the SDK's default chain.
+ * - MinIO / s3rver: set `endpoint` and `forcePathStyle: true` (bucket in the path, not the host).
+ * Flexible checksums are asked for only when an operation requires them: a presigned PUT would
+ * otherwise carry the CRC32 of an empty body, which AWS S3 then enforces against the real upload.
+ */
+export type S3ObjectStoreOptions = {
+  bucket: string;
+  region: string;
+  endpoint?: string;
+  forcePathStyle?: boolean;
+  credentials?: { accessKeyId: string; secretAccessKey: string };
+  /** Create the bucket at start when it does not exist (MinIO, s3rver, development). */
+  createBucket?: boolean;
+};
+
+export type S3ObjectStore = ObjectStore & {
+  /** Checks that the bucket is reachable (and creates it with `createBucket`). */
+  ensureBucket(): Promise<void>;
+};
+
+const statusOf = (error: unknown) => (error instanceof S3ServiceException ? error.$metadata.httpStatusCode : undefined);
+const isNotFound = (error: unknown) => statusOf(error) === 404 || (error instanceof S3ServiceException && (error.name === 'NotFound' || error.name === 'NoSuchKey'));
+
+export function createS3ObjectStore(options: S3ObjectStoreOptions) {
+  const client = new S3Client({
+    region: options.region,
+    ...(options.endpoint !== undefined ? { endpoint: options.endpoint } : {}),
+    forcePathStyle: options.forcePathStyle ?? false,
+    ...(options.credentials !== undefined ? { credentials: options.credentials } : {}),
+    requestChecksumCalculation: 'WHEN_REQUIRED',
+    responseChecksumValidation: 'WHEN_REQUIRED',
+  });
+  const Bucket = options.bucket;
+
+  const store = {
+    kind: 's3',
+
+    async ensureBucket() {
+      try {
+        await client.send(new HeadBucketCommand({ Bucket }));
+      } catch (error) {
+        if (!isNotFound(error) || options.createBucket !== true) {
+          throw new Error(`S3 bucket ${Bucket} is not reachable${isNotFound(error) ? ' (it does not exist; create it, or set S3_CREATE_BUCKET=true)' : ''}`, {
+            cause: error,
+          });
+        }
+        await client.send(new CreateBucketCommand({ Bucket }));
+      }
+    },
+
+    async presignPut(key, { contentType, sizeBytes, expiresInSeconds }) {
+      assertObjectKey(key);
+      const command = new PutObjectCommand({ Bucket, Key: key, ContentType: contentType, ContentLength: sizeBytes });
+      // Content-Type and Content-Length are signed: S3 refuses an upload of another type or size.
+      const url = await getSignedUrl(client, command, { expiresIn: expiresInSeconds, signableHeaders: new Set(['content-type', 'content-length']) });
+      return { url, method: 'PUT', headers: { 'content-type': contentType }, expiresAt: new Date(Date.now() + expiresInSeconds * 1000) };
+    },
+
+    async presignGet(key, { expiresInSeconds, fileName }) {
+      assertObjectKey(key);
+      const command = new GetObjectCommand({
+        Bucket,
+        Key: key,
+        ...(fileName !== undefined ? { ResponseContentDisposition: contentDisposition(fileName) } : {}),
+      });
+      const url = await getSignedUrl(client, command, { expiresIn: expiresInSeconds });
+      return { url, expiresAt: new Date(Date.now() + expiresInSeconds * 1000) };
+    },
+
+    async head(key) {
+      assertObjectKey(key);
+      try {
+        const out = await client.send(new HeadObjectCommand({ Bucket, Key: key }));
+        return { sizeBytes: Number(out.ContentLength ?? 0), contentType: out.ContentType ?? null };
+      } catch (error) {
+        if (isNotFound(error)) return null;
+        throw error;
+      }
+    },
+
+    async get(key) {
+      assertObjectKey(key);
+      try {
+        const out = await client.send(new GetObjectCommand({ Bucket, Key: key }));
+        if (!(out.Body instanceof Readable)) throw new Error(`S3 GetObject ${key}: expected a Node.js stream body`);
+        return { body: out.Body, sizeBytes: Number(out.ContentLength ?? 0), contentType: out.ContentType ?? null };
+      } catch (error) {
+        if (isNotFound(error)) return null;
+        throw error;
+      }
+    },
+
+    async put(key, body, { contentType }) {
+      assertObjectKey(key);
+      await client.send(new PutObjectCommand({ Bucket, Key: key, Body: body, ContentType: contentType, ContentLength: body.length }));
+    },
+
+    async delete(key) {
+      assertObjectKey(key);
+      await client.send(new DeleteObjectCommand({ Bucket, Key: key }));
+    },
+
+    async close() {
+      client.destroy();
+    },
+  } satisfies S3ObjectStore;
+  return store as S3ObjectStore;
+}

@@ -1,0 +1,16 @@
+import { Client } from '@elastic/elasticsearch';
+import type { Config } from '../config/config.js';
+import type { SqlDatabase } from '../sql/port.js';
+import { createElasticsearchSearchIndex } from './elasticsearch.js';
+import type { SearchIndex } from './port.js';
+import { createPostgresSearchIndex } from './postgres.js';
+
+/**
+ * The SearchIndex the configuration names: Elasticsearch when ELASTICSEARCH_URL is set, else
+ * PostgreSQL full-text search in `db` (the read-model database). Shared by the server's
+ * composition root and the operator tools, so both feed the same index.
+ */
+export function searchIndexFromConfig(config: Pick<Config, 'elasticsearchUrls' | 'elasticsearchIndex'>, db: SqlDatabase): SearchIndex {
+  if (config.elasticsearchUrls.length === 0) return createPostgresSearchIndex({ db });
+  return createElasticsearchSearchIndex({ client: new Client({ nodes: [...config.elasticsearchUrls] }), index: config.elasticsearchIndex });
+}

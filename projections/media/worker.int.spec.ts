@@ -1,0 +1,82 @@
+import { randomUUID } from 'node:crypto';
+import sharp from 'sharp';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { createSharpThumbnailer } from '../../infra/media/thumbnailer.js';
+import type { Thumbnailer } from '../../infra/media/port.js';
+import type { ObjectStore } from '../../infra/object-store/port.js';
+import { startLocalDisk } from '../../infra/object-store/testing/servers.js';
+import { createPgliteDatabase } from '../../infra/sql/pglite.js';
+import type { SqlDatabase } from '../../infra/sql/port.js';
+import { mediaObjectKey, thumbnailKey } from './keys.js';
+import { MEDIA_THUMBNAILS_SCHEMA } from './projection.js';
+import { createThumbnailWorker } from './worker.js';
+
+/** The thumbnail worker on PGlite and the local-disk store: restart safety and retries. */
+describe('thumbnail worker', () => {
+  let db: SqlDatabase;
+  let local: Awaited<ReturnType<typeof startLocalDisk>>;
+  const thumbnailer = createSharpThumbnailer({ ffmpegPath: null });
+  const projector = { waitFor: async () => true };
+
+  beforeAll(async () => {
+    db = await createPgliteDatabase();
+    await db.exec(MEDIA_THUMBNAILS_SCHEMA);
+    local = await startLocalDisk();
+  });
+  afterAll(async () => {
+    await local?.close();
+    await db?.close();
+  });
+
+  async function queue(): Promise<{ mediaId: string; conversationId: string }> {
+    const mediaId = randomUUID();
+    const conversationId = randomUUID();
+    const png = await sharp({ create: { width: 640, height: 480, channels: 3, background: { r: 1, g: 2, b: 3 } } }).png().toBuffer();
+    await local.store.put(mediaObjectKey(conversationId, mediaId), png, { contentType: 'image/png' });
+    await db.query(
+      `INSERT INTO media_thumbnails (media_id, conversation_id, message_id, content_type, source_mime, status) VALUES ($1, $2, $3, 'image', 'image/png', 'pending')`,
+      [mediaId, conversationId, randomUUID()],
+    );
+    return { mediaId, conversationId };
+  }
+
+  const row = async (mediaId: string) =>
+    (await db.query<{ status: string; attempts: number; reason: string | null; width: number | null }>('SELECT status, attempts, reason, width FROM media_thumbnails WHERE media_id = $1', [mediaId])).rows[0]!;
+
+  it('a job whose worker died mid-way is taken again once its lease runs out, and finished once', async () => {
+    const { mediaId } = await queue();
+    // worker A takes the job and never finishes it (as if its process was killed)
+    const stuck: Thumbnailer = { make: () => new Promise(() => {}) };
+    const a = createThumbnailWorker({ db, objects: local.store, thumbnailer: stuck, projector, leaseMs: 200 });
+    void a.runDue();
+    for (let i = 0; i < 100 && (await row(mediaId)).attempts === 0; i++) await new Promise((r) => setTimeout(r, 10));
+    expect(await row(mediaId)).toMatchObject({ status: 'pending', attempts: 1 });
+
+    const b = createThumbnailWorker({ db, objects: local.store, thumbnailer, projector, leaseMs: 200 });
+    expect(await b.runDue()).toBe(0); // leased to A: not taken twice
+    for (let i = 0; i < 100 && (await b.runDue()) === 0; i++) await new Promise((r) => setTimeout(r, 20));
+    expect(await row(mediaId)).toMatchObject({ status: 'ready', attempts: 2, width: 320 });
+    expect(await local.store.head(thumbnailKey(mediaId))).toMatchObject({ contentType: 'image/webp' });
+  });
+
+  it('retries a failing object store with backoff, then gives none after maxAttempts', async () => {
+    const { mediaId } = await queue();
+    const broken: ObjectStore = { ...local.store, get: async () => Promise.reject(new Error('store down')) };
+    const worker = createThumbnailWorker({ db, objects: broken, thumbnailer, projector, maxAttempts: 2 });
+    await worker.runDue();
+    expect(await row(mediaId)).toMatchObject({ status: 'pending', attempts: 1 });
+    // make the retry due now instead of waiting for the backoff
+    for (let attempt = 0; attempt < 3; attempt++) {
+      await db.query(`UPDATE media_thumbnails SET next_attempt_at = now() WHERE media_id = $1`, [mediaId]);
+      await worker.runDue();
+    }
+    expect(await row(mediaId)).toMatchObject({ status: 'none', reason: 'no thumbnail after 2 attempts' });
+  });
+
+  it('a media whose upload vanished gets none, not a crash', async () => {
+    const { mediaId, conversationId } = await queue();
+    await local.store.delete(mediaObjectKey(conversationId, mediaId));
+    await createThumbnailWorker({ db, objects: local.store, thumbnailer, projector }).runDue();
+    expect(await row(mediaId)).toMatchObject({ status: 'none', reason: 'the upload is missing from the object store' });
+  });
+});

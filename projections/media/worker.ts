@@ -1,0 +1,169 @@
+import type { ThumbnailOutcome, Thumbnailer } from '../../infra/media/port.js';
+import type { ObjectStore } from '../../infra/object-store/port.js';
+import type { SqlDatabase } from '../../infra/sql/port.js';
+import type { Logger, Projector } from '../runtime.js';
+import { mediaObjectKey, thumbnailKey } from './keys.js';
+import { MEDIA_THUMBNAILS_PROJECTION, type ThumbnailQueued } from './projection.js';
+
+/**
+ * The thumbnail worker: takes `pending` rows of `media_thumbnails` (queued by the projection),
+ * reads the original from the object store, makes the thumbnail, stores it, and records the
+ * outcome. Runs beside the projector (the `projector` role).
+ *
+ * - Restart-safe: a job is claimed by pushing its `next_attempt_at` one lease ahead (row lock,
+ *   SKIP LOCKED), so a worker that dies mid-job leaves it to be taken again when the lease runs
+ *   out; several workers never take the same job at once.
+ * - Woken by the projection when it queues work (after the projector committed it: waitFor), and
+ *   polls every `pollIntervalMs` for retries and for work queued elsewhere.
+ * - Failures worth retrying (the store is down) back off exponentially; after `maxAttempts` the
+ *   media gets `none`. An undecodable image is not a failure: it is `none` with the reason.
+ */
+export type ThumbnailWorkerDeps = {
+  db: SqlDatabase;
+  objects: ObjectStore;
+  thumbnailer: Thumbnailer;
+  projector: Pick<Projector, 'waitFor'>;
+  logger?: Logger;
+  pollIntervalMs?: number;
+  leaseMs?: number;
+  maxAttempts?: number;
+};
+
+type Job = { media_id: string; conversation_id: string; source_mime: string; attempts: number };
+
+export type ThumbnailWorker = ReturnType<typeof createThumbnailWorker>;
+
+export function createThumbnailWorker(deps: ThumbnailWorkerDeps) {
+  const pollIntervalMs = deps.pollIntervalMs ?? 1_000;
+  const leaseMs = deps.leaseMs ?? 120_000;
+  const maxAttempts = deps.maxAttempts ?? 5;
+  let running = false;
+  let loop: Promise<void> | null = null;
+  let wakeUp: (() => void) | null = null;
+  let woken = false;
+
+  function wake() {
+    woken = true;
+    wakeUp?.();
+  }
+
+  async function claim(): Promise<Job | null> {
+    const { rows } = await deps.db.query<Job>(
+      `UPDATE media_thumbnails SET attempts = attempts + 1, next_attempt_at = now() + ($1::int * interval '1 millisecond'), updated_at = now()
+       WHERE media_id = (
+         SELECT media_id FROM media_thumbnails WHERE status = 'pending' AND next_attempt_at <= now()
+         ORDER BY next_attempt_at LIMIT 1 FOR UPDATE SKIP LOCKED)
+       RETURNING media_id, conversation_id, source_mime, attempts`,
+      [leaseMs],
+    );
+    const job = rows[0];
+    return job ? { ...job, attempts: Number(job.attempts) } : null;
+  }
+
+  async function finish(mediaId: string, outcome: ThumbnailOutcome, key: string | null) {
+    if (outcome.status === 'ready') {
+      const t = outcome.thumbnail;
+      await deps.db.query(
+        `UPDATE media_thumbnails SET status = 'ready', thumbnail_key = $2, thumbnail_mime = $3, width = $4, height = $5, reason = NULL, updated_at = now()
+         WHERE media_id = $1 AND status = 'pending'`,
+        [mediaId, key, t.mimeType, t.width, t.height],
+      );
+    } else {
+      await deps.db.query(`UPDATE media_thumbnails SET status = 'none', reason = $2, updated_at = now() WHERE media_id = $1 AND status = 'pending'`, [
+        mediaId,
+        outcome.reason,
+      ]);
+    }
+  }
+
+  async function runJob(job: Job): Promise<void> {
+    if (job.attempts > maxAttempts) {
+      await finish(job.media_id, { status: 'none', reason: `no thumbnail after ${maxAttempts} attempts` }, null);
+      return;
+    }
+    try {
+      const source = await deps.objects.get(mediaObjectKey(job.conversation_id, job.media_id));
+      if (source === null) {
+        await finish(job.media_id, { status: 'none', reason: 'the upload is missing from the object store' }, null);
+        return;
+      }
+      const outcome = await deps.thumbnailer.make({ mimeType: job.source_mime, body: source.body });
+      if (outcome.status === 'ready') {
+        const key = thumbnailKey(job.media_id);
+        await deps.objects.put(key, outcome.thumbnail.data, { contentType: outcome.thumbnail.mimeType });
+        await finish(job.media_id, outcome, key);
+      } else {
+        await finish(job.media_id, outcome, null);
+      }
+    } catch (error) {
+      const retryInMs = Math.min(60_000, 500 * 2 ** job.attempts);
+      deps.logger?.warn({ err: error, media_id: job.media_id, attempt: job.attempts, retry_in_ms: retryInMs }, 'thumbnail failed; retrying later');
+      await deps.db.query(`UPDATE media_thumbnails SET next_attempt_at = now() + ($2::int * interval '1 millisecond') WHERE media_id = $1 AND status = 'pending'`, [
+        job.media_id,
+        retryInMs,
+      ]);
+    }
+  }
+
+  /** Runs every due job; returns how many. */
+  async function drain(): Promise<number> {
+    let n = 0;
+    for (let job = await claim(); job !== null && running; job = await claim()) {
+      await runJob(job);
+      n++;
+    }
+    return n;
+  }
+
+  async function run() {
+    while (running) {
+      woken = false;
+      try {
+        await drain();
+      } catch (error) {
+        deps.logger?.error({ err: error }, 'thumbnail worker failed; retrying');
+      }
+      if (!running || woken) continue;
+      await new Promise<void>((resolve) => {
+        const timer = setTimeout(done, pollIntervalMs);
+        function done() {
+          clearTimeout(timer);
+          wakeUp = null;
+          resolve();
+        }
+        wakeUp = done;
+      });
+    }
+  }
+
+  return {
+    start() {
+      if (running) return;
+      running = true;
+      loop = run();
+    },
+
+    async stop() {
+      running = false;
+      wakeUp?.();
+      await loop;
+      loop = null;
+    },
+
+    /** The projection queued work at this log position: run it once the projector has committed it. */
+    notify(at: ThumbnailQueued) {
+      void deps.projector.waitFor(MEDIA_THUMBNAILS_PROJECTION, at, 10_000).then(wake, wake);
+    },
+
+    /** Runs every job due now (tests and tools; no background loop needed). */
+    async runDue(): Promise<number> {
+      const was = running;
+      running = true;
+      try {
+        return await drain();
+      } finally {
+        running = was;
+      }
+    },
+  };
+}
