@@ -3,7 +3,7 @@
  * search projection, then realistic searches run as random users.
  *
  *   npm run bench:search -- [--messages 1000000] [--users 5000] [--groups 2000] [--directs 20000]
- *                           [--queries 2000] [--batch 5000] [--seed 42]
+ *                           [--queries 2000] [--batch 5000] [--seed 42] [--shards 2]
  *
  * Corpus: words drawn from a 50,000-word vocabulary with a Zipf distribution (s = 1.07), 2 to 25
  * words per message; direct chats and groups (3 to 150 members, sizes skewed small); message
@@ -12,8 +12,9 @@
  * Phases: append everything to the store (not measured: see bench:store), index it with the search
  * projection from position 0 (index_docs_per_s), ANALYZE, run queries through the same code as the
  * REST API minus HTTP (membership scope + index query + snippets), then rebuild the projection
- * (reset + replay from 0: events_per_s). PostgreSQL comes from DATABASE_URL, else the local server:
- * a throw-away database, dropped at the end. Progress on stderr; the last two lines on stdout are
+ * (reset + replay from 0: events_per_s), then build the conversations read model from 0 over the
+ * same log (a third JSON line). PostgreSQL comes from DATABASE_URL, else the local server:
+ * a throw-away database, dropped at the end. Progress on stderr; the last three lines on stdout are
  * JSON objects.
  */
 import { randomUUID } from 'node:crypto';
@@ -26,6 +27,7 @@ import { createPostgresSearchIndex } from '../infra/search/postgres.js';
 import type { SqlClient } from '../infra/sql/port.js';
 import { createPostgresDatabase } from '../infra/sql/postgres.js';
 import { createTestDatabases, DEFAULT_SERVER_URL } from '../infra/sql/test-databases.js';
+import { CONVERSATIONS_PROJECTION, conversationsProjection } from '../projections/conversations/projection.js';
 import { createProjector } from '../projections/runtime.js';
 import { createSearchProjection, SEARCH_PROJECTION } from '../projections/search/projection.js';
 import { createSearchQueries, type UserSearch } from '../projections/search/queries.js';
@@ -39,6 +41,8 @@ const { values: args } = parseArgs({
     queries: { type: 'string', default: '2000' },
     batch: { type: 'string', default: '5000' },
     seed: { type: 'string', default: '42' },
+    /** Event-store shards (databases on the same server); the read model lives in the first. */
+    shards: { type: 'string', default: '2' },
   },
 });
 function count(name: keyof typeof args, min = 1): number {
@@ -54,6 +58,7 @@ const settings = {
   queries: count('queries'),
   batch: count('batch'),
   seed: count('seed', 0),
+  shards: count('shards'),
 };
 // process.env is read here only: this script is an entry point.
 const serverUrl = (process.env.DATABASE_URL ?? DEFAULT_SERVER_URL).split(',')[0]!.trim();
@@ -192,8 +197,11 @@ function* eventsOf(c: Conversation): Generator<NewEvent> {
  * database (read from /proc: the server must be local), so the cost per document can be told
  * apart from what other work on the shared machine took. Backends that exited are not counted.
  */
+/** Every shard's database: their backends' CPU counts. */
+let shardDatabases: string[] = [];
+
 async function cpuMs(db: SqlClient): Promise<{ node: number; postgres: number }> {
-  const { rows } = await db.query<{ pid: number }>('SELECT pid FROM pg_stat_activity WHERE datname = current_database()');
+  const { rows } = await db.query<{ pid: number }>('SELECT pid FROM pg_stat_activity WHERE datname = ANY($1::text[])', [shardDatabases]);
   let ticks = 0;
   for (const { pid } of rows) {
     try {
@@ -215,7 +223,8 @@ function percentile(sorted: number[], p: number): number {
 const round = (n: number, digits = 1) => Math.round(n * 10 ** digits) / 10 ** digits;
 
 async function main() {
-  const dbs = await createTestDatabases(1, { prefix: 'bench_search', serverUrl });
+  const dbs = await createTestDatabases(settings.shards, { prefix: 'bench_search', serverUrl });
+  shardDatabases = dbs.names;
   const store = await createPostgresEventStore({ urls: dbs.urls, poolSize: 8, applicationName: 'bench-search-store' });
   const db = createPostgresDatabase({ connectionString: dbs.urls[0]!, max: 4, applicationName: 'bench-search' });
   try {
@@ -246,7 +255,8 @@ async function main() {
       }
     };
     await Promise.all(Array.from({ length: 8 }, worker));
-    const head = await store.headPosition(0);
+    let head = 0;
+    for (let shard = 0; shard < settings.shards; shard++) head += await store.headPosition(shard);
     log(`corpus: ${settings.messages} messages, ${head} events, ${conversations.length} conversations, ${settings.users} users; appended in ${round((performance.now() - t0) / 1000)} s`);
 
     // 2. Index with the search projection from position 0.
@@ -254,7 +264,7 @@ async function main() {
     const projector = createProjector({ store, db, projections: [createSearchProjection({ index })], batchSize: settings.batch });
     await projector.ensureSchema();
     const progress = setInterval(() => {
-      void projector.status().then((s) => log(`indexing: ${s[0]?.position ?? 0} / ${head} events`));
+      void projector.status().then((s) => log(`indexing: ${s.reduce((n, x) => n + x.position, 0)} / ${head} events`));
     }, 10_000);
     t0 = performance.now();
     let cpu0 = await cpuMs(db);
@@ -321,10 +331,20 @@ async function main() {
     const rebuildSeconds = (performance.now() - t0) / 1000;
     log(`rebuilt in ${round(rebuildSeconds)} s; ${load()}; ${cpuPer1000(cpu0, await cpuMs(db), head)} events`);
 
+    // 5. The conversations read model (inbox, history, status) built from position 0 over the same log.
+    const readModel = createProjector({ store, db, projections: [conversationsProjection], batchSize: 2_000 });
+    await readModel.ensureSchema();
+    t0 = performance.now();
+    cpu0 = await cpuMs(db);
+    await readModel.catchUp();
+    const conversationsSeconds = (performance.now() - t0) / 1000;
+    log(`conversations read model built in ${round(conversationsSeconds)} s; ${load()}; ${cpuPer1000(cpu0, await cpuMs(db), head)} events`);
+
     process.stdout.write(
-      `${JSON.stringify({ bench: 'search', adapter: 'postgres', docs, index_docs_per_s: Math.round(indexDocsPerS), query_p50_ms: round(percentile(latencies, 50), 2), query_p99_ms: round(percentile(latencies, 99), 2) })}\n`,
+      `${JSON.stringify({ bench: 'search', adapter: 'postgres', shards: settings.shards, docs, index_docs_per_s: Math.round(indexDocsPerS), query_p50_ms: round(percentile(latencies, 50), 2), query_p99_ms: round(percentile(latencies, 99), 2) })}\n`,
     );
-    process.stdout.write(`${JSON.stringify({ bench: 'rebuild', projection: SEARCH_PROJECTION, adapter: 'postgres', events: head, seconds: round(rebuildSeconds, 2), events_per_s: Math.round(head / rebuildSeconds) })}\n`);
+    process.stdout.write(`${JSON.stringify({ bench: 'rebuild', projection: SEARCH_PROJECTION, adapter: 'postgres', shards: settings.shards, events: head, seconds: round(rebuildSeconds, 2), events_per_s: Math.round(head / rebuildSeconds) })}\n`);
+    process.stdout.write(`${JSON.stringify({ bench: 'rebuild', projection: CONVERSATIONS_PROJECTION, adapter: 'postgres', shards: settings.shards, events: head, seconds: round(conversationsSeconds, 2), events_per_s: Math.round(head / conversationsSeconds) })}\n`);
   } finally {
     await db.close();
     await store.close();

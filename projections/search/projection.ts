@@ -66,6 +66,9 @@ async function applyMembership(tx: SqlClient, ops: MembershipOp[]): Promise<void
   await flushOpens();
 }
 
+/** Event types that never change what is found: receipts and reactions, most of a busy log, are not even parsed. */
+const IGNORED = new Set(['ReactionAdded', 'ReactionRemoved', 'Delivered', 'Read']);
+
 export function createSearchProjection(deps: { index: SearchIndex }): Projection {
   const { index } = deps;
   return {
@@ -76,7 +79,7 @@ export function createSearchProjection(deps: { index: SearchIndex }): Projection
       const upserts: SearchDocument[] = [];
       const ops: MembershipOp[] = [];
       for (const stored of events) {
-        if (!stored.stream_id.startsWith('conversation-')) continue;
+        if (!stored.stream_id.startsWith('conversation-') || IGNORED.has(stored.type)) continue;
         const event: ConversationEvent = parseConversationEvent(stored);
         const conversation_id = conversationOf(stored);
         switch (event.type) {
