@@ -93,6 +93,20 @@ export function analyzeDocument(text: string): Token[] {
   return tokens(text, 'index');
 }
 
+const ASCII_TERM = /[a-z0-9]+/g;
+
+/**
+ * The terms of a document in text order, as `analyzeDocument` gives them, without the offsets:
+ * the indexing path. ASCII text (most chat) takes a fast path: lower-casing never moves a word
+ * boundary there, so one pass over the lower-cased text finds the same terms.
+ */
+export function documentTerms(text: string): string[] {
+  if (!ASCII.test(text)) return tokens(text, 'index').map((t) => t.term);
+  const terms = text.toLowerCase().match(ASCII_TERM) ?? [];
+  for (let i = 0; i < terms.length; i++) if (terms[i]!.length > MAX_TERM_CHARS) terms[i] = terms[i]!.slice(0, MAX_TERM_CHARS);
+  return terms;
+}
+
 /** The distinct terms a query must all match (AND), in the order they appear. */
 export function analyzeQuery(text: string): string[] {
   return [...new Set(tokens(text, 'query').map((t) => t.term))];

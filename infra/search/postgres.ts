@@ -1,5 +1,5 @@
 import type { SqlClient, SqlDatabase } from '../sql/port.js';
-import { analyzeDocument, analyzeQuery } from '../../domain/search/analysis.js';
+import { analyzeQuery, documentTerms } from '../../domain/search/analysis.js';
 import { EmptyQueryError, type SearchDocument, type SearchHit, type SearchIndex, type SearchPage, type SearchQuery, type SearchWrite } from './port.js';
 
 /**
@@ -53,15 +53,24 @@ export const senderLexeme = (senderId: string) => `s:${senderId}`;
 export function tsvectorLiteral(text: string, doc?: { conversation_id: string; sender_id: string }): string {
   const positions = new Map<string, number[]>();
   let position = 0;
-  for (const token of analyzeDocument(text)) {
+  for (const term of documentTerms(text)) {
     position = Math.min(position + 1, MAX_POSITION);
-    let list = positions.get(token.term);
-    if (!list) positions.set(token.term, (list = []));
+    let list = positions.get(term);
+    if (!list) positions.set(term, (list = []));
     if (list[list.length - 1] !== position && list.length < 256) list.push(position);
   }
-  const words = [...positions].map(([term, at]) => `${quoteTerm(term)}:${at.join(',')}`);
-  if (doc !== undefined) words.push(quote(conversationLexeme(doc.conversation_id)), quote(senderLexeme(doc.sender_id)));
-  return words.join(' ');
+  // One string built in place: this runs once per indexed message (the indexing hot path).
+  let literal = '';
+  for (const [term, at] of positions) {
+    if (literal.length > 0) literal += ' ';
+    literal += quoteTerm(term);
+    literal += ':';
+    literal += at.length === 1 ? String(at[0]) : at.join(',');
+  }
+  if (doc !== undefined) {
+    literal += `${literal.length > 0 ? ' ' : ''}${quoteTerm(conversationLexeme(doc.conversation_id))} ${quoteTerm(senderLexeme(doc.sender_id))}`;
+  }
+  return literal;
 }
 
 /** The tsquery literal requiring every term of the query text; throws EmptyQueryError when it has none. */
