@@ -295,7 +295,7 @@ const EnvSchema = z.object({
   POLL_INTERVAL_MS: integer(1, 60_000, 20),
   WS_RATE_LIMIT: integer(1, 1_000_000, 200),
   PUBLIC_URL: httpUrl,
-  MEDIA_MAX_BYTES: integer(1, 5 * 1024 * 1024 * 1024, 100 * 1024 * 1024),
+  MEDIA_MAX_BYTES: integer(1, 5 * 1024 * 1024 * 1024, 100_000_000),
   MEDIA_ALLOWED_TYPES: mediaTypes,
   MEDIA_UPLOAD_URL_TTL_SECONDS: integer(10, 7 * 86_400, 900),
   MEDIA_DOWNLOAD_URL_TTL_SECONDS: integer(10, 7 * 86_400, 300),

@@ -40,7 +40,7 @@ describe('parseConfig', () => {
       wsRateLimit: 200,
       publicUrl: null,
       media: {
-        maxBytes: 104_857_600,
+        maxBytes: 100_000_000,
         allowedTypes: expect.arrayContaining(['image/jpeg', 'image/png', 'video/mp4', 'application/pdf']),
         uploadUrlTtlSeconds: 900,
         downloadUrlTtlSeconds: 300,

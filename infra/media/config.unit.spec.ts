@@ -13,10 +13,10 @@ function errorOf(env: Record<string, string>): ConfigError {
 }
 
 describe('media configuration', () => {
-  it('defaults: 100 MiB, the default allowlist, local disk', () => {
+  it('defaults: 100 MB (100,000,000 bytes), the default allowlist, local disk', () => {
     const { media, publicUrl } = parseConfig({});
     expect(publicUrl).toBeNull();
-    expect(media).toEqual({ maxBytes: 100 * 1024 * 1024, allowedTypes: DEFAULT_MEDIA_TYPES, uploadUrlTtlSeconds: 900, downloadUrlTtlSeconds: 300, s3: null });
+    expect(media).toEqual({ maxBytes: 100_000_000, allowedTypes: DEFAULT_MEDIA_TYPES, uploadUrlTtlSeconds: 900, downloadUrlTtlSeconds: 300, s3: null });
     expect(Object.isFrozen(media)).toBe(true);
     expect(media.allowedTypes).not.toContain('image/svg+xml');
   });
