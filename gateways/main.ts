@@ -202,7 +202,8 @@ export async function composeProcess(options: ComposeOptions): Promise<ProcessSt
     // Message search: Elasticsearch with ELASTICSEARCH_URL, else PostgreSQL full-text search in the read-model database.
     const searchIndex = searchIndexFromConfig(config, primary);
     closers.push(() => searchIndex.close());
-    await ensureSchemaWithRetry('search index', () => searchIndex.setup(), logger);
+    // Only the roles that write (projector) or query (api) the index set it up.
+    if (has('api') || has('projector')) await ensureSchemaWithRetry('search index', () => searchIndex.setup(), logger);
 
     // Media (issue 5): composed below, once the command side exists; the projection wakes its worker.
     let media: MediaStack | null = null;

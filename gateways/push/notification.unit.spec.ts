@@ -1,26 +1,10 @@
 import { describe, expect, it } from 'vitest';
 import { textPreview, type PushJob } from './job.js';
 import { composeNotification, listSenders } from './notification.js';
+import { testPushJob } from './testing/jobs.js';
 
 let seq = 1;
-function job(over: Partial<PushJob> = {}): PushJob {
-  const n = ++seq;
-  return {
-    job_id: `e${n}:bob`,
-    user_id: 'bob',
-    conversation_id: 'c1',
-    conversation_kind: 'direct',
-    conversation_name: null,
-    message_id: `m${n}`,
-    sequence_number: n,
-    sender_id: 'alice',
-    content_type: 'text',
-    text: `hello ${n}`,
-    file_name: null,
-    sent_at: `2026-11-28T00:00:${String(n).padStart(2, '0')}.000Z`,
-    ...over,
-  };
-}
+const job = (over: Partial<PushJob> = {}): PushJob => testPushJob(++seq, over);
 const names = new Map([
   ['alice', 'Alice'],
   ['carol', 'Carol'],

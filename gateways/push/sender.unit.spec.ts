@@ -1,6 +1,7 @@
 import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
 import type { PushNotification, PushOutcome, PushProvider, PushTarget } from '../../infra/push/port.js';
 import type { PushJob } from './job.js';
+import { testPushJob } from './testing/jobs.js';
 import type { HeldJob } from './queue.js';
 import { createPushSender, type PushSenderSettings } from './sender.js';
 
@@ -11,21 +12,7 @@ let n = 0;
 
 function held(userId = 'bob', over: Partial<PushJob> = {}) {
   n++;
-  const job: PushJob = {
-    job_id: `e${n}:${userId}`,
-    user_id: userId,
-    conversation_id: 'c1',
-    conversation_kind: 'direct',
-    conversation_name: null,
-    message_id: `m${n}`,
-    sequence_number: n,
-    sender_id: 'alice',
-    content_type: 'text',
-    text: `hi ${n}`,
-    file_name: null,
-    sent_at: new Date(Date.now()).toISOString(),
-    ...over,
-  };
+  const job = testPushJob(n, { user_id: userId, sent_at: new Date(Date.now()).toISOString(), ...over });
   const h = { job, deliveries: 1, ack: vi.fn(), retryLater: vi.fn(), keepAlive: vi.fn() };
   return h satisfies HeldJob;
 }

@@ -2,17 +2,9 @@ import { readFileSync } from 'node:fs';
 import { dirname, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { describe, expect, it } from 'vitest';
-import { CONFIG_VARIABLES, ConfigError, parseConfig } from './config.js';
+import { CONFIG_VARIABLES, parseConfig } from './config.js';
+import { configErrorOf } from './testing.js';
 
-function errorOf(env: Record<string, string>): ConfigError {
-  try {
-    parseConfig(env);
-  } catch (error) {
-    if (error instanceof ConfigError) return error;
-    throw error;
-  }
-  throw new Error(`parseConfig accepted ${JSON.stringify(env)}`);
-}
 
 describe('parseConfig', () => {
   it('gives the documented defaults for an empty environment, frozen', () => {
@@ -103,20 +95,20 @@ describe('parseConfig', () => {
 
   it('reads WS_PORT and NODE_ID, and refuses a node id that is not a NATS token', () => {
     expect(parseConfig({ WS_PORT: '0', NODE_ID: 'gw-a_1' })).toMatchObject({ wsPort: 0, nodeId: 'gw-a_1' });
-    expect(errorOf({ NODE_ID: 'a.b' }).variables).toEqual(['NODE_ID']);
-    expect(errorOf({ WS_PORT: '70000' }).variables).toEqual(['WS_PORT']);
+    expect(configErrorOf({ NODE_ID: 'a.b' }).variables).toEqual(['NODE_ID']);
+    expect(configErrorOf({ WS_PORT: '70000' }).variables).toEqual(['WS_PORT']);
   });
 
   it('reads the shared services: NATS_URL / NATS_PREFIX, REDIS_URL / REDIS_PREFIX, POLL_INTERVAL_MS', () => {
     expect(
       parseConfig({ NATS_URL: 'nats://127.0.0.1:4222, nats://10.0.0.2:4222', NATS_PREFIX: 'prod_1', REDIS_URL: 'redis://127.0.0.1:6379/2', REDIS_PREFIX: 'c1:', POLL_INTERVAL_MS: '5' }),
     ).toMatchObject({ natsUrl: 'nats://127.0.0.1:4222,nats://10.0.0.2:4222', natsPrefix: 'prod_1', redisUrl: 'redis://127.0.0.1:6379/2', redisPrefix: 'c1:', pollIntervalMs: 5 });
-    expect(errorOf({ NATS_PREFIX: 'a.b' }).variables).toEqual(['NATS_PREFIX']);
-    const nats = errorOf({ NATS_URL: 'nats://ok:4222,http://user:hunter2@x' });
+    expect(configErrorOf({ NATS_PREFIX: 'a.b' }).variables).toEqual(['NATS_PREFIX']);
+    const nats = configErrorOf({ NATS_URL: 'nats://ok:4222,http://user:hunter2@x' });
     expect(nats.message).toMatch(/^NATS_URL: .*entry 2 of 2/);
     expect(nats.message).not.toContain('hunter2');
-    expect(errorOf({ REDIS_URL: 'redis://a,redis://b' }).message).toBe('REDIS_URL: expected one Redis URL, not a list');
-    expect(errorOf({ REDIS_URL: 'localhost:6379' }).variables).toEqual(['REDIS_URL']);
+    expect(configErrorOf({ REDIS_URL: 'redis://a,redis://b' }).message).toBe('REDIS_URL: expected one Redis URL, not a list');
+    expect(configErrorOf({ REDIS_URL: 'localhost:6379' }).variables).toEqual(['REDIS_URL']);
   });
 
   it('reads ROLES as all or a list, and refuses unknown roles', () => {
@@ -124,26 +116,26 @@ describe('parseConfig', () => {
     expect(parseConfig({ ROLES: 'all' }).roles).toEqual(['api', 'gateway', 'projector', 'relay', 'delivery', 'push']);
     expect(parseConfig({ ...shared, ROLES: 'delivery, relay,API' }).roles).toEqual(['api', 'relay', 'delivery']);
     expect(parseConfig({ ...shared, ROLES: 'gateway' }).roles).toEqual(['gateway']);
-    expect(errorOf({ ROLES: 'api,worker' }).message).toBe(
+    expect(configErrorOf({ ROLES: 'api,worker' }).message).toBe(
       'ROLES: expected "all" or a comma-separated list of api, gateway, projector, relay, delivery, push; got "api,worker"',
     );
-    expect(errorOf({ ROLES: 'all,api' }).variables).toEqual(['ROLES']);
+    expect(configErrorOf({ ROLES: 'all,api' }).variables).toEqual(['ROLES']);
   });
 
   it('refuses split roles without the services they share, naming each variable', () => {
-    const embedded = errorOf({ ROLES: 'projector' });
+    const embedded = configErrorOf({ ROLES: 'projector' });
     expect(embedded.variables).toEqual(['DATABASE_URL']);
     expect(embedded.message).toMatch(/^DATABASE_URL is required when ROLES splits the server into processes \(ROLES=projector\)/);
-    const gateway = errorOf({ ROLES: 'gateway', DATABASE_URL: 'postgres://db/chat' });
+    const gateway = configErrorOf({ ROLES: 'gateway', DATABASE_URL: 'postgres://db/chat' });
     expect(gateway.variables).toEqual(['NATS_URL', 'REDIS_URL']);
     expect(gateway.message).toMatch(/^NATS_URL is required when ROLES splits the server into processes \(ROLES=gateway\)/m);
     // The projector needs neither the bus nor presence; the API needs presence but not the bus.
     expect(parseConfig({ ROLES: 'projector', DATABASE_URL: 'postgres://db/chat' }).roles).toEqual(['projector']);
-    expect(errorOf({ ROLES: 'api', DATABASE_URL: 'postgres://db/chat' }).variables).toEqual(['REDIS_URL']);
+    expect(configErrorOf({ ROLES: 'api', DATABASE_URL: 'postgres://db/chat' }).variables).toEqual(['REDIS_URL']);
     // One process with every role needs nothing shared, however it is spelled.
     expect(parseConfig({ ROLES: 'api,gateway,projector,relay,delivery,push' }).roles).toHaveLength(6);
     // The push role consumes the bus and reads presence, like delivery.
-    expect(errorOf({ ROLES: 'push', DATABASE_URL: 'postgres://db/chat' }).variables).toEqual(['NATS_URL', 'REDIS_URL']);
+    expect(configErrorOf({ ROLES: 'push', DATABASE_URL: 'postgres://db/chat' }).variables).toEqual(['NATS_URL', 'REDIS_URL']);
   });
 
   it('reads the push settings; fcm needs its credentials file', () => {
@@ -155,12 +147,12 @@ describe('parseConfig', () => {
       batchMaxDelayMs: 2_000,
       minIntervalMs: 10_000,
     });
-    const missing = errorOf({ PUSH_PROVIDER: 'fcm' });
+    const missing = configErrorOf({ PUSH_PROVIDER: 'fcm' });
     expect(missing.variables).toEqual(['FCM_CREDENTIALS_FILE']);
     expect(missing.message).toMatch(/^FCM_CREDENTIALS_FILE is required with PUSH_PROVIDER=fcm/);
-    expect(errorOf({ PUSH_PROVIDER: 'apns' }).message).toBe('PUSH_PROVIDER: expected one of log, fcm, got "apns"');
-    expect(errorOf({ FCM_PROJECT_ID: 'Bad Project' }).variables).toEqual(['FCM_PROJECT_ID']);
-    expect(errorOf({ PUSH_MIN_INTERVAL_MS: '-5' }).variables).toEqual(['PUSH_MIN_INTERVAL_MS']);
+    expect(configErrorOf({ PUSH_PROVIDER: 'apns' }).message).toBe('PUSH_PROVIDER: expected one of log, fcm, got "apns"');
+    expect(configErrorOf({ FCM_PROJECT_ID: 'Bad Project' }).variables).toEqual(['FCM_PROJECT_ID']);
+    expect(configErrorOf({ PUSH_MIN_INTERVAL_MS: '-5' }).variables).toEqual(['PUSH_MIN_INTERVAL_MS']);
   });
 
   it('treats an empty variable as unset', () => {
@@ -168,24 +160,24 @@ describe('parseConfig', () => {
   });
 
   it('names the variable and the value it refused', () => {
-    expect(errorOf({ PORT: 'abc' }).message).toBe('PORT: expected an integer from 0 to 65535, got "abc"');
-    expect(errorOf({ PORT: '65536' }).message).toBe('PORT: expected an integer from 0 to 65535, got "65536"');
-    expect(errorOf({ PORT: '3.5' }).variables).toEqual(['PORT']);
-    expect(errorOf({ MAX_MESSAGE_BYTES: '0' }).message).toMatch(/^MAX_MESSAGE_BYTES: expected an integer from 1 to/);
-    expect(errorOf({ RATE_LIMIT_MAX: '-1' }).variables).toEqual(['RATE_LIMIT_MAX']);
-    expect(errorOf({ LOG_LEVEL: 'verbose' }).message).toBe('LOG_LEVEL: expected one of fatal, error, warn, info, debug, trace, silent, got "verbose"');
+    expect(configErrorOf({ PORT: 'abc' }).message).toBe('PORT: expected an integer from 0 to 65535, got "abc"');
+    expect(configErrorOf({ PORT: '65536' }).message).toBe('PORT: expected an integer from 0 to 65535, got "65536"');
+    expect(configErrorOf({ PORT: '3.5' }).variables).toEqual(['PORT']);
+    expect(configErrorOf({ MAX_MESSAGE_BYTES: '0' }).message).toMatch(/^MAX_MESSAGE_BYTES: expected an integer from 1 to/);
+    expect(configErrorOf({ RATE_LIMIT_MAX: '-1' }).variables).toEqual(['RATE_LIMIT_MAX']);
+    expect(configErrorOf({ LOG_LEVEL: 'verbose' }).message).toBe('LOG_LEVEL: expected one of fatal, error, warn, info, debug, trace, silent, got "verbose"');
   });
 
   it('reports every bad variable at once', () => {
-    const error = errorOf({ PORT: 'x', JWT_TTL_SECONDS: 'forever', RATE_LIMIT_WINDOW_MS: '' });
+    const error = configErrorOf({ PORT: 'x', JWT_TTL_SECONDS: 'forever', RATE_LIMIT_WINDOW_MS: '' });
     expect(error.variables).toEqual(['PORT', 'JWT_TTL_SECONDS']);
     expect(error.message.split('\n')).toHaveLength(2);
   });
 
   it('never echoes secrets: a short JWT_SECRET or a bad DATABASE_URL is described, not printed', () => {
-    const secret = errorOf({ JWT_SECRET: 'hunter2' });
+    const secret = configErrorOf({ JWT_SECRET: 'hunter2' });
     expect(secret.message).toBe('JWT_SECRET: expected at least 32 characters, got 7');
-    const url = errorOf({ DATABASE_URL: 'postgres://db1/chat,mysql://root:hunter2@db2/chat' });
+    const url = configErrorOf({ DATABASE_URL: 'postgres://db1/chat,mysql://root:hunter2@db2/chat' });
     expect(url.message).toMatch(/^DATABASE_URL: .*entry 2 of 2/);
     expect(url.message).not.toContain('hunter2');
   });

@@ -1,17 +1,8 @@
 import { describe, expect, it } from 'vitest';
-import { ConfigError, DEFAULT_MEDIA_TYPES, parseConfig } from '../config/config.js';
+import { DEFAULT_MEDIA_TYPES, parseConfig } from '../config/config.js';
+import { configErrorOf } from '../config/testing.js';
 
 /** The media variables of infra/config (issue 5). */
-function errorOf(env: Record<string, string>): ConfigError {
-  try {
-    parseConfig(env);
-  } catch (error) {
-    if (error instanceof ConfigError) return error;
-    throw error;
-  }
-  throw new Error(`parseConfig accepted ${JSON.stringify(env)}`);
-}
-
 describe('media configuration', () => {
   it('defaults: 100 MB (100,000,000 bytes), the default allowlist, local disk', () => {
     const { media, publicUrl } = parseConfig({});
@@ -62,15 +53,15 @@ describe('media configuration', () => {
   });
 
   it('refuses bad values, naming the variable', () => {
-    expect(errorOf({ MEDIA_ALLOWED_TYPES: 'image/png, exe' }).message).toMatch(/^MEDIA_ALLOWED_TYPES: .*"exe"/);
-    expect(errorOf({ MEDIA_MAX_BYTES: '0' }).variables).toEqual(['MEDIA_MAX_BYTES']);
-    expect(errorOf({ PUBLIC_URL: 'ftp://x' }).variables).toEqual(['PUBLIC_URL']);
-    expect(errorOf({ S3_BUCKET: 'Bad_Bucket' }).variables).toEqual(['S3_BUCKET']);
-    expect(errorOf({ S3_FORCE_PATH_STYLE: 'yes' }).variables).toEqual(['S3_FORCE_PATH_STYLE']);
-    const half = errorOf({ S3_BUCKET: 'media', S3_ACCESS_KEY_ID: 'key' });
+    expect(configErrorOf({ MEDIA_ALLOWED_TYPES: 'image/png, exe' }).message).toMatch(/^MEDIA_ALLOWED_TYPES: .*"exe"/);
+    expect(configErrorOf({ MEDIA_MAX_BYTES: '0' }).variables).toEqual(['MEDIA_MAX_BYTES']);
+    expect(configErrorOf({ PUBLIC_URL: 'ftp://x' }).variables).toEqual(['PUBLIC_URL']);
+    expect(configErrorOf({ S3_BUCKET: 'Bad_Bucket' }).variables).toEqual(['S3_BUCKET']);
+    expect(configErrorOf({ S3_FORCE_PATH_STYLE: 'yes' }).variables).toEqual(['S3_FORCE_PATH_STYLE']);
+    const half = configErrorOf({ S3_BUCKET: 'media', S3_ACCESS_KEY_ID: 'key' });
     expect(half.variables).toEqual(['S3_SECRET_ACCESS_KEY']);
     expect(half.message).toMatch(/^S3_SECRET_ACCESS_KEY is required with S3_ACCESS_KEY_ID/);
-    const secret = errorOf({ S3_ACCESS_KEY_ID: 'k', S3_SECRET_ACCESS_KEY: 'hunter2-secret' });
+    const secret = configErrorOf({ S3_ACCESS_KEY_ID: 'k', S3_SECRET_ACCESS_KEY: 'hunter2-secret' });
     expect(secret.variables).toEqual(['S3_BUCKET']);
     expect(secret.message).not.toContain('hunter2');
   });
