@@ -168,6 +168,23 @@ function checkpointPoller(readModels: Projector, intervalMs: number): Pick<Proje
   };
 }
 
+/** How long a stopping API waits for requests in flight before it cuts their connections. */
+const HTTP_DRAIN_MS = 5_000;
+
+/**
+ * Stops the REST API: no new connections, idle ones closed, requests in flight get `drainMs` to
+ * finish; then their connections are cut (a stalled upload or a client that stopped reading a
+ * download would otherwise hold the shutdown forever).
+ */
+async function closeHttp(app: FastifyInstance, drainMs: number): Promise<void> {
+  const cut = setTimeout(() => app.server.closeAllConnections(), drainMs);
+  try {
+    await app.close();
+  } finally {
+    clearTimeout(cut);
+  }
+}
+
 /** Builds the parts of the configured roles (config.roles) over `databases`, and starts the workers. */
 export async function composeProcess(options: ComposeOptions): Promise<ProcessStack> {
   const { config, logger, databases } = options;
@@ -358,7 +375,7 @@ export async function composeProcess(options: ComposeOptions): Promise<ProcessSt
         { presence: presence!, websocketPort: () => websocketPort },
       );
       const opened = app;
-      closers.push(() => opened.close());
+      closers.push(() => closeHttp(opened, HTTP_DRAIN_MS));
     }
 
     return {
