@@ -1,4 +1,4 @@
-import { randomUUID } from 'node:crypto';
+import { uuidV7 } from './ids.js';
 import { decide } from '../domain/conversation/decide.js';
 import { evolve, initialState, type ConversationState } from '../domain/conversation/state.js';
 import type { ConversationCommand } from '../domain/conversation/commands.js';
@@ -43,7 +43,7 @@ export type StreamWorkerOptions = {
   /** How many conversation states to keep in memory (least recently used are dropped). */
   cacheSize?: number;
   maxAttempts?: number;
-  /** Event id generator (default: random UUID v4). */
+  /** Event id generator (default: time-ordered UUID v7, see ids.ts). */
   newEventId?: () => string;
 };
 
@@ -53,7 +53,7 @@ export function createStreamWorker(options: StreamWorkerOptions) {
   const { store } = options;
   const cacheSize = options.cacheSize ?? 10_000;
   const maxAttempts = options.maxAttempts ?? 50;
-  const newEventId = options.newEventId ?? randomUUID;
+  const newEventId = options.newEventId ?? (() => uuidV7());
   const cache = new Map<string, ConversationState>();
   const slots = new Map<string, StreamSlot>();
 

@@ -2,7 +2,7 @@
  * Event store throughput benchmark: single-event MessageSent appends from many concurrent
  * conversations, each conversation appending sequentially with its expected version.
  *
- *   npm run bench:store -- [--seconds 10] [--conversations 2000] [--concurrency 1000]
+ *   npm run bench:store -- [--seconds 10] [--conversations 2000] [--concurrency 500]
  *                          [--max-appends 2000000] [--warmup 1] [--repeat 1]
  *                          [--max-batch 1000] [--pipeline <store default>]
  *                          [--only postgres:group-commit,postgres:one-tx-per-append,pglite:group-commit]
@@ -23,12 +23,13 @@ import { createPgliteEventStore } from '../infra/event-store/pglite.js';
 import { createPostgresEventStore } from '../infra/event-store/postgres.js';
 import type { AppendMode, SqlEventStore } from '../infra/event-store/sql-event-store.js';
 import { WrongExpectedVersionError } from '../infra/event-store/port.js';
+import { uuidV7 } from '../commands/ids.js';
 
 const { values: args } = parseArgs({
   options: {
     seconds: { type: 'string', default: '10' },
     conversations: { type: 'string', default: '2000' },
-    concurrency: { type: 'string', default: '1000' },
+    concurrency: { type: 'string', default: '500' },
     'max-appends': { type: 'string', default: '2000000' },
     warmup: { type: 'string', default: '1' },
     'max-batch': { type: 'string', default: '1000' },
@@ -80,7 +81,7 @@ function messageSent(conversationId: string, senderId: string) {
   const messageId = randomUUID();
   const now = new Date().toISOString();
   return {
-    event_id: randomUUID(),
+    event_id: uuidV7(), // as the command handlers make them (commands/ids.ts)
     type: 'MessageSent',
     data: {
       message_id: messageId,

@@ -42,6 +42,10 @@ describe('npm run replay against PostgreSQL (2 shards)', () => {
     dbs = temp.urls.map((connectionString) => createPostgresDatabase({ connectionString, max: 4 }));
     store = await createSqlEventStore({ shards: dbs, ownsDatabases: false });
     conversations = await seedConversations(store, { groups: 6, messagesPerGroup: 30 });
+    // Group ids are random, so all six land on one shard one run in 32: add groups until both shards hold some.
+    for (let seed = 1; (await Promise.all([0, 1].map((s) => store.headPosition(s)))).includes(0); seed++) {
+      conversations.push(...(await seedConversations(store, { groups: 1, messagesPerGroup: 30, seed })));
+    }
     stream = await store.readStream(conversationStreamId(conversations[0]!));
   }, 300_000);
   afterAll(async () => {

@@ -84,11 +84,7 @@ const READ_IDS = `select event_id::text as event_id, stream_id, version, positio
  * expressions; a join is far cheaper, here and for the server). Stream ids and types cannot contain
  * control characters (prepareAppend), JSON.stringify never emits a raw one, so U+001E separates.
  */
-const APPEND = `
-select o_base, o_stream, o_version from event_store_append(
-  string_to_array($1, E'\\x1e'), string_to_array($2, ',')::integer[],
-  string_to_array($3, E'\\x1e'), string_to_array($4, ',')::integer[], string_to_array($5, ',')::uuid[],
-  string_to_array($6, E'\\x1e'), $7, $8)`;
+const APPEND = 'select o_base, o_stream, o_version from event_store_append($1, $2, $3, $4, $5, $6, $7, $8)';
 const SEPARATOR = '\u001e';
 /** Tries of event_store_append in one transaction; from the second on the lock is held, so two suffice. */
 const MAX_APPEND_TRIES = 3;
@@ -104,6 +100,35 @@ function sqlState(error: unknown): string | undefined {
 
 function asError(error: unknown): Error {
   return error instanceof Error ? error : new Error(String(error));
+}
+
+/** event_store_append's parameters for `plan`, decided against `versions`. */
+function appendParams(streams: readonly string[], versions: ReadonlyMap<string, number>, plan: BatchPlan): string[] {
+  const r = plan.rows;
+  return [
+    streams.join(SEPARATOR),
+    streams.map((stream) => versions.get(stream) ?? 0).join(','),
+    r.streamIds.join(SEPARATOR),
+    r.versions.join(','),
+    r.eventIds.join(','),
+    r.types.join(SEPARATOR),
+    r.data.join(SEPARATOR),
+    r.metadata.join(SEPARATOR),
+  ];
+}
+
+/** Adds the stored ids of `calls` to knownIds, ignoring rows at positions above `base` (a batch's own); returns how many it found. */
+async function lookUpStoredIds(client: SqlClient, calls: readonly PreparedAppend[], knownIds: Map<string, KnownEvent>, base = Number.POSITIVE_INFINITY): Promise<number> {
+  const ids = calls.flatMap((call) => call.events.map((event) => event.eventId));
+  const { rows } = await client.query<IdRow>(READ_IDS, [ids]);
+  let found = 0;
+  for (const row of rows) {
+    const position = Number(row.position);
+    if (position > base) continue;
+    knownIds.set(row.event_id, { streamId: row.stream_id, version: row.version, position });
+    found += 1;
+  }
+  return found;
 }
 
 /** What a committed batch wrote: its plan, the head before it, and how many events. */
@@ -194,7 +219,12 @@ export class ShardWriter {
     let written: Written;
     try {
       stats.transactions += 1;
-      written = await this.deps.db.transaction((tx) => this.write(tx, batch, careful, order));
+      let done: Written | undefined;
+      if (!careful && this.deps.hooks.beforeCommit === undefined) {
+        done = await this.writeInOneStatement(batch, order);
+        order = undefined; // taken its turn; a fallback below is a rare path outside the ordering
+      }
+      written = done ?? (await this.deps.db.transaction((tx) => this.write(tx, batch, careful, order)));
     } catch (error) {
       order?.markLocked(); // never keep the next batch waiting, whatever happened
       // The retries below are rare paths and do not take part in the ordering.
@@ -226,24 +256,52 @@ export class ShardWriter {
     }
   }
 
+  /**
+   * The common case in one round trip: event_store_append as a statement of its own, so it is
+   * its own transaction and the append lock is held only while the database inserts and commits,
+   * never while a reply travels to this process and COMMIT travels back. Returns undefined, having
+   * written nothing, when a stream was not at the version planned against: the caller then runs the
+   * batch in a transaction that decides it again under the lock.
+   */
+  private async writeInOneStatement(pending: Pending[], order?: LockOrder): Promise<Written | undefined> {
+    const { db, shard } = this.deps;
+    const batch = pending.map((p) => p.call);
+    const streams = [...new Set(batch.map((call) => call.streamId))];
+    const versions = new Map<string, number>();
+    for (let i = batch.length - 1; i >= 0; i--) versions.set(batch[i]!.streamId, batch[i]!.expectedVersion);
+    const plan = planBatch(shard, batch, { versions, knownIds: new Map() });
+    const params = appendParams(streams, versions, plan);
+    if (order !== undefined) await order.after;
+    let result: AppendRow[];
+    try {
+      ({ rows: result } = await db.query<AppendRow>(APPEND, params));
+    } catch (error) {
+      if (sqlState(error) === '23505') throw new KnownIdInBatch();
+      throw error;
+    } finally {
+      order?.markLocked();
+    }
+    const base = result.find((row) => row.o_base !== null)?.o_base;
+    if (base === undefined || base === null) return undefined;
+    // A failed call may repeat an append stored earlier. Rows at positions up to `base` were
+    // committed before this batch took the lock and cannot change, so reading them after the
+    // commit gives what reading them under the lock would have.
+    const failed = batch.filter((_, i) => !plan.outcomes[i]!.ok);
+    let final = plan;
+    if (failed.length > 0) {
+      const knownIds = new Map<string, KnownEvent>();
+      if ((await lookUpStoredIds(db, failed, knownIds, Number(base))) > 0) final = planBatch(shard, batch, { versions, knownIds });
+    }
+    return { plan: final, base: Number(base), count: plan.rows.eventIds.length };
+  }
+
   private async write(tx: SqlClient, pending: Pending[], careful: boolean, order?: LockOrder): Promise<Written> {
     const batch = pending.map((p) => p.call);
     const streams = [...new Set(batch.map((call) => call.streamId))];
     const versions = new Map<string, number>();
     const knownIds = new Map<string, KnownEvent>();
     /** Adds the stored ids of `calls` to knownIds, ignoring this batch's own rows (positions above `base`). */
-    const lookUpIds = async (calls: readonly PreparedAppend[], base = Number.POSITIVE_INFINITY) => {
-      const ids = calls.flatMap((call) => call.events.map((event) => event.eventId));
-      const { rows } = await tx.query<IdRow>(READ_IDS, [ids]);
-      let found = 0;
-      for (const row of rows) {
-        const position = Number(row.position);
-        if (position > base) continue;
-        knownIds.set(row.event_id, { streamId: row.stream_id, version: row.version, position });
-        found += 1;
-      }
-      return found;
-    };
+    const lookUpIds = (calls: readonly PreparedAppend[], base?: number) => lookUpStoredIds(tx, calls, knownIds, base);
     if (careful) {
       const { rows } = await tx.query<VersionRow>(READ_VERSIONS, [streams]);
       for (const row of rows) versions.set(row.stream_id, row.version);
@@ -258,16 +316,7 @@ export class ShardWriter {
       const r = plan.rows;
       let result: AppendRow[];
       try {
-        ({ rows: result } = await tx.query<AppendRow>(APPEND, [
-          streams.join(SEPARATOR),
-          streams.map((stream) => versions.get(stream) ?? 0).join(','),
-          r.streamIds.join(SEPARATOR),
-          r.versions.join(','),
-          r.eventIds.join(','),
-          r.types.join(SEPARATOR),
-          r.data.join(SEPARATOR),
-          r.metadata.join(SEPARATOR),
-        ]));
+        ({ rows: result } = await tx.query<AppendRow>(APPEND, appendParams(streams, versions, plan)));
       } catch (error) {
         if (!careful && sqlState(error) === '23505') throw new KnownIdInBatch();
         throw error;
