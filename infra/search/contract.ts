@@ -157,6 +157,24 @@ export function searchIndexContract(name: string, options: SearchIndexContractOp
         expect(await index.checkpoint(1)).toBe(41);
       }));
 
+    it('stores any text as sent: quotes, backslashes, commas, braces, control characters, emoji', () =>
+      withIndex(async (index) => {
+        const f = fixture();
+        const odd = [
+          'record\u001eseparator and "quotes", {braces}, back\\slash, NULL',
+          "it's a 'quoted' \"tab\"\there, {NULL} back\\slash 🎉 naïve",
+          'plain words only',
+        ];
+        const docs = odd.map((content, i) => f.doc(i + 2, 'u', content, '2026-05-02T00:00:00.000Z'));
+        // Written apart: an adapter may send a batch differently when a text holds a separator it uses.
+        await given(index, docs.slice(0, 1));
+        await given(index, docs.slice(1));
+        const found = await search(index, { text: 'separator', scope: [all(f.conv)] });
+        expect(found.hits.map((h) => h.content)).toEqual([odd[0]]);
+        expect((await search(index, { text: 'naive', scope: [all(f.conv)] })).hits.map((h) => h.content)).toEqual([odd[1]]);
+        expect((await search(index, { text: 'plain', scope: [all(f.conv)] })).hits.map((h) => h.content)).toEqual([odd[2]]);
+      }));
+
     it('matches CJK text by character pairs', () =>
       withIndex(async (index) => {
         const f = fixture();

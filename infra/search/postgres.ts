@@ -51,21 +51,35 @@ export const senderLexeme = (senderId: string) => `s:${senderId}`;
 
 /** The tsvector literal of a message: each term with its positions ('word':1,7 'other':2), plus its conversation and sender lexemes. */
 export function tsvectorLiteral(text: string, doc?: { conversation_id: string; sender_id: string }): string {
-  const positions = new Map<string, number[]>();
+  // This runs once per indexed message (the indexing hot path): one slot per distinct term, its
+  // positions kept as the literal's own text, and the literal built in place.
+  const slots = new Map<string, number>();
+  const terms: string[] = [];
+  const positions: string[] = [];
+  const counts: number[] = [];
+  const last: number[] = [];
   let position = 0;
   for (const term of documentTerms(text)) {
     position = Math.min(position + 1, MAX_POSITION);
-    let list = positions.get(term);
-    if (!list) positions.set(term, (list = []));
-    if (list[list.length - 1] !== position && list.length < 256) list.push(position);
+    const slot = slots.get(term);
+    if (slot === undefined) {
+      slots.set(term, terms.length);
+      terms.push(term);
+      positions.push(String(position));
+      counts.push(1);
+      last.push(position);
+    } else if (last[slot] !== position && counts[slot]! < 256) {
+      positions[slot] += `,${position}`;
+      counts[slot]! += 1;
+      last[slot] = position;
+    }
   }
-  // One string built in place: this runs once per indexed message (the indexing hot path).
   let literal = '';
-  for (const [term, at] of positions) {
-    if (literal.length > 0) literal += ' ';
-    literal += quoteTerm(term);
+  for (let i = 0; i < terms.length; i++) {
+    if (i > 0) literal += ' ';
+    literal += quoteTerm(terms[i]!);
     literal += ':';
-    literal += at.length === 1 ? String(at[0]) : at.join(',');
+    literal += positions[i]!;
   }
   if (doc !== undefined) {
     literal += `${literal.length > 0 ? ' ' : ''}${quoteTerm(conversationLexeme(doc.conversation_id))} ${quoteTerm(senderLexeme(doc.sender_id))}`;
@@ -90,6 +104,18 @@ type HitRow = {
   score: number | string;
 };
 
+const UPSERT = (source: string) => `
+INSERT INTO search_messages (message_id, conversation_id, sequence_number, sender_id, created_at, content, tsv)
+SELECT * FROM ${source}
+ON CONFLICT (conversation_id, sequence_number) DO UPDATE SET message_id = EXCLUDED.message_id,
+  sender_id = EXCLUDED.sender_id, created_at = EXCLUDED.created_at, content = EXCLUDED.content, tsv = EXCLUDED.tsv`;
+const SEPARATOR = '\u001e';
+const split = (n: number, type: string) => `string_to_array($${n}, E'\\x1e')::${type}[]`;
+const UPSERT_JOINED = UPSERT(
+  `unnest(${split(1, 'text')}, ${split(2, 'text')}, ${split(3, 'int')}, ${split(4, 'text')}, ${split(5, 'timestamptz')}, ${split(6, 'text')}, ${split(7, 'tsvector')})`,
+);
+const UPSERT_ARRAYS = UPSERT('unnest($1::text[], $2::text[], $3::int[], $4::text[], $5::timestamptz[], $6::text[], $7::tsvector[])');
+
 const iso = (value: Date | string) => (value instanceof Date ? value : new Date(value)).toISOString();
 
 export function createPostgresSearchIndex(deps: PostgresSearchIndexDeps) {
@@ -102,21 +128,23 @@ export function createPostgresSearchIndex(deps: PostgresSearchIndexDeps) {
     // so that pair is the key: it also serves the scope join, and saves an index on message_id.
     const docs = [...new Map(batch.upserts.map((d) => [`${d.sequence_number}/${d.conversation_id}`, d])).values()];
     if (docs.length > 0) {
-      await client.query(
-        `INSERT INTO search_messages (message_id, conversation_id, sequence_number, sender_id, created_at, content, tsv)
-         SELECT * FROM unnest($1::text[], $2::text[], $3::int[], $4::text[], $5::timestamptz[], $6::text[], $7::tsvector[])
-         ON CONFLICT (conversation_id, sequence_number) DO UPDATE SET message_id = EXCLUDED.message_id,
-           sender_id = EXCLUDED.sender_id, created_at = EXCLUDED.created_at, content = EXCLUDED.content, tsv = EXCLUDED.tsv`,
-        [
-          docs.map((d) => d.message_id),
-          docs.map((d) => d.conversation_id),
-          docs.map((d) => d.sequence_number),
-          docs.map((d) => d.sender_id),
-          docs.map((d) => d.created_at),
-          docs.map((d) => d.content),
-          docs.map((d) => tsvectorLiteral(d.content, d)),
-        ],
-      );
+      const columns = [
+        docs.map((d) => d.message_id),
+        docs.map((d) => d.conversation_id),
+        docs.map((d) => String(d.sequence_number)),
+        docs.map((d) => d.sender_id),
+        docs.map((d) => d.created_at),
+        docs.map((d) => d.content),
+        docs.map((d) => tsvectorLiteral(d.content, d)),
+      ];
+      // Each column as one text joined by U+001E: pg would escape every element of an array with
+      // two regular expressions, and the server parse the quoted literal; this costs neither.
+      // A value that itself holds U+001E (nothing types it; a bot might) sends the batch as arrays,
+      // and so does an empty one (string_to_array('') is an empty array, not one empty string).
+      // (The tsvector column is made of analysed terms, which are letters, digits and marks, and of
+      // the ids checked here.)
+      const joinable = [0, 1, 3, 4, 5].every((c) => columns[c]!.every((value) => value !== '' && !value.includes(SEPARATOR)));
+      await client.query(joinable ? UPSERT_JOINED : UPSERT_ARRAYS, joinable ? columns.map((column) => column.join(SEPARATOR)) : columns);
     }
     if (batch.removals.length > 0) {
       // No event removes a message yet: a scan is fine until one does (then index message_id).
