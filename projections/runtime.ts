@@ -125,11 +125,14 @@ export function createProjector(deps: ProjectorDeps) {
     let events: StoredEvent[] = [];
     if (from !== undefined && pending !== undefined && pending.after === from) events = await pending.events.catch(() => []);
     if (events.length === 0) {
-      // Caught up as far as this runner knows: read the checkpoint itself (another runner may have
-      // moved it, or a reset set it back to 0), then the log after it.
-      from = await checkpoint(projection.name, shard);
-      cursors.set(k, from);
-      advanced(projection.name, shard, from);
+      // Caught up as far as this runner knows. Without a cursor (first step, after an error, or
+      // after the live loop's periodic refresh) read the checkpoint itself: another runner may
+      // have moved it, or a reset set it back to 0. Then the log after it.
+      if (from === undefined) {
+        from = await checkpoint(projection.name, shard);
+        cursors.set(k, from);
+        advanced(projection.name, shard, from);
+      }
       events = await store.readLog(shard, { after: from, maxCount: batchSize });
       if (events.length === 0) return 0;
     }
@@ -138,6 +141,7 @@ export function createProjector(deps: ProjectorDeps) {
     // A full batch means a backlog: read the next one while this one is written.
     if (events.length === batchSize) readAhead(k, shard, last);
     const applied = await db.transaction(async (tx) => {
+      await tx.query(ASYNC_COMMIT);
       const { rows } = await tx.query<{ position: string | number }>(
         'SELECT position FROM projection_checkpoints WHERE projection = $1 AND shard = $2 FOR UPDATE',
         [projection.name, shard],
@@ -167,10 +171,85 @@ export function createProjector(deps: ProjectorDeps) {
     return events.length;
   }
 
+  /**
+   * The live loop's poll, when every projection of the shard stands at the same known position
+   * with nothing read ahead: ONE read of the log for all of them (null when they stand apart).
+   * Caught up, a poll is then one query per shard, not a checkpoint read and a log read per
+   * projection.
+   */
+  async function sharedRead(shard: number): Promise<{ at: number; events: StoredEvent[] } | null> {
+    let at: number | undefined;
+    for (const p of projections) {
+      const k = key(p.name, shard);
+      const cursor = cursors.get(k);
+      if (cursor === undefined || ahead.has(k) || (at !== undefined && cursor !== at)) return null;
+      at = cursor;
+    }
+    if (at === undefined) return null;
+    return { at, events: await store.readLog(shard, { after: at, maxCount: batchSize }) };
+  }
+
+  /**
+   * Applies one batch to every projection of the shard in ONE transaction (one commit instead of
+   * one per projection), when all their checkpoints still stand at `at`. Returns false, changing
+   * nothing, when one has moved (the loop then steps them one by one, from their checkpoints).
+   */
+  async function applyTogether(shard: number, at: number, events: StoredEvent[]): Promise<boolean> {
+    const names = projections.map((p) => p.name);
+    const last = events[events.length - 1]!.position;
+    const applied = await db.transaction(async (tx) => {
+      await tx.query(ASYNC_COMMIT);
+      const { rows } = await tx.query<{ position: string | number }>(
+        'SELECT position FROM projection_checkpoints WHERE shard = $1 AND projection = ANY($2::text[]) ORDER BY projection FOR UPDATE',
+        [shard, names],
+      );
+      if (rows.length !== names.length || rows.some((r) => Number(r.position) !== at)) return false;
+      for (const p of projections) await p.apply(tx, events);
+      await tx.query('UPDATE projection_checkpoints SET position = $3, updated_at = now() WHERE shard = $1 AND projection = ANY($2::text[])', [
+        shard,
+        names,
+        last,
+      ]);
+      return true;
+    });
+    for (const p of projections) {
+      if (applied) {
+        cursors.set(key(p.name, shard), last);
+        advanced(p.name, shard, last);
+      } else cursors.delete(key(p.name, shard));
+    }
+    return applied;
+  }
+
   async function loop(shard: number) {
+    let refreshedAt = Date.now();
     while (running) {
+      // Every second the cursors are dropped, so checkpoints moved by another runner or by a
+      // reset are seen even when no new event arrives to reveal them.
+      if (Date.now() - refreshedAt >= CURSOR_REFRESH_MS) {
+        refreshedAt = Date.now();
+        for (const p of projections) {
+          cursors.delete(key(p.name, shard));
+          ahead.delete(key(p.name, shard));
+        }
+      }
       let progressed = false;
-      for (const p of projections) {
+      let shared: { at: number; events: StoredEvent[] } | null = null;
+      try {
+        shared = await sharedRead(shard);
+        if (shared !== null && shared.events.length > 0 && (await applyTogether(shard, shared.at, shared.events))) {
+          continue; // applied to all: poll again at once (a full batch means more is waiting)
+        }
+      } catch (error) {
+        // One projection's failure must not hold up the others: step them one by one (each in
+        // its own transaction) with what was read.
+        deps.logger?.warn({ err: error, shard }, 'projection batch for all projections failed; applying one by one');
+        if (shared !== null && shared.events.length > 0) {
+          const read = Promise.resolve(shared.events);
+          for (const p of projections) if (cursors.get(key(p.name, shard)) === shared.at) ahead.set(key(p.name, shard), { after: shared.at, events: read });
+        } else await sleep(Math.min(5_000, pollIntervalMs * 4));
+      }
+      for (const p of shared?.events.length === 0 ? [] : projections) {
         try {
           if ((await step(p, shard)) > 0) progressed = true;
         } catch (error) {
@@ -289,5 +368,16 @@ export function createProjector(deps: ProjectorDeps) {
     },
   };
 }
+
+/**
+ * A projector transaction does not wait for its WAL flush. A crash can lose the last few
+ * milliseconds of projector commits, but each takes its writes AND its checkpoint with it, so the
+ * read model stays exactly at its checkpoint and the events are applied again from the store,
+ * which is durable. Saves a flush wait per batch (ARCHITECTURE.md, "Projections").
+ */
+const ASYNC_COMMIT = 'SET LOCAL synchronous_commit = off';
+
+/** How long the live loop trusts its cursors before it reads the checkpoints again. */
+const CURSOR_REFRESH_MS = 1_000;
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));

@@ -101,6 +101,10 @@ export async function createJetStreamBus(options: JetStreamBusOptions): Promise<
       servers: options.servers,
       name: options.connectionName ?? `event-bus-${names.prefix}`,
       maxReconnectAttempts: -1,
+      // Without this every request (each JetStream publish is one) builds two Error objects up
+      // front for their stack traces: about 8 % of the relay process's CPU under load. A failed
+      // publish still reports what failed; only the async stack is shorter.
+      noAsyncTraces: true,
     }));
 
   let jsm: JetStreamManager;

@@ -149,6 +149,24 @@ export function eventStoreContract(name: string, options: EventStoreContractOpti
         expect(versions(await store.readStream('s', { maxCount: 0 }))).toEqual([]);
       });
 
+      test('many reads at once (coalesced into shared statements) each get exactly their own stream, range and data', async (store) => {
+        const streams = Array.from({ length: 40 }, (_, s) => `many-${s}`);
+        await Promise.all(
+          streams.map((id, s) => store.append(id, Array.from({ length: 1 + (s % 7) }, (_, i) => newEvent('A', { s, i })), { expectedVersion: 0 })),
+        );
+        // 200 reads in one go: every stream, from every version up to one past its end, some limited.
+        const asks = streams.flatMap((id, s) =>
+          Array.from({ length: 5 }, (_, k) => ({ id, s, from: 1 + ((s + k) % (2 + (s % 7))), maxCount: k % 2 === 0 ? undefined : 1 + (k % 3) })),
+        );
+        const reads = await Promise.all(asks.map((a) => store.readStream(a.id, { from: a.from, ...(a.maxCount === undefined ? {} : { maxCount: a.maxCount }) })));
+        asks.forEach((a, n) => {
+          const length = 1 + (a.s % 7);
+          const end = a.maxCount === undefined ? length : Math.min(length, a.from + a.maxCount - 1);
+          const expected = Array.from({ length: Math.max(0, end - a.from + 1) }, (_, i) => a.from + i);
+          expect(reads[n]!.map((e) => [e.stream_id, e.version, e.data])).toEqual(expected.map((v) => [a.id, v, { s: a.s, i: v - 1 }]));
+        });
+      });
+
       test('reads backwards from the end or from a version', async (store) => {
         await seed(store);
         expect(versions(await store.readStream('s', { direction: 'backwards' }))).toEqual([6, 5, 4, 3, 2, 1]);

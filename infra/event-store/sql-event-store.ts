@@ -3,6 +3,7 @@ import { prepareAppend } from './append-batch.js';
 import type { AppendResult, EventStore, NewEvent, ReadLogOptions, ReadStreamOptions, StoredEvent } from './port.js';
 import { ensureEventStoreSchema } from './schema.js';
 import { shardOf } from './shard.js';
+import { StreamReader } from './stream-reader.js';
 import { ShardWriter, type AppendMode, type WriterHooks, type WriterStats } from './shard-writer.js';
 
 export type { AppendMode, WriterHooks } from './shard-writer.js';
@@ -25,6 +26,11 @@ export type SqlEventStoreOptions = {
   pipeline?: number;
   /** 'one-tx-per-append': concurrent append transactions per shard (default 10). */
   concurrency?: number;
+  /**
+   * Forward stream reads in flight per shard (default 4 on PostgreSQL, 1 on PGlite); reads asked
+   * for meanwhile go out together as one statement (stream-reader.ts).
+   */
+  readConcurrency?: number;
   /** Create or update the schema (the events table and its append function) first (default true; appends need it). */
   migrate?: boolean;
   hooks?: WriterHooks;
@@ -50,6 +56,8 @@ type EventRow = {
 } & Row;
 
 const COLUMNS = 'stream_id, version, position, event_id::text as event_id, type, data, metadata, created_at';
+/** The same columns, of `events e` (stream-reader.ts). */
+const E_COLUMNS = 'e.stream_id, e.version, e.position, e.event_id::text as event_id, e.type, e.data, e.metadata, e.created_at';
 const MAX_VERSION = 2_147_483_647;
 
 function toStored(row: EventRow, shard: number): StoredEvent {
@@ -84,6 +92,8 @@ export async function createSqlEventStore(options: SqlEventStoreOptions): Promis
   const maxBatch = options.maxBatch ?? 1000;
   const concurrency = options.concurrency ?? 10;
   const pipeline = options.pipeline ?? (shards.every((db) => db.kind === 'pglite') ? 1 : 2);
+  const readConcurrency = options.readConcurrency ?? (shards.every((db) => db.kind === 'pglite') ? 1 : 4);
+  if (!Number.isSafeInteger(readConcurrency) || readConcurrency < 1) throw new RangeError(`readConcurrency must be a positive integer, got ${readConcurrency}`);
   if (mode !== 'group-commit' && mode !== 'one-tx-per-append') throw new RangeError(`unknown append mode ${String(mode)}`);
   if (!Number.isSafeInteger(maxBatch) || maxBatch < 1) throw new RangeError(`maxBatch must be a positive integer, got ${maxBatch}`);
   if (!Number.isSafeInteger(concurrency) || concurrency < 1) throw new RangeError(`concurrency must be a positive integer, got ${concurrency}`);
@@ -113,6 +123,7 @@ export async function createSqlEventStore(options: SqlEventStoreOptions): Promis
     (db, shard) =>
       new ShardWriter({ shard, db, mode, maxBatch, pipeline, concurrency, hooks: options.hooks ?? {}, stats, committed }),
   );
+  const readers = shards.map((db) => new StreamReader<EventRow>(db, E_COLUMNS, readConcurrency, 500));
   let closing: Promise<void> | undefined;
 
   const shardOfStream = (streamId: string) => shardOf(streamId, shards.length);
@@ -145,6 +156,11 @@ export async function createSqlEventStore(options: SqlEventStoreOptions): Promis
       if (!backwards && direction !== 'forwards') throw new RangeError(`unknown direction ${String(direction)}`);
       const from = Math.min(readOptions.from ?? (backwards ? MAX_VERSION : 1), MAX_VERSION);
       const shard = shardOfStream(streamId);
+      if (!backwards && types === undefined) {
+        // The common read (load a stream's new events): coalesced with the shard's other reads.
+        const rows = await readers[shard]!.read({ streamId, from, maxCount: maxCount ?? null });
+        return rows.map((row) => toStored(row, shard));
+      }
       const { rows } = await database(shard).query<EventRow>(
         `select ${COLUMNS} from events
           where stream_id = $1 and version ${backwards ? '<=' : '>='} $2
