@@ -17,6 +17,7 @@ import { ContentType, PROTOCOL_VERSION, decodeServerFrame, encodeClientFrame, ty
  *   npm run bench:ws -- --typing ...        typing latency instead of messages
  *   npm run bench:ws -- --idle N [--idle-conversations K]   N idle connections: server RSS per
  *                                           connection (users in 2K direct conversations each)
+ *   npm run bench:ws -- --idle N --idle-users U ...   spread over U users (default 50)
  *   npm run bench:ws -- --url ... --server-pid PID   a local server started elsewhere: RSS and CPU from /proc
  *   npm run bench:ws -- --url API --ws-url ws://HOST:PORT/ws --server-pid GATEWAY_PID   split roles
  *
@@ -41,6 +42,7 @@ const { values: args } = parseArgs({
     idle: { type: 'string' },
     /** With --idle: each user opens direct conversations with the next N users (so each user is in 2N). */
     'idle-conversations': { type: 'string', default: '0' },
+    'idle-users': { type: 'string' },
     'drain-ms': { type: 'string', default: '5000' },
     concurrency: { type: 'string', default: '8' },
     /** With --url: the server's pid on this machine, to read its RSS and CPU from /proc. */
@@ -438,8 +440,11 @@ async function main() {
   try {
     const concurrency = int('concurrency', args.concurrency, 1, 256);
     const idle = args.idle === undefined ? null : int('idle', args.idle, 1, 100_000);
-    // idle connections share a few users (one device each): what is measured is per connection
-    const userCount = idle === null ? int('clients', args.clients, 2, 100_000) : Math.min(idle, 50);
+    // Idle connections share a few users (50 by default, each with many devices) unless
+    // --idle-users says how many: with as many users as connections, every connection also
+    // carries its user's own state (conversations, contacts) on the gateway.
+    const userCount =
+      idle === null ? int('clients', args.clients, 2, 100_000) : args['idle-users'] === undefined ? Math.min(idle, 50) : int('idle-users', args['idle-users'], 2, idle);
     const users = await registerUsers(server.baseUrl, userCount, concurrency);
     const { websocket_url } = args['ws-url'] !== undefined ? { websocket_url: args['ws-url'] } : await http(server.baseUrl, 'GET', '/api/v1/realtime', undefined, users[0]!.token);
     if (typeof websocket_url !== 'string') throw new Error('the server has no WebSocket endpoint');
