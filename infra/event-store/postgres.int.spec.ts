@@ -67,3 +67,54 @@ describe('createPostgresEventStore', () => {
     }
   }, 30_000);
 });
+
+describe('appends of other processes (LISTEN / NOTIFY)', () => {
+  const until = async (check: () => boolean | Promise<boolean>, what: string) => {
+    const deadline = Date.now() + 10_000;
+    while (!(await check())) {
+      if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
+      await new Promise((r) => setTimeout(r, 10));
+    }
+  };
+
+  it("wake another instance's onAppended listeners with the new head, once each, and again after its LISTEN connection was cut", async () => {
+    const extra = await createTestDatabases(1, { prefix: 'es_test' });
+    const admin = createPostgresDatabase({ connectionString: extra.urls[0]!, max: 1 });
+    const errors: unknown[] = [];
+    try {
+      const writer = await createPostgresEventStore({ urls: extra.urls });
+      const watcher = await createPostgresEventStore({ urls: extra.urls, poolSize: 1, onListenerError: (error) => errors.push(error) });
+      const listening = async () =>
+        (await admin.query<{ n: number }>(
+          "select count(*)::int as n from pg_stat_activity where datname = current_database() and query = 'LISTEN event_store_appended' and state = 'idle'",
+        )).rows[0]!.n === 1;
+      const seen: number[] = [];
+      const unsubscribe = watcher.onAppended((shard, head) => seen.push(shard === 0 ? head : -1));
+      await until(listening, 'the LISTEN connection');
+
+      await writer.append('conversation-1', [newEvent(), newEvent()], { expectedVersion: 0 });
+      await until(() => seen.includes(2), 'the first notification');
+      await writer.append('conversation-2', [newEvent()], { expectedVersion: 0 });
+      await until(() => seen.includes(3), 'the second notification');
+      expect(seen).toEqual([2, 3]);
+
+      // Cut the connection: it comes back, and the listeners are told to look for themselves
+      // (notifications sent meanwhile are lost), then hear the next append again.
+      await admin.query("select pg_terminate_backend(pid) from pg_stat_activity where datname = current_database() and query = 'LISTEN event_store_appended'");
+      await until(() => seen.includes(Number.MAX_SAFE_INTEGER), 'the wake-up after reconnecting');
+      await until(listening, 'the LISTEN connection again');
+      await writer.append('conversation-1', [newEvent()], { expectedVersion: 2 });
+      await until(() => seen.includes(4), 'a notification after reconnecting');
+      expect(seen).toEqual([2, 3, Number.MAX_SAFE_INTEGER, 4]);
+      expect(errors.length).toBeGreaterThan(0);
+
+      unsubscribe();
+      await Promise.all([writer.close(), watcher.close()]);
+      // close() also ends the LISTEN connection
+      await until(async () => !(await listening()), 'the LISTEN connection to end');
+    } finally {
+      await admin.close();
+      await extra.drop();
+    }
+  }, 30_000);
+});

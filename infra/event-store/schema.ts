@@ -2,6 +2,12 @@ import type { SqlDatabase } from '../sql/port.js';
 
 /** Key of the advisory lock every append transaction takes before assigning positions (advisory locks are scoped to a database, so one shard's lock never blocks another). */
 export const APPEND_LOCK_KEY = 4_242_017_001;
+/**
+ * The NOTIFY channel on which each append announces the shard's new head (its payload), at
+ * commit: log readers in other processes (relay, projector) wake at once instead of at their next
+ * poll. Listeners: sql-event-store.ts.
+ */
+export const APPENDED_CHANNEL = 'event_store_appended';
 /** Serialises concurrent schema set-ups (two processes starting at once). */
 export const SCHEMA_LOCK_KEY = 4_242_017_000;
 
@@ -74,6 +80,7 @@ export const EVENT_STORE_SCHEMA: readonly string[] = [
   language plpgsql volatile set plan_cache_mode = force_generic_plan as $fn$
   declare
     v_base bigint;
+    v_count integer;
   begin
     perform pg_advisory_xact_lock(${APPEND_LOCK_KEY});
     return query
@@ -93,6 +100,9 @@ export const EVENT_STORE_SCHEMA: readonly string[] = [
                   string_to_array(p_event_ids, ',')::uuid[], string_to_array(p_types, E'\\x1e'),
                   string_to_array(p_data, E'\\x1e'), string_to_array(p_metadata, E'\\x1e'))
            with ordinality as r(stream_id, version, event_id, type, data, metadata, ord);
+    get diagnostics v_count = row_count;
+    -- Wakes the log readers of other processes (relay, projector) at commit: the new head.
+    perform pg_notify('${APPENDED_CHANNEL}', (v_base + v_count)::text);
     return query select v_base, null::text, null::integer;
   end
   $fn$`,

@@ -1,7 +1,7 @@
 import type { Row, SqlDatabase } from '../sql/port.js';
 import { prepareAppend } from './append-batch.js';
 import type { AppendResult, EventStore, NewEvent, ReadLogOptions, ReadStreamOptions, StoredEvent } from './port.js';
-import { ensureEventStoreSchema } from './schema.js';
+import { APPENDED_CHANNEL, ensureEventStoreSchema } from './schema.js';
 import { shardOf } from './shard.js';
 import { StreamReader } from './stream-reader.js';
 import { ShardWriter, type AppendMode, type WriterHooks, type WriterStats } from './shard-writer.js';
@@ -110,7 +110,11 @@ export async function createSqlEventStore(options: SqlEventStoreOptions): Promis
 
   const stats: WriterStats = { transactions: 0, appends: 0, events: 0, conflicts: 0, largestBatch: 0 };
   const listeners = new Set<(shard: number, position: number) => void>();
+  /** Highest head announced per shard: an append is announced once, whichever way is first. */
+  const announced = shards.map(() => 0);
   const committed = (shard: number, head: number) => {
+    if (head <= announced[shard]!) return;
+    announced[shard] = head;
     for (const listener of [...listeners]) {
       try {
         listener(shard, head);
@@ -125,6 +129,37 @@ export async function createSqlEventStore(options: SqlEventStoreOptions): Promis
   );
   const readers = shards.map((db) => new StreamReader<EventRow>(db, E_COLUMNS, readConcurrency, 500));
   let closing: Promise<void> | undefined;
+  /**
+   * Appends of other processes, announced by the append function's NOTIFY (schema.ts), listened
+   * for from the first onAppended listener on (PostgreSQL only; PGlite has no other process).
+   * After a (re)connection the head is unknown, so listeners are woken to look for themselves.
+   */
+  let stopListening: (() => Promise<void>)[] | null = null;
+  const listenToOthers = () => {
+    if (stopListening !== null || closing !== undefined) return;
+    stopListening = shards.flatMap((db, shard) =>
+      db.listen === undefined
+        ? []
+        : [
+            db.listen(
+              APPENDED_CHANNEL,
+              (payload) => {
+                const head = payload === null ? Number.NaN : Number(payload);
+                if (Number.isSafeInteger(head)) committed(shard, head);
+                else for (const listener of [...listeners]) safely(() => listener(shard, Number.MAX_SAFE_INTEGER));
+              },
+              (error) => options.onListenerError?.(error),
+            ),
+          ],
+    );
+  };
+  const safely = (fn: () => void) => {
+    try {
+      fn();
+    } catch (error) {
+      options.onListenerError?.(error);
+    }
+  };
 
   const shardOfStream = (streamId: string) => shardOf(streamId, shards.length);
   const database = (shard: number): SqlDatabase => {
@@ -201,6 +236,7 @@ export async function createSqlEventStore(options: SqlEventStoreOptions): Promis
 
     onAppended(listener: (shard: number, position: number) => void): () => void {
       listeners.add(listener);
+      listenToOthers();
       return () => {
         listeners.delete(listener);
       };
@@ -212,6 +248,7 @@ export async function createSqlEventStore(options: SqlEventStoreOptions): Promis
       closing ??= (async () => {
         await Promise.all(writers.map((writer) => writer.idle()));
         listeners.clear();
+        await Promise.all((stopListening ?? []).map((stop) => stop()));
         if (ownsDatabases) await Promise.all(shards.map((db) => db.close()));
       })();
       return closing;

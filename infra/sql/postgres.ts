@@ -67,6 +67,60 @@ export function createPostgresDatabase(options: PostgresDatabaseOptions): SqlDat
         client.release(broken instanceof Error ? broken : undefined);
       }
     },
+    listen(channel, onNotify, onError) {
+      if (!/^[a-z_][a-z0-9_]*$/.test(channel)) throw new RangeError(`not a plain channel name: ${channel}`);
+      let stopped = false;
+      let client: pg.Client | null = null;
+      let retry: NodeJS.Timeout | null = null;
+      let failures = 0;
+      const connect = async () => {
+        retry = null;
+        if (stopped) return;
+        const c = new pg.Client({
+          connectionString: options.connectionString,
+          ...(options.applicationName !== undefined ? { application_name: `${options.applicationName} (listen)` } : {}),
+        });
+        client = c;
+        const lost = (error: unknown) => {
+          if (client !== c) return; // already handled
+          client = null;
+          c.removeAllListeners('notification');
+          c.end().catch(() => {});
+          if (stopped) return;
+          onError(error);
+          failures++;
+          // Back off to at most 5 s; the timer does not keep the process alive.
+          retry = setTimeout(() => void connect(), Math.min(5_000, 100 * 2 ** Math.min(failures, 6)));
+          retry.unref();
+        };
+        c.on('error', lost);
+        c.on('end', () => lost(new Error('the LISTEN connection closed')));
+        c.on('notification', (message) => {
+          if (message.channel === channel) onNotify(message.payload ?? '');
+        });
+        try {
+          await c.connect();
+          await c.query(`LISTEN ${channel}`);
+          if (stopped) {
+            await c.end().catch(() => {});
+            return;
+          }
+          // After a failure, notifications may have been missed: say so (null).
+          if (failures > 0) onNotify(null);
+          failures = 0;
+        } catch (error) {
+          lost(error);
+        }
+      };
+      void connect();
+      return async () => {
+        stopped = true;
+        if (retry !== null) clearTimeout(retry);
+        const c = client;
+        client = null;
+        if (c !== null) await c.end().catch(() => {});
+      };
+    },
     close() {
       closed ??= pool.end();
       return closed;
