@@ -57,19 +57,25 @@ export function createWsGateway(deps: WsGatewayDeps): WsGateway {
   const measureLatency = deps.metrics !== undefined;
 
   const all = new Set<Connection>();
-  const byUser = new Map<string, Set<Connection>>();
-  const byConversation = new Map<string, Set<Connection>>();
-  const byContact = new Map<string, Set<Connection>>();
-  const add = (index: Map<string, Set<Connection>>, key: string, c: Connection) => {
-    let set = index.get(key);
-    if (set === undefined) index.set(key, (set = new Set()));
-    set.add(c);
+  // Each index entry keeps the one copy of its id this node holds: a connection's own sets store
+  // that copy (add returns it), not the strings its queries returned, so a conversation shared by
+  // many connections, or a contact of many users, costs its id once (BENCHMARKS.md, idle
+  // connections).
+  type Entry = { id: string; conns: Set<Connection> };
+  const byUser = new Map<string, Entry>();
+  const byConversation = new Map<string, Entry>();
+  const byContact = new Map<string, Entry>();
+  const add = (index: Map<string, Entry>, key: string, c: Connection): string => {
+    let entry = index.get(key);
+    if (entry === undefined) index.set(key, (entry = { id: key, conns: new Set() }));
+    entry.conns.add(c);
+    return entry.id;
   };
-  const remove = (index: Map<string, Set<Connection>>, key: string, c: Connection) => {
-    const set = index.get(key);
-    if (set === undefined) return;
-    set.delete(c);
-    if (set.size === 0) index.delete(key);
+  const remove = (index: Map<string, Entry>, key: string, c: Connection) => {
+    const entry = index.get(key);
+    if (entry === undefined) return;
+    entry.conns.delete(c);
+    if (entry.conns.size === 0) index.delete(key);
   };
 
   const hub: Hub = {
@@ -83,15 +89,13 @@ export function createWsGateway(deps: WsGatewayDeps): WsGateway {
     },
     joinConversation(c, conversationId) {
       if (c.state !== 'open' || c.conversations.has(conversationId)) return;
-      c.conversations.add(conversationId);
-      add(byConversation, conversationId, c);
+      c.conversations.add(add(byConversation, conversationId, c));
     },
     addContacts(c, userIds) {
       if (c.state !== 'open') return;
       for (const id of userIds) {
         if (c.contacts.has(id) || id === c.userId) continue;
-        c.contacts.add(id);
-        add(byContact, id, c);
+        c.contacts.add(add(byContact, id, c));
       }
     },
   };
@@ -116,7 +120,7 @@ export function createWsGateway(deps: WsGatewayDeps): WsGateway {
     for (const item of items) {
       const createdAtMs = measureLatency ? readVarintAtPath(item.frame, MESSAGE_SENT_CREATED_AT_MS) : undefined;
       for (const userId of item.userIds) {
-        const conns = byUser.get(userId);
+        const conns = byUser.get(userId)?.conns;
         if (conns === undefined) continue;
         for (const c of conns) {
           try {
@@ -133,12 +137,12 @@ export function createWsGateway(deps: WsGatewayDeps): WsGateway {
   const offSignals = deps.presence.subscribe((change: SignalChange) => {
     try {
       if (change.kind === 'presence') {
-        const conns = byContact.get(change.presence.user_id);
+        const conns = byContact.get(change.presence.user_id)?.conns;
         if (conns === undefined) return;
         const bytes = encodeServerFrame(presenceFrame(change.presence));
         for (const c of conns) c.sendRaw(bytes, 'presence');
       } else {
-        const conns = byConversation.get(change.conversation_id);
+        const conns = byConversation.get(change.conversation_id)?.conns;
         if (conns === undefined) return;
         const bytes = encodeServerFrame(typingFrame(change, change.is_typing ? TYPING_TTL_MS : 0));
         for (const c of conns) if (c.userId !== change.user_id) c.sendRaw(bytes, 'typing');
@@ -249,6 +253,6 @@ export function createWsGateway(deps: WsGatewayDeps): WsGateway {
       // Let the close callbacks run (presence disconnects).
       await new Promise((resolve) => setTimeout(resolve, 20));
     },
-    stats: () => ({ connections: all.size, authenticated: [...byUser.values()].reduce((n, s) => n + s.size, 0) }),
+    stats: () => ({ connections: all.size, authenticated: [...byUser.values()].reduce((n, entry) => n + entry.conns.size, 0) }),
   };
 }
