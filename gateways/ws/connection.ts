@@ -66,7 +66,9 @@ export type RateLimit = { perSecond: number; burst: number; floodFrames: number 
 export type Hub = {
   register(c: Connection): void;
   unregister(c: Connection): void;
-  joinConversation(c: Connection, conversationId: string): void;
+  /** Whether `c` is indexed under the conversation (gets its typing signals, knows its members). */
+  inConversation(c: Connection, conversationId: string): boolean;
+  joinConversations(c: Connection, conversationIds: Iterable<string>): void;
   addContacts(c: Connection, userIds: Iterable<string>): void;
 };
 
@@ -98,9 +100,13 @@ export class Connection {
   readonly openedAt: number;
   /** When the session's token expires (the gateway closes it then with 4004). */
   expiresAt = Number.POSITIVE_INFINITY;
-  /** Conversations this connection gets events of (from the inbox at Welcome, then from live events). */
-  readonly conversations = new Set<string>();
-  readonly contacts = new Set<string>();
+  /**
+   * Conversations this connection gets events of (from the inbox at Welcome, then from live
+   * events), and the users it shares them with: plain lists kept by the hub, which answers
+   * membership from its own index (a Set per connection cost more than the rest of it).
+   */
+  conversations: string[] = [];
+  contacts: string[] = [];
   private lastBeat = 0;
   /** In the hub and connected in the presence store (undone once, on close). */
   private registered = false;
@@ -245,7 +251,7 @@ export class Connection {
    */
   deliver(conversationId: string, version: number, frame: Uint8Array, createdAtMs?: number): void {
     if (this.state !== 'open') return;
-    if (!this.conversations.has(conversationId)) this.learnConversation(conversationId);
+    if (!this.deps.hub.inConversation(this, conversationId)) this.learnConversation(conversationId);
     const held = this.holding?.get(conversationId);
     if (held !== undefined) {
       if (held.length >= this.deps.maxHeldEvents) {
@@ -266,7 +272,7 @@ export class Connection {
 
   /** A conversation seen live for the first time: index it, and learn its members as contacts. */
   private learnConversation(conversationId: string): void {
-    this.deps.hub.joinConversation(this, conversationId);
+    this.deps.hub.joinConversations(this, [conversationId]);
     this.deps.commands
       .describe(this.userId, conversationId)
       .then((view) => this.deps.hub.addContacts(this, view.participants.map((p) => p.user_id).filter((id) => id !== this.userId)))
@@ -447,17 +453,15 @@ export class Connection {
 
   private async loadConversations(): Promise<void> {
     const inbox = await this.deps.queries.inbox(this.userId, { limit: 10_000 });
-    const contacts: string[] = [];
-    for (const entry of inbox) {
-      this.deps.hub.joinConversation(this, entry.conversation_id);
-      for (const p of entry.participants) if (p.user_id !== this.userId) contacts.push(p.user_id);
-    }
+    const contacts = new Set<string>();
+    for (const entry of inbox) for (const p of entry.participants) if (p.user_id !== this.userId) contacts.add(p.user_id);
+    this.deps.hub.joinConversations(this, inbox.map((entry) => entry.conversation_id));
     this.deps.hub.addContacts(this, contacts);
   }
 
   private async presenceSnapshot(): Promise<void> {
-    if (this.contacts.size === 0 || this.state !== 'open') return;
-    const presences = await this.deps.presence.get([...this.contacts]);
+    if (this.contacts.length === 0 || this.state !== 'open') return;
+    const presences = await this.deps.presence.get(this.contacts.slice());
     for (const p of presences) if (p.status !== 'offline') this.send(presenceFrame(p));
   }
 
@@ -492,7 +496,7 @@ export class Connection {
       this.send({ requestId: 0, body: { case: 'syncDone', value: { conversationId, version: result.version, accessEnded: result.accessEnded } } });
       sent = Math.max(sent, result.version);
       if (!result.accessEnded) {
-        this.deps.hub.joinConversation(this, conversationId);
+        this.deps.hub.joinConversations(this, [conversationId]);
         held.sort((a, b) => a.version - b.version);
         for (const h of held) {
           if (h.version <= sent) continue;
@@ -604,9 +608,9 @@ export class Connection {
   }
 
   private async typing(requestId: number, t: ClientRequest<'typing'>): Promise<void> {
-    if (!this.conversations.has(t.conversationId)) {
+    if (!this.deps.hub.inConversation(this, t.conversationId)) {
       await this.deps.commands.access(this.userId, t.conversationId);
-      this.deps.hub.joinConversation(this, t.conversationId);
+      this.deps.hub.joinConversations(this, [t.conversationId]);
     }
     await this.deps.presence.typing(this.userId, t.conversationId, t.isTyping);
     this.ok(requestId);

@@ -6,6 +6,7 @@ import { readVarintAtPath } from '../../infra/telemetry/frame-time.js';
 import { noopMetrics } from '../../infra/telemetry/noop.js';
 import { decodeDeliveries } from '../delivery/envelope.js';
 import { Connection, type ConnectionDeps, type Hub, type Socket } from './connection.js';
+import { addMember, deleteMember, hasMember, memberCount, type Members } from './members.js';
 import { CloseCode, HANDSHAKE_TIMEOUT_MS, HEARTBEAT_TIMEOUT_MS, TYPING_TTL_MS, encodeServerFrame, presenceFrame, typingFrame } from './protocol/index.js';
 
 /**
@@ -57,25 +58,30 @@ export function createWsGateway(deps: WsGatewayDeps): WsGateway {
   const measureLatency = deps.metrics !== undefined;
 
   const all = new Set<Connection>();
-  // Each index entry keeps the one copy of its id this node holds: a connection's own sets store
+  // Each index entry keeps the one copy of its id this node holds: a connection's own lists store
   // that copy (add returns it), not the strings its queries returned, so a conversation shared by
-  // many connections, or a contact of many users, costs its id once (BENCHMARKS.md, idle
-  // connections).
-  type Entry = { id: string; conns: Set<Connection> };
+  // many connections, or a contact of many users, costs its id once. Its connections are a small
+  // array until there are many (members.ts). See BENCHMARKS.md, idle connections.
+  type Entry = { id: string; conns: Members<Connection> };
   const byUser = new Map<string, Entry>();
   const byConversation = new Map<string, Entry>();
   const byContact = new Map<string, Entry>();
-  const add = (index: Map<string, Entry>, key: string, c: Connection): string => {
-    let entry = index.get(key);
-    if (entry === undefined) index.set(key, (entry = { id: key, conns: new Set() }));
-    entry.conns.add(c);
+  /** Adds `c` under `key`; returns the node's copy of the key, or undefined when `c` was there already. */
+  const add = (index: Map<string, Entry>, key: string, c: Connection): string | undefined => {
+    const entry = index.get(key);
+    if (entry === undefined) {
+      index.set(key, { id: key, conns: [c] });
+      return key;
+    }
+    if (hasMember(entry.conns, c)) return undefined;
+    entry.conns = addMember(entry.conns, c);
     return entry.id;
   };
   const remove = (index: Map<string, Entry>, key: string, c: Connection) => {
     const entry = index.get(key);
     if (entry === undefined) return;
-    entry.conns.delete(c);
-    if (entry.conns.size === 0) index.delete(key);
+    entry.conns = deleteMember(entry.conns, c);
+    if (memberCount(entry.conns) === 0) index.delete(key);
   };
 
   const hub: Hub = {
@@ -87,16 +93,29 @@ export function createWsGateway(deps: WsGatewayDeps): WsGateway {
       for (const id of c.conversations) remove(byConversation, id, c);
       for (const id of c.contacts) remove(byContact, id, c);
     },
-    joinConversation(c, conversationId) {
-      if (c.state !== 'open' || c.conversations.has(conversationId)) return;
-      c.conversations.add(add(byConversation, conversationId, c));
+    inConversation(c, conversationId) {
+      const entry = byConversation.get(conversationId);
+      return entry !== undefined && hasMember(entry.conns, c);
+    },
+    joinConversations(c, conversationIds) {
+      if (c.state !== 'open') return;
+      const joined: string[] = [];
+      for (const id of conversationIds) {
+        const own = add(byConversation, id, c);
+        if (own !== undefined) joined.push(own);
+      }
+      // concat: one allocation of the exact size (an array grown by push keeps up to half of it empty).
+      if (joined.length > 0) c.conversations = c.conversations.concat(joined);
     },
     addContacts(c, userIds) {
       if (c.state !== 'open') return;
+      const added: string[] = [];
       for (const id of userIds) {
-        if (c.contacts.has(id) || id === c.userId) continue;
-        c.contacts.add(add(byContact, id, c));
+        if (id === c.userId) continue;
+        const own = add(byContact, id, c);
+        if (own !== undefined) added.push(own);
       }
+      if (added.length > 0) c.contacts = c.contacts.concat(added);
     },
   };
 
@@ -253,6 +272,6 @@ export function createWsGateway(deps: WsGatewayDeps): WsGateway {
       // Let the close callbacks run (presence disconnects).
       await new Promise((resolve) => setTimeout(resolve, 20));
     },
-    stats: () => ({ connections: all.size, authenticated: [...byUser.values()].reduce((n, entry) => n + entry.conns.size, 0) }),
+    stats: () => ({ connections: all.size, authenticated: [...byUser.values()].reduce((n, entry) => n + memberCount(entry.conns), 0) }),
   };
 }

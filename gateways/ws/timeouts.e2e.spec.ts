@@ -103,7 +103,7 @@ describe('gateway timeouts and backpressure', () => {
         ended = code;
       },
     };
-    const hub = { register() {}, unregister() {}, joinConversation() {}, addContacts() {} };
+    const hub = { register() {}, unregister() {}, inConversation: () => false, joinConversations() {}, addContacts() {} };
     const deps: ConnectionDeps = { nodeId: 'n', tokens, commands, store, queries, presence, logger, hub, clock: Date.now, maxBufferedBytes: 1000, maxHeldEvents: 10 };
     const c = new Connection(deps, socket, '');
     const hello = encodeClientFrame({ requestId: 1, body: { case: 'hello', value: { token: 'user:slow', protocolVersion: PROTOCOL_VERSION, deviceId: 'd', cursors: [] } } });
@@ -145,7 +145,7 @@ describe('gateway timeouts and backpressure', () => {
         ended = code;
       },
     };
-    const hub = { register() {}, unregister() {}, joinConversation() {}, addContacts() {} };
+    const hub = { register() {}, unregister() {}, inConversation: () => false, joinConversations() {}, addContacts() {} };
     const deps: ConnectionDeps = {
       nodeId: 'n', tokens, commands, store, queries, presence, logger, hub,
       clock: () => now,
