@@ -8,9 +8,9 @@
  * four: with a Set per entry, a user in 20 conversations cost the node about 14 Sets per
  * connection, more than half of the connection's memory (BENCHMARKS.md, idle connections).
  *
- * Arrays are allocated to their exact size, and never changed in place: add and delete return a new one, so a caller iterating
- * the old one (a delivery whose send closes a connection, which then leaves the index) sees a
- * stable list. Sets tolerate changes during iteration by themselves.
+ * Arrays are allocated to their exact size and never changed in place: add and delete return a
+ * new one, so a caller iterating the old one (a delivery whose send closes a connection, which
+ * then leaves the index) sees a stable list. Sets tolerate changes during iteration by themselves.
  */
 export type Members<T> = readonly T[] | Set<T>;
 

@@ -112,9 +112,7 @@ export async function createSqlEventStore(options: SqlEventStoreOptions): Promis
   const listeners = new Set<(shard: number, position: number) => void>();
   /** Highest head announced per shard: an append is announced once, whichever way is first. */
   const announced = shards.map(() => 0);
-  const committed = (shard: number, head: number) => {
-    if (head <= announced[shard]!) return;
-    announced[shard] = head;
+  const tell = (shard: number, head: number) => {
     for (const listener of [...listeners]) {
       try {
         listener(shard, head);
@@ -122,6 +120,11 @@ export async function createSqlEventStore(options: SqlEventStoreOptions): Promis
         options.onListenerError?.(error);
       }
     }
+  };
+  const committed = (shard: number, head: number) => {
+    if (head <= announced[shard]!) return;
+    announced[shard] = head;
+    tell(shard, head);
   };
   const writers = shards.map(
     (db, shard) =>
@@ -146,19 +149,12 @@ export async function createSqlEventStore(options: SqlEventStoreOptions): Promis
               (payload) => {
                 const head = payload === null ? Number.NaN : Number(payload);
                 if (Number.isSafeInteger(head)) committed(shard, head);
-                else for (const listener of [...listeners]) safely(() => listener(shard, Number.MAX_SAFE_INTEGER));
+                else tell(shard, Number.MAX_SAFE_INTEGER); // head unknown: every listener looks
               },
               (error) => options.onListenerError?.(error),
             ),
           ],
     );
-  };
-  const safely = (fn: () => void) => {
-    try {
-      fn();
-    } catch (error) {
-      options.onListenerError?.(error);
-    }
   };
 
   const shardOfStream = (streamId: string) => shardOf(streamId, shards.length);
