@@ -8,7 +8,7 @@ import { createInterface } from 'node:readline';
 import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
 import WebSocket from 'ws';
-import { ContentType, PROTOCOL_VERSION, decodeServerFrame, encodeClientFrame, type ClientBody, type ServerFrame } from '../gateways/ws/protocol/index.js';
+import { ContentType, HEARTBEAT_INTERVAL_MS, PROTOCOL_VERSION, decodeServerFrame, encodeClientFrame, type ClientBody, type ServerFrame } from '../gateways/ws/protocol/index.js';
 
 /**
  * WebSocket load generator (issue 3, item 8):
@@ -18,6 +18,7 @@ import { ContentType, PROTOCOL_VERSION, decodeServerFrame, encodeClientFrame, ty
  *   npm run bench:ws -- --idle N [--idle-conversations K]   N idle connections: server RSS per
  *                                           connection (users in 2K direct conversations each)
  *   npm run bench:ws -- --idle N --idle-users U ...   spread over U users (default 50)
+ *   npm run bench:ws -- --idle N --settle S ...   RSS read again after S idle seconds (default 60; 0: no)
  *   npm run bench:ws -- --url ... --server-pid PID   a local server started elsewhere: RSS and CPU from /proc
  *   npm run bench:ws -- --url API --ws-url ws://HOST:PORT/ws --server-pid GATEWAY_PID   split roles
  *
@@ -43,6 +44,8 @@ const { values: args } = parseArgs({
     /** With --idle: each user opens direct conversations with the next N users (so each user is in 2N). */
     'idle-conversations': { type: 'string', default: '0' },
     'idle-users': { type: 'string' },
+    /** With --idle: seconds to stay idle (heartbeating) before each settled RSS reading. */
+    settle: { type: 'string', default: '60' },
     'drain-ms': { type: 'string', default: '5000' },
     concurrency: { type: 'string', default: '8' },
     /** With --url: the server's pid on this machine, to read its RSS and CPU from /proc. */
@@ -406,6 +409,12 @@ async function runIdle(server: Server, wsUrl: string, users: User[], connections
     log(`opened ${pairs.length} direct conversations (${2 * perUser} per user)`);
   }
   const warm = Math.max(1, Math.floor(connections / 10));
+  const settleS = int('settle', args.settle, 0, 3600);
+  // Right after the connects, RSS also holds their garbage (inbox queries, frames) until the
+  // collector runs, or not (it may run between the two readings): the "at connect" reading is
+  // noisy by several KB per connection. The settled reading is taken after the connections have
+  // been idle for --settle seconds, heartbeating as clients do, once V8 has had the time to
+  // collect: the median of the last third of one-per-second samples.
   const sample = async () => {
     const values: number[] = [];
     for (let i = 0; i < 3; i++) {
@@ -415,20 +424,61 @@ async function runIdle(server: Server, wsUrl: string, users: User[], connections
     const sorted = values.sort((a, b) => a - b);
     return Number.isNaN(sorted[1]!) ? null : sorted[1]!;
   };
-  const first = await connectAll(wsUrl, users, warm, concurrency, () => {});
-  const before = await sample();
-  const rest = connections > warm ? await connectAll(wsUrl, users.slice(warm % users.length).concat(users), connections - warm, concurrency, () => {}, 'idle') : [];
-  const after = await sample();
-  for (const c of [...first, ...rest]) c.close();
-  return {
-    bench: 'ws-idle',
-    connections,
-    users: users.length,
-    conversations_per_user: 2 * perUser,
-    server_rss_before_bytes: before,
-    server_rss_bytes: after,
-    rss_per_connection_bytes: before === null || after === null || rest.length === 0 ? null : Math.round((after - before) / rest.length),
+  const settled = async (): Promise<number | null> => {
+    const values: number[] = [];
+    for (let i = 0; i < settleS; i++) {
+      await sleep(1000);
+      values.push(serverRss(server) ?? Number.NaN);
+    }
+    const tail = values.slice(-Math.max(1, Math.floor(values.length / 3))).sort((a, b) => a - b);
+    const median = tail[Math.floor((tail.length - 1) / 2)];
+    return median === undefined || Number.isNaN(median) ? null : median;
   };
+  // Heartbeats (a Ping per client every HEARTBEAT_INTERVAL_MS, spread over the interval), so no
+  // connection is closed for silence while the bench waits.
+  const open: Lean[] = [];
+  let closedByServer = 0;
+  let beatAt = 0;
+  const beat = setInterval(() => {
+    const n = Math.ceil(open.length / (HEARTBEAT_INTERVAL_MS / 1000));
+    for (let k = 0; k < n && open.length > 0; k++) {
+      const c = open[beatAt++ % open.length]!;
+      if (c.ws.readyState === WebSocket.OPEN) c.send({ case: 'ping', value: { clientTimeMs: Date.now() } });
+    }
+  }, 1000);
+  const track = (clients: Lean[]) => {
+    for (const c of clients) {
+      open.push(c);
+      c.ws.once('close', () => closedByServer++);
+    }
+  };
+  try {
+    const first = await connectAll(wsUrl, users, warm, concurrency, () => {});
+    track(first);
+    const before = await sample();
+    const beforeSettled = settleS > 0 ? await settled() : null;
+    const rest = connections > warm ? await connectAll(wsUrl, users.slice(warm % users.length).concat(users), connections - warm, concurrency, () => {}, 'idle') : [];
+    track(rest);
+    const after = await sample();
+    const afterSettled = settleS > 0 ? await settled() : null;
+    const closed = closedByServer;
+    for (const c of open) c.close();
+    const perConnection = (a: number | null, b: number | null) => (a === null || b === null || rest.length === 0 ? null : Math.round((b - a) / rest.length));
+    return {
+      bench: 'ws-idle',
+      connections,
+      users: users.length,
+      conversations_per_user: 2 * perUser,
+      settle_s: settleS,
+      closed_by_server: closed,
+      server_rss_before_bytes: settleS > 0 ? beforeSettled : before,
+      server_rss_bytes: settleS > 0 ? afterSettled : after,
+      rss_per_connection_bytes: settleS > 0 ? perConnection(beforeSettled, afterSettled) : perConnection(before, after),
+      rss_per_connection_at_connect_bytes: perConnection(before, after),
+    };
+  } finally {
+    clearInterval(beat);
+  }
 }
 
 async function main() {
