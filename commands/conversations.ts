@@ -233,6 +233,19 @@ export function createConversationCommands(deps: ConversationCommandsDeps) {
 
     access,
 
+    /**
+     * The members other than `actor`, after the same checks as `access` (404, 403): who a
+     * signal of the actor in that conversation (typing) is for.
+     */
+    async otherMembers(actor: string, conversationId: string): Promise<string[]> {
+      await access(actor, conversationId);
+      return worker.read(conversationStreamId(conversationId), (state) => {
+        const others: string[] = [];
+        for (const id of active(state).members.keys()) if (id !== actor) others.push(id);
+        return others;
+      });
+    },
+
     /** The conversation as the command side sees it now (members, roles, version), for a member. */
     async describe(actor: string, conversationId: string): Promise<ConversationView> {
       await access(actor, conversationId);

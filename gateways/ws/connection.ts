@@ -4,9 +4,10 @@ import type { Logger } from 'pino';
 import type { ConversationCommands } from '../../commands/conversations.js';
 import type { EventStore } from '../../infra/event-store/port.js';
 import type { PresenceStore } from '../../infra/presence/port.js';
+import { hasFieldAtPath } from '../../infra/telemetry/frame-time.js';
 import { noopMetrics, noopTracing } from '../../infra/telemetry/noop.js';
 import type { FrameKind, Metrics, Tracing } from '../../infra/telemetry/port.js';
-import type { ConversationQueries } from '../../projections/conversations/views.js';
+import { MAX_CONTACTS, type ConversationQueries } from '../../projections/conversations/views.js';
 import type { TokenService } from '../http/auth.js';
 import type { MediaService } from '../media/service.js';
 import type { ContentType as DomainContentType, MediaRef } from '../../domain/conversation/events.js';
@@ -39,9 +40,9 @@ import { replayConversation } from './sync.js';
 export type ConnectionDeps = {
   nodeId: string;
   tokens: Pick<TokenService, 'verify'>;
-  commands: Pick<ConversationCommands, 'sendMessage' | 'markWatermark' | 'access' | 'describe'>;
+  commands: Pick<ConversationCommands, 'sendMessage' | 'markWatermark' | 'access' | 'describe' | 'otherMembers'>;
   store: Pick<EventStore, 'readStream'>;
-  queries: Pick<ConversationQueries, 'inbox'>;
+  queries: Pick<ConversationQueries, 'contacts'>;
   presence: PresenceStore;
   logger: Logger;
   /** Most bytes queued on a socket before the server drops it as a slow consumer. */
@@ -66,9 +67,7 @@ export type RateLimit = { perSecond: number; burst: number; floodFrames: number 
 export type Hub = {
   register(c: Connection): void;
   unregister(c: Connection): void;
-  /** Whether `c` is indexed under the conversation (gets its typing signals, knows its members). */
-  inConversation(c: Connection, conversationId: string): boolean;
-  joinConversations(c: Connection, conversationIds: Iterable<string>): void;
+  /** Indexes `c` under these users: it gets their presence changes. */
   addContacts(c: Connection, userIds: Iterable<string>): void;
 };
 
@@ -82,6 +81,13 @@ export type Socket = {
 /** createdAtMs: the MessageSent's created_at, for the delivery latency metric (undefined: not measured). */
 type Held = { version: number; frame: Uint8Array; createdAtMs: number | undefined }[];
 type WatermarkQueue = { max: number; replies: number[]; running: boolean };
+
+/**
+ * Whether an encoded Event frame brings members into a conversation (frames.proto, events.proto:
+ * ServerFrame.event = 8 → Event.conversation_created = 10 | Event.members_added = 11): then its
+ * recipients have new contacts. Read from the bytes: most events are messages and receipts.
+ */
+const changesMembers = (frame: Uint8Array): boolean => hasFieldAtPath(frame, [8, 11]) || hasFieldAtPath(frame, [8, 10]);
 
 const PRESENCE_BEAT_MS = 15_000;
 const PRE_AUTH_QUEUE = 64;
@@ -101,11 +107,11 @@ export class Connection {
   /** When the session's token expires (the gateway closes it then with 4004). */
   expiresAt = Number.POSITIVE_INFINITY;
   /**
-   * Conversations this connection gets events of (from the inbox at Welcome, then from live
-   * events), and the users it shares them with: plain lists kept by the hub, which answers
-   * membership from its own index (a Set per connection cost more than the rest of it).
+   * The users this connection's user shares a conversation with (from `queries.contacts` at
+   * Welcome, then from live membership events): a plain list kept by the hub, which answers membership from its
+   * own index (a Set per connection cost more than the rest of it). Conversations are not indexed
+   * on the node: events and typing come addressed to users.
    */
-  conversations: string[] = [];
   contacts: string[] = [];
   private lastBeat = 0;
   /** In the hub and connected in the presence store (undone once, on close). */
@@ -251,7 +257,7 @@ export class Connection {
    */
   deliver(conversationId: string, version: number, frame: Uint8Array, createdAtMs?: number): void {
     if (this.state !== 'open') return;
-    if (!this.deps.hub.inConversation(this, conversationId)) this.learnConversation(conversationId);
+    if (changesMembers(frame)) this.learnContacts(conversationId);
     const held = this.holding?.get(conversationId);
     if (held !== undefined) {
       if (held.length >= this.deps.maxHeldEvents) {
@@ -270,9 +276,8 @@ export class Connection {
     if (this.sendBytes(frame, 'event') && createdAtMs !== undefined) this.metrics.deliveryLatency(this.deps.clock() - createdAtMs);
   }
 
-  /** A conversation seen live for the first time: index it, and learn its members as contacts. */
-  private learnConversation(conversationId: string): void {
-    this.deps.hub.joinConversations(this, [conversationId]);
+  /** Members joined a conversation of this user (or the user joined one): learn them as contacts. */
+  private learnContacts(conversationId: string): void {
     this.deps.commands
       .describe(this.userId, conversationId)
       .then((view) => this.deps.hub.addContacts(this, view.participants.map((p) => p.user_id).filter((id) => id !== this.userId)))
@@ -437,7 +442,7 @@ export class Connection {
       const queued = this.preAuth ?? [];
       this.preAuth = undefined;
       for (const frame of queued) this.handleBytes(new Uint8Array(frame));
-      await this.loadConversations();
+      await this.loadContacts();
       if (hello.cursors.length > 0) await this.enqueueSync(hello.cursors, false);
       await this.presenceSnapshot();
     } catch (error) {
@@ -451,12 +456,8 @@ export class Connection {
     }
   }
 
-  private async loadConversations(): Promise<void> {
-    const inbox = await this.deps.queries.inbox(this.userId, { limit: 10_000 });
-    const contacts = new Set<string>();
-    for (const entry of inbox) for (const p of entry.participants) if (p.user_id !== this.userId) contacts.add(p.user_id);
-    this.deps.hub.joinConversations(this, inbox.map((entry) => entry.conversation_id));
-    this.deps.hub.addContacts(this, contacts);
+  private async loadContacts(): Promise<void> {
+    this.deps.hub.addContacts(this, await this.deps.queries.contacts(this.userId, { limit: MAX_CONTACTS }));
   }
 
   private async presenceSnapshot(): Promise<void> {
@@ -496,7 +497,6 @@ export class Connection {
       this.send({ requestId: 0, body: { case: 'syncDone', value: { conversationId, version: result.version, accessEnded: result.accessEnded } } });
       sent = Math.max(sent, result.version);
       if (!result.accessEnded) {
-        this.deps.hub.joinConversations(this, [conversationId]);
         held.sort((a, b) => a.version - b.version);
         for (const h of held) {
           if (h.version <= sent) continue;
@@ -608,11 +608,8 @@ export class Connection {
   }
 
   private async typing(requestId: number, t: ClientRequest<'typing'>): Promise<void> {
-    if (!this.deps.hub.inConversation(this, t.conversationId)) {
-      await this.deps.commands.access(this.userId, t.conversationId);
-      this.deps.hub.joinConversations(this, [t.conversationId]);
-    }
-    await this.deps.presence.typing(this.userId, t.conversationId, t.isTyping);
+    const recipients = await this.deps.commands.otherMembers(this.userId, t.conversationId);
+    await this.deps.presence.typing(this.userId, t.conversationId, t.isTyping, recipients);
     this.ok(requestId);
   }
 

@@ -220,11 +220,20 @@ describe('WebSocket gateway (embedded stack)', () => {
       await device.waitFor('event', (e) => e.version === after.version);
       expect(device.events(conversationId).map((e) => e.version)).toEqual([beforeVersion, beforeVersion + 1, after.version]);
     }
-    // the new member may type at once, and the others see it
+    // the new member and the others learned each other as contacts from the live MembersAdded
+    expect((await laptop.request({ case: 'setPresence', value: { status: PresenceStatus.AWAY } })).body.case).toBe('ok');
+    await l.waitFor('presence', (p) => p.userId === owner.user_id && p.status === PresenceStatus.AWAY);
+    // the new member may type at once, and the others see it (and only they: typing is addressed to members)
+    const stranger = await connect(await stack.client.register('nosy'));
     expect((await l.request({ case: 'typing', value: { conversationId, isTyping: true } })).body.case).toBe('ok');
     await phone.waitFor('typing', (t) => t.userId === late.user_id);
-    // a non-member may not
-    const stranger = await connect(await stack.client.register('nosy'));
+    await laptop.waitFor('typing', (t) => t.userId === late.user_id);
+    expect((await stranger.request({ case: 'ping', value: { clientTimeMs: 1 } })).body.case).toBe('pong');
+    expect(stranger.frames.some((f) => f.body.case === 'typing')).toBe(false);
+    expect(l.frames.some((f) => f.body.case === 'typing')).toBe(false);
+    l.close();
+    await phone.waitFor('presence', (p) => p.userId === late.user_id && p.status === PresenceStatus.OFFLINE);
+    // a non-member may not type
     const denied = await stranger.request({ case: 'typing', value: { conversationId, isTyping: true } });
     expect(denied.body.value).toMatchObject({ code: ErrorCode.FORBIDDEN, reason: 'not_a_member' });
     const refused = await stranger.request(sendFrame(conversationId, 'hi', 'nope'));

@@ -11,10 +11,11 @@ import { CloseCode, HANDSHAKE_TIMEOUT_MS, HEARTBEAT_TIMEOUT_MS, TYPING_TTL_MS, e
 
 /**
  * The WebSocket gateway node on uWebSockets.js (PROTOCOL.md): endpoint /ws, binary protobuf
- * frames. It holds the node's connections and three indexes over them (user → connections,
- * conversation → connections, contact → connections); it receives delivery envelopes for its
- * users on the bus (`onNodeMessage(nodeId)`), and pushes presence and typing changes (published
- * to every node by the presence store) to the local connections that should see them.
+ * frames. It holds the node's connections and two indexes over them (user → connections, contact
+ * → connections); it receives delivery envelopes for its users on the bus (`onNodeMessage(nodeId)`),
+ * and pushes presence changes (to the contacts of the user) and typing changes (to the users they
+ * name), both published to every node by the presence store, to its own connections. It keeps no
+ * index of conversations: what comes from a conversation comes addressed to users.
  */
 export type WsGatewayDeps = Omit<ConnectionDeps, 'hub' | 'maxBufferedBytes' | 'maxHeldEvents' | 'clock'> & {
   bus: Pick<EventBus, 'onNodeMessage' | 'flush'>;
@@ -34,7 +35,35 @@ export type WsGateway = {
   stats(): { connections: number; authenticated: number };
 };
 
-type UserData = { queryToken: string; closed: boolean; connection?: Connection };
+/** Every field is there from the upgrade on (one shape, no property added later). */
+type UserData = { queryToken: string; closed: boolean; connection: Connection | undefined };
+
+/** A connection's transport: one small object per socket, its methods on the prototype. */
+class UwsSocket implements Socket {
+  constructor(
+    private readonly ws: uWS.WebSocket<UserData>,
+    private readonly data: UserData,
+  ) {}
+
+  send(bytes: Uint8Array): 'ok' | 'backpressure' | 'dropped' {
+    if (this.data.closed) return 'dropped';
+    let status = 1;
+    this.ws.cork(() => {
+      status = this.ws.send(bytes, true);
+    });
+    return status === 1 ? 'ok' : status === 0 ? 'backpressure' : 'dropped';
+  }
+
+  bufferedAmount(): number {
+    return this.data.closed ? 0 : this.ws.getBufferedAmount();
+  }
+
+  end(code: number, reason: string): void {
+    if (this.data.closed) return;
+    this.data.closed = true;
+    this.ws.end(code, reason);
+  }
+}
 
 /**
  * Where a MessageSent's created_at_ms sits in an encoded Event frame (frames.proto, events.proto):
@@ -64,7 +93,6 @@ export function createWsGateway(deps: WsGatewayDeps): WsGateway {
   // array until there are many (members.ts). See BENCHMARKS.md, idle connections.
   type Entry = { id: string; conns: Members<Connection> };
   const byUser = new Map<string, Entry>();
-  const byConversation = new Map<string, Entry>();
   const byContact = new Map<string, Entry>();
   /** Adds `c` under `key`; returns the node's copy of the key, or undefined when `c` was there already. */
   const add = (index: Map<string, Entry>, key: string, c: Connection): string | undefined => {
@@ -90,22 +118,7 @@ export function createWsGateway(deps: WsGatewayDeps): WsGateway {
     },
     unregister(c) {
       remove(byUser, c.userId, c);
-      for (const id of c.conversations) remove(byConversation, id, c);
       for (const id of c.contacts) remove(byContact, id, c);
-    },
-    inConversation(c, conversationId) {
-      const entry = byConversation.get(conversationId);
-      return entry !== undefined && hasMember(entry.conns, c);
-    },
-    joinConversations(c, conversationIds) {
-      if (c.state !== 'open') return;
-      const joined: string[] = [];
-      for (const id of conversationIds) {
-        const own = add(byConversation, id, c);
-        if (own !== undefined) joined.push(own);
-      }
-      // concat: one allocation of the exact size (an array grown by push keeps up to half of it empty).
-      if (joined.length > 0) c.conversations = c.conversations.concat(joined);
     },
     addContacts(c, userIds) {
       if (c.state !== 'open') return;
@@ -115,6 +128,7 @@ export function createWsGateway(deps: WsGatewayDeps): WsGateway {
         const own = add(byContact, id, c);
         if (own !== undefined) added.push(own);
       }
+      // concat: one allocation of the exact size (an array grown by push keeps up to half of it empty).
       if (added.length > 0) c.contacts = c.contacts.concat(added);
     },
   };
@@ -161,10 +175,15 @@ export function createWsGateway(deps: WsGatewayDeps): WsGateway {
         const bytes = encodeServerFrame(presenceFrame(change.presence));
         for (const c of conns) c.sendRaw(bytes, 'presence');
       } else {
-        const conns = byConversation.get(change.conversation_id)?.conns;
-        if (conns === undefined) return;
-        const bytes = encodeServerFrame(typingFrame(change, change.is_typing ? TYPING_TTL_MS : 0));
-        for (const c of conns) if (c.userId !== change.user_id) c.sendRaw(bytes, 'typing');
+        // Addressed: the change names the other members (resolved where it was published).
+        let bytes: Uint8Array | undefined;
+        for (const userId of change.recipients) {
+          if (userId === change.user_id) continue;
+          const conns = byUser.get(userId)?.conns;
+          if (conns === undefined) continue;
+          bytes ??= encodeServerFrame(typingFrame(change, change.is_typing ? TYPING_TTL_MS : 0));
+          for (const c of conns) c.sendRaw(bytes, 'typing');
+        }
       }
     } catch (error) {
       log.error({ err: error }, 'ws: signal fan-out failed');
@@ -193,7 +212,7 @@ export function createWsGateway(deps: WsGatewayDeps): WsGateway {
       const query = new URLSearchParams(req.getQuery() ?? '');
       const queryToken = query.get('token') ?? '';
       res.upgrade<UserData>(
-        { queryToken, closed: false },
+        { queryToken, closed: false, connection: undefined },
         req.getHeader('sec-websocket-key'),
         req.getHeader('sec-websocket-protocol'),
         req.getHeader('sec-websocket-extensions'),
@@ -202,22 +221,7 @@ export function createWsGateway(deps: WsGatewayDeps): WsGateway {
     },
     open(ws) {
       const data = ws.getUserData();
-      const socket: Socket = {
-        send(bytes) {
-          if (data.closed) return 'dropped';
-          let status = 1;
-          ws.cork(() => {
-            status = ws.send(bytes, true);
-          });
-          return status === 1 ? 'ok' : status === 0 ? 'backpressure' : 'dropped';
-        },
-        bufferedAmount: () => (data.closed ? 0 : ws.getBufferedAmount()),
-        end(code, reason) {
-          if (data.closed) return;
-          data.closed = true;
-          ws.end(code, reason);
-        },
-      };
+      const socket = new UwsSocket(ws, data);
       const connection = new Connection(connectionDeps, socket, data.queryToken);
       data.connection = connection;
       all.add(connection);

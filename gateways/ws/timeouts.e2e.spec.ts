@@ -26,9 +26,9 @@ const tokens = {
 const unused = async (): Promise<never> => {
   throw new Error('not used in this test');
 };
-const commands = { sendMessage: unused, markWatermark: unused, access: unused, describe: unused };
+const commands = { sendMessage: unused, markWatermark: unused, access: unused, describe: unused, otherMembers: unused };
 const store = { readStream: async () => [] };
-const queries = { inbox: async () => [] };
+const queries = { contacts: async () => [] };
 
 describe('gateway timeouts and backpressure', () => {
   const bus = createMemoryBus();
@@ -103,7 +103,7 @@ describe('gateway timeouts and backpressure', () => {
         ended = code;
       },
     };
-    const hub = { register() {}, unregister() {}, inConversation: () => false, joinConversations() {}, addContacts() {} };
+    const hub = { register() {}, unregister() {}, addContacts() {} };
     const deps: ConnectionDeps = { nodeId: 'n', tokens, commands, store, queries, presence, logger, hub, clock: Date.now, maxBufferedBytes: 1000, maxHeldEvents: 10 };
     const c = new Connection(deps, socket, '');
     const hello = encodeClientFrame({ requestId: 1, body: { case: 'hello', value: { token: 'user:slow', protocolVersion: PROTOCOL_VERSION, deviceId: 'd', cursors: [] } } });
@@ -145,7 +145,7 @@ describe('gateway timeouts and backpressure', () => {
         ended = code;
       },
     };
-    const hub = { register() {}, unregister() {}, inConversation: () => false, joinConversations() {}, addContacts() {} };
+    const hub = { register() {}, unregister() {}, addContacts() {} };
     const deps: ConnectionDeps = {
       nodeId: 'n', tokens, commands, store, queries, presence, logger, hub,
       clock: () => now,

@@ -34,11 +34,15 @@ const offline = (user_id: string, lastSeenMs: number): SignalChange => ({
   kind: 'presence',
   presence: { user_id, status: 'offline', last_seen: iso(lastSeenMs) },
 });
-const typing = (conversation_id: string, user_id: string, is_typing: boolean): SignalChange => ({
+/** Who each test user's typing is for (the callers resolve it: the other members). */
+const TO: Record<string, string[]> = { alice: ['bob', 'carol'], bob: ['alice'], carol: [] };
+const to = (user_id: string): string[] => TO[user_id] ?? [];
+const typing = (conversation_id: string, user_id: string, is_typing: boolean, recipients = to(user_id)): SignalChange => ({
   kind: 'typing',
   conversation_id,
   user_id,
   is_typing,
+  recipients,
 });
 const presence = (user_id: string, status: Presence['status'], lastSeenMs: number | null = null): Presence => ({
   user_id,
@@ -93,7 +97,7 @@ let barriers = 0;
 async function settle(via: PresenceStore, recorders: Recorder[]): Promise<SignalChange[][]> {
   barriers += 1;
   const conversation = `~barrier-${barriers}`;
-  expect(await via.typing(BARRIER_USER, conversation, true)).toBe(true);
+  expect(await via.typing(BARRIER_USER, conversation, true, [])).toBe(true);
   const isMarker = (change: SignalChange) => change.kind === 'typing' && change.conversation_id === conversation;
   await Promise.all(recorders.map((recorder) => recorder.until((changes) => changes.some(isMarker))));
   return recorders.map((recorder) =>
@@ -320,22 +324,22 @@ export function presenceStoreContract(name: string, factory: PresenceStoreFactor
 
     describe('typing', () => {
       test('is throttled to one accepted signal per second per user and conversation', async ({ store, clock, published }) => {
-        expect(await store.typing('alice', 'conv', true)).toBe(true);
+        expect(await store.typing('alice', 'conv', true, to('alice'))).toBe(true);
         expect(await published()).toEqual([typing('conv', 'alice', true)]);
         clock.advance(999);
-        expect(await store.typing('alice', 'conv', true)).toBe(false);
+        expect(await store.typing('alice', 'conv', true, to('alice'))).toBe(false);
         expect(await published()).toEqual([]);
-        expect(await store.typing('alice', 'other', true)).toBe(true);
-        expect(await store.typing('bob', 'conv', true)).toBe(true);
+        expect(await store.typing('alice', 'other', true, to('alice'))).toBe(true);
+        expect(await store.typing('bob', 'conv', true, to('bob'))).toBe(true);
         clock.advance(1);
-        expect(await store.typing('alice', 'conv', true)).toBe(true);
+        expect(await store.typing('alice', 'conv', true, to('alice'))).toBe(true);
         expect(await published()).toEqual([typing('other', 'alice', true), typing('conv', 'bob', true), typing('conv', 'alice', true)]);
       });
 
       test('expires 3 s after the last accepted signal: read at once, published by sweep', async ({ store, clock, published }) => {
-        expect(await store.typing('alice', 'conv', true)).toBe(true);
+        expect(await store.typing('alice', 'conv', true, to('alice'))).toBe(true);
         clock.advance(1_000);
-        expect(await store.typing('alice', 'conv', true)).toBe(true); // refreshes: now ends at +4 s
+        expect(await store.typing('alice', 'conv', true, to('alice'))).toBe(true); // refreshes: now ends at +4 s
         clock.advance(2_999);
         await store.sweep();
         expect(await store.typingIn('conv')).toEqual(['alice']);
@@ -350,24 +354,41 @@ export function presenceStoreContract(name: string, factory: PresenceStoreFactor
       });
 
       test('typing false clears at once and publishes only when the user was typing', async ({ store, clock, published }) => {
-        expect(await store.typing('alice', 'conv', true)).toBe(true);
-        expect(await store.typing('alice', 'conv', false)).toBe(true);
+        expect(await store.typing('alice', 'conv', true, to('alice'))).toBe(true);
+        expect(await store.typing('alice', 'conv', false, to('alice'))).toBe(true);
         expect(await store.typingIn('conv')).toEqual([]);
         expect(await published()).toEqual([typing('conv', 'alice', true), typing('conv', 'alice', false)]);
 
-        expect(await store.typing('alice', 'conv', false)).toBe(true);
-        expect(await store.typing('bob', 'conv', false)).toBe(true);
-        expect(await store.typing('alice', 'conv', true)).toBe(false); // a stop does not reset the throttle
+        expect(await store.typing('alice', 'conv', false, to('alice'))).toBe(true);
+        expect(await store.typing('bob', 'conv', false, to('bob'))).toBe(true);
+        expect(await store.typing('alice', 'conv', true, to('alice'))).toBe(false); // a stop does not reset the throttle
         clock.advance(5_000);
         await store.sweep();
         expect(await published()).toEqual([]);
       });
 
+      test('a change names its recipients: a stop those it is given, an expiry those of the start it ends', async ({ store, clock, published }) => {
+        expect(await store.typing('alice', 'conv', true, ['bob'])).toBe(true);
+        expect(await store.typing('alice', 'conv', false, ['bob', 'dave'])).toBe(true);
+        expect(await store.typing('carol', 'conv', true, ['alice', 'bob'])).toBe(true);
+        expect(await store.typing('dave', 'conv', true, [])).toBe(true);
+        clock.advance(3_000);
+        await store.sweep();
+        expect(await published()).toEqual([
+          typing('conv', 'alice', true, ['bob']),
+          typing('conv', 'alice', false, ['bob', 'dave']),
+          typing('conv', 'carol', true, ['alice', 'bob']),
+          typing('conv', 'dave', true, []),
+          typing('conv', 'carol', false, ['alice', 'bob']),
+          typing('conv', 'dave', false, []),
+        ]);
+      });
+
       test('typingIn lists the current typists of one conversation', async ({ store, clock }) => {
-        await store.typing('bob', 'c1', true);
+        await store.typing('bob', 'c1', true, to('bob'));
         clock.advance(1_500);
-        await store.typing('alice', 'c1', true);
-        await store.typing('carol', 'c2', true);
+        await store.typing('alice', 'c1', true, to('alice'));
+        await store.typing('carol', 'c2', true, to('carol'));
         expect(await store.typingIn('c1')).toEqual(['alice', 'bob']);
         expect(await store.typingIn('c2')).toEqual(['carol']);
         expect(await store.typingIn('c3')).toEqual([]);
@@ -384,7 +405,7 @@ export function presenceStoreContract(name: string, factory: PresenceStoreFactor
         gone.unsubscribe();
         await store.connect('alice', 'c1', 'node-a');
         await peer.connect('bob', 'c2', 'node-b');
-        await peer.typing('bob', 'conv', true);
+        await peer.typing('bob', 'conv', true, to('bob'));
         const [fromStore, fromPeer] = await settle(store, [onStore, onPeer]);
         expect(fromStore).toEqual([online('alice'), online('bob'), typing('conv', 'bob', true)]);
         expect(fromPeer).toEqual(fromStore);

@@ -29,8 +29,8 @@ export function createMemoryPresenceStore(options: MemoryPresenceStoreOptions = 
   const { clock, presenceTtlMs, typingTtlMs, typingThrottleMs, sweepEveryMs, onError } = resolvePresenceOptions(options);
   const listeners = createListeners(onError);
   const users = new Map<string, UserState>();
-  /** conversation id → user id → typing expiry (ms). */
-  const typists = new Map<string, Map<string, number>>();
+  /** conversation id → user id → typing expiry (ms) and who was told. */
+  const typists = new Map<string, Map<string, { expiresAt: number; recipients: string[] }>>();
   /** JSON [user, conversation] → time of the last accepted typing signal (ms). */
   const throttle = new Map<string, number>();
   let closed = false;
@@ -78,8 +78,8 @@ export function createMemoryPresenceStore(options: MemoryPresenceStoreOptions = 
     announce(userId, state, now);
   };
 
-  const emitTyping = (conversationId: string, userId: string, isTyping: boolean) => {
-    const change: SignalChange = { kind: 'typing', conversation_id: conversationId, user_id: userId, is_typing: isTyping };
+  const emitTyping = (conversationId: string, userId: string, isTyping: boolean, recipients: readonly string[]) => {
+    const change: SignalChange = { kind: 'typing', conversation_id: conversationId, user_id: userId, is_typing: isTyping, recipients: [...recipients] };
     listeners.emit(change);
   };
 
@@ -92,10 +92,10 @@ export function createMemoryPresenceStore(options: MemoryPresenceStoreOptions = 
       }
     }
     for (const [conversationId, typing] of typists) {
-      for (const [userId, expiresAt] of [...typing]) {
+      for (const [userId, { expiresAt, recipients }] of [...typing]) {
         if (expiresAt > now) continue;
         typing.delete(userId);
-        emitTyping(conversationId, userId, false);
+        emitTyping(conversationId, userId, false, recipients);
       }
       if (typing.size === 0) typists.delete(conversationId);
     }
@@ -179,14 +179,14 @@ export function createMemoryPresenceStore(options: MemoryPresenceStoreOptions = 
       return result;
     },
 
-    async typing(userId: string, conversationId: string, isTyping: boolean): Promise<boolean> {
+    async typing(userId: string, conversationId: string, isTyping: boolean, recipients: readonly string[]): Promise<boolean> {
       open();
       const now = clock();
       const typing = typists.get(conversationId);
       if (!isTyping) {
         if (typing?.delete(userId) === true) {
           if (typing.size === 0) typists.delete(conversationId);
-          emitTyping(conversationId, userId, false);
+          emitTyping(conversationId, userId, false, recipients);
         }
         return true;
       }
@@ -194,9 +194,10 @@ export function createMemoryPresenceStore(options: MemoryPresenceStoreOptions = 
       const acceptedAt = throttle.get(key);
       if (acceptedAt !== undefined && now - acceptedAt < typingThrottleMs) return false;
       throttle.set(key, now);
-      if (typing === undefined) typists.set(conversationId, new Map([[userId, now + typingTtlMs]]));
-      else typing.set(userId, now + typingTtlMs);
-      emitTyping(conversationId, userId, true);
+      const state = { expiresAt: now + typingTtlMs, recipients: [...recipients] };
+      if (typing === undefined) typists.set(conversationId, new Map([[userId, state]]));
+      else typing.set(userId, state);
+      emitTyping(conversationId, userId, true, recipients);
       return true;
     },
 
@@ -204,7 +205,7 @@ export function createMemoryPresenceStore(options: MemoryPresenceStoreOptions = 
       open();
       const now = clock();
       const result: string[] = [];
-      for (const [userId, expiresAt] of typists.get(conversationId) ?? []) if (expiresAt > now) result.push(userId);
+      for (const [userId, { expiresAt }] of typists.get(conversationId) ?? []) if (expiresAt > now) result.push(userId);
       return result.sort();
     },
 

@@ -18,9 +18,9 @@ describe('createMemoryPresenceStore', () => {
     let now = 0;
     const store = createMemoryPresenceStore({ clock: () => now, presenceTtlMs: 1_000, typingTtlMs: 100, typingThrottleMs: 10 });
     await store.connect('alice', 'c1', 'node-a');
-    await store.typing('alice', 'conv', true);
+    await store.typing('alice', 'conv', true, ['bob']);
     now = 10;
-    expect(await store.typing('alice', 'conv', true)).toBe(true);
+    expect(await store.typing('alice', 'conv', true, ['bob'])).toBe(true);
     now = 110;
     expect(await store.typingIn('conv')).toEqual([]);
     now = 999;

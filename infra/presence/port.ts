@@ -12,6 +12,10 @@
  *   (default 1 s) per user and conversation (later calls inside the window return false and
  *   publish nothing); a typing state expires `typingTtlMs` (default 3 s) after the last accepted
  *   signal; `typing(..., false)` clears it at once.
+ * - A typing change names its recipients (`recipients`: the other members of the conversation,
+ *   resolved by the caller, which has just checked membership); the change that ends a typing
+ *   state on expiry names those of the signal that started it. Nodes route it to those users only,
+ *   so a gateway node needs no index of its users' conversations.
  * - Changes (online / offline / away, typing started / stopped) are published to every subscriber
  *   of every node (at-most-once: a subscriber that is down misses them; current state can always be
  *   read back).
@@ -38,7 +42,7 @@ export type PresenceStatus = 'online' | 'away' | 'offline';
 export type Presence = { user_id: string; status: PresenceStatus; last_seen: string | null };
 
 export type PresenceChange = { kind: 'presence'; presence: Presence };
-export type TypingChange = { kind: 'typing'; conversation_id: string; user_id: string; is_typing: boolean };
+export type TypingChange = { kind: 'typing'; conversation_id: string; user_id: string; is_typing: boolean; recipients: string[] };
 export type SignalChange = PresenceChange | TypingChange;
 
 export interface PresenceStore {
@@ -59,8 +63,11 @@ export interface PresenceStore {
    * requested user is a key (an empty array when they have none); node ids are distinct, sorted.
    */
   nodesOf(userIds: string[]): Promise<Map<string, string[]>>;
-  /** Returns false when throttled (nothing published). */
-  typing(userId: string, conversationId: string, isTyping: boolean): Promise<boolean>;
+  /**
+   * Returns false when throttled (nothing published). `recipients`: who should see it (the other
+   * members of the conversation); a start stores them for the change its expiry publishes.
+   */
+  typing(userId: string, conversationId: string, isTyping: boolean, recipients: readonly string[]): Promise<boolean>;
   /** Users typing in a conversation now (sorted). */
   typingIn(conversationId: string): Promise<string[]>;
   subscribe(listener: (change: SignalChange) => void): () => void;

@@ -147,20 +147,26 @@ if #ids == 0 then return {} end
 return redis.call('HMGET', KEYS[2], unpack(ids))
 `;
 
-/** ARGV[1] now, [2] channel, [3] user, [4] origin, [5] conversation. */
+/**
+ * ARGV[1] now, [2] channel, [3] user, [4] origin, [5] conversation. A signal names its recipients:
+ * a JSON array of user ids made by the caller, spliced in as it is (cjson would encode an empty
+ * table as an object).
+ */
 const TYPING_PRELUDE = `
 local now = tonumber(ARGV[1])
 local channel, uid, origin, conversation = ARGV[2], ARGV[3], ARGV[4], ARGV[5]
-local function signal(is_typing)
-  redis.call('PUBLISH', channel, cjson.encode({
+local function signal(is_typing, recipients)
+  local body = cjson.encode({
     v = 1, kind = 'typing', conversation_id = conversation, user_id = uid, is_typing = is_typing, origin = origin
-  }))
+  })
+  redis.call('PUBLISH', channel, string.sub(body, 1, -2) .. ',"recipients":' .. recipients .. '}')
 end
 `;
 
 /**
- * KEYS throttle, typing, typers. ARGV prelude + [6] typers member, [7] throttle ms, [8] typing TTL ms,
- * [9] throttle backstop ms, [10] typing backstop ms. Returns 0 when throttled (nothing published).
+ * KEYS throttle, typing, typers, recipients. ARGV prelude + [6] typers member, [7] throttle ms,
+ * [8] typing TTL ms, [9] throttle backstop ms, [10] typing backstop ms, [11] recipients (JSON).
+ * Returns 0 when throttled (nothing published). The recipients are kept for the expiry's signal.
  */
 export const TYPING_START = `${TYPING_PRELUDE}
 local last = redis.call('GET', KEYS[1])
@@ -170,26 +176,37 @@ local expires = string.format('%d', now + tonumber(ARGV[8]))
 redis.call('ZADD', KEYS[2], expires, uid)
 redis.call('PEXPIRE', KEYS[2], ARGV[10])
 redis.call('ZADD', KEYS[3], expires, ARGV[6])
-signal(true)
+redis.call('HSET', KEYS[4], uid, ARGV[11])
+redis.call('PEXPIRE', KEYS[4], ARGV[10])
+signal(true, ARGV[11])
 return 1
 `;
 
-/** KEYS typing, typers. ARGV prelude + [6] typers member. Publishes only if the user was typing. */
+/**
+ * KEYS typing, typers, recipients. ARGV prelude + [6] typers member, [7] recipients (JSON).
+ * Publishes only if the user was typing.
+ */
 export const TYPING_STOP = `${TYPING_PRELUDE}
 local was = redis.call('ZSCORE', KEYS[2], ARGV[6])
 redis.call('ZREM', KEYS[1], uid)
 redis.call('ZREM', KEYS[2], ARGV[6])
-if was then signal(false) return 1 end
+redis.call('HDEL', KEYS[3], uid)
+if was then signal(false, ARGV[7]) return 1 end
 return 0
 `;
 
-/** KEYS typing, typers. ARGV prelude + [6] typers member. Ends a typing state whose expiry passed. */
+/**
+ * KEYS typing, typers, recipients. ARGV prelude + [6] typers member. Ends a typing state whose
+ * expiry passed, telling those its start told.
+ */
 export const TYPING_EXPIRE = `${TYPING_PRELUDE}
 local expires = redis.call('ZSCORE', KEYS[2], ARGV[6])
 if not expires then return 0 end
 if tonumber(expires) > now then return 0 end
+local recipients = redis.call('HGET', KEYS[3], uid) or '[]'
 redis.call('ZREM', KEYS[1], uid)
 redis.call('ZREM', KEYS[2], ARGV[6])
-signal(false)
+redis.call('HDEL', KEYS[3], uid)
+signal(false, recipients)
 return 1
 `;

@@ -75,12 +75,14 @@ describe('createRedisPresenceStore', () => {
         '{"v":2,"kind":"typing","conversation_id":"c","user_id":"u","is_typing":true,"origin":"n"}',
         '{"v":1,"kind":"typing","conversation_id":"c","user_id":"u","is_typing":"yes","origin":"n"}',
         '{"v":1,"kind":"presence","user_id":"x","status":"busy","origin":"n"}',
+        '{"v":1,"kind":"typing","conversation_id":"c","user_id":"u","is_typing":true,"origin":"n"}',
+        '{"v":1,"kind":"typing","conversation_id":"c","user_id":"u","is_typing":true,"recipients":{},"origin":"n"}',
         '[]',
       ];
       for (const message of bad) await admin.publish(channel, message);
-      await admin.publish(channel, '{"v":1,"kind":"typing","conversation_id":"c","user_id":"u","is_typing":true,"origin":"n"}');
+      await admin.publish(channel, '{"v":1,"kind":"typing","conversation_id":"c","user_id":"u","is_typing":true,"recipients":["w"],"origin":"n"}');
       await recorder.until((changes) => changes.length > 0);
-      expect(recorder.take()).toEqual([{ kind: 'typing', conversation_id: 'c', user_id: 'u', is_typing: true }]);
+      expect(recorder.take()).toEqual([{ kind: 'typing', conversation_id: 'c', user_id: 'u', is_typing: true, recipients: ['w'] }]);
       expect(store.stats()).toEqual({ signalsReceived: bad.length + 1, signalsRejected: bad.length });
     } finally {
       recorder.unsubscribe();
@@ -108,15 +110,15 @@ describe('createRedisPresenceStore', () => {
     const store = await createRedisPresenceStore({ url: REDIS_URL, keyPrefix, clock: clock.now });
     try {
       await store.connect('alice:1', 'c:1', 'node-a');
-      await store.typing('alice:1', 'conv:1', true);
+      await store.typing('alice:1', 'conv:1', true, ['bob:1']);
       const keys = (await keysOf(keyPrefix)).map((key) => key.slice(keyPrefix.length)).sort();
-      expect(keys).toEqual(['conns:alice:1', 'live', 'nodes:alice:1', 'throttle:7:alice:1:conv:1', 'typers', 'typing:conv:1', 'user:alice:1']);
-      for (const key of ['conns:alice:1', 'nodes:alice:1', 'throttle:7:alice:1:conv:1', 'typing:conv:1']) {
+      expect(keys).toEqual(['conns:alice:1', 'live', 'nodes:alice:1', 'throttle:7:alice:1:conv:1', 'typers', 'typing-to:conv:1', 'typing:conv:1', 'user:alice:1']);
+      for (const key of ['conns:alice:1', 'nodes:alice:1', 'throttle:7:alice:1:conv:1', 'typing-to:conv:1', 'typing:conv:1']) {
         expect(await admin.pttl(keyPrefix + key)).toBeGreaterThan(0);
       }
       expect(await admin.pttl(`${keyPrefix}user:alice:1`)).toBe(-1);
       await store.disconnect('alice:1', 'c:1');
-      await store.typing('alice:1', 'conv:1', false);
+      await store.typing('alice:1', 'conv:1', false, ['bob:1']);
       const left = (await keysOf(keyPrefix)).map((key) => key.slice(keyPrefix.length)).sort();
       expect(left).toEqual(['throttle:7:alice:1:conv:1', 'user:alice:1']);
     } finally {

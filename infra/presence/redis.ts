@@ -70,6 +70,7 @@ const signalSchema = z.discriminatedUnion('kind', [
     conversation_id: z.string(),
     user_id: z.string(),
     is_typing: z.boolean(),
+    recipients: z.array(z.string()),
     origin: z.string(),
   }),
 ]);
@@ -86,7 +87,7 @@ export function decodeSignal(message: string): SignalChange | undefined {
   if (!parsed.success) return undefined;
   const signal = parsed.data;
   if (signal.kind === 'typing') {
-    return { kind: 'typing', conversation_id: signal.conversation_id, user_id: signal.user_id, is_typing: signal.is_typing };
+    return { kind: 'typing', conversation_id: signal.conversation_id, user_id: signal.user_id, is_typing: signal.is_typing, recipients: signal.recipients };
   }
   const presence: Presence = {
     user_id: signal.user_id,
@@ -109,9 +110,9 @@ const SCRIPTS = {
   presenceSetStatus: { lua: lua.SET_STATUS, numberOfKeys: 2 },
   presenceGet: { lua: lua.GET, numberOfKeys: 2, readOnly: true },
   presenceNodes: { lua: lua.NODES, numberOfKeys: 2, readOnly: true },
-  presenceTypingStart: { lua: lua.TYPING_START, numberOfKeys: 3 },
-  presenceTypingStop: { lua: lua.TYPING_STOP, numberOfKeys: 2 },
-  presenceTypingExpire: { lua: lua.TYPING_EXPIRE, numberOfKeys: 2 },
+  presenceTypingStart: { lua: lua.TYPING_START, numberOfKeys: 4 },
+  presenceTypingStop: { lua: lua.TYPING_STOP, numberOfKeys: 3 },
+  presenceTypingExpire: { lua: lua.TYPING_EXPIRE, numberOfKeys: 3 },
 } as const;
 type ScriptName = keyof typeof SCRIPTS;
 type Arg = string | number;
@@ -172,6 +173,7 @@ export async function createRedisPresenceStore(options: RedisPresenceStoreOption
     user: (userId: string) => `${prefix}user:${userId}`,
     live: `${prefix}live`,
     typing: (conversationId: string) => `${prefix}typing:${conversationId}`,
+    typingTo: (conversationId: string) => `${prefix}typing-to:${conversationId}`,
     typers: `${prefix}typers`,
     throttle: (userId: string, conversationId: string) => `${prefix}throttle:${userId.length}:${userId}:${conversationId}`,
     channel: `${prefix}signals`,
@@ -250,7 +252,7 @@ export async function createRedisPresenceStore(options: RedisPresenceStoreOption
         return;
       }
       const [conversationId, userId] = pair;
-      invoke(pipeline, 'presenceTypingExpire', [keys.typing(conversationId), keys.typers], [...typingArgs(userId, conversationId, now), member]);
+      invoke(pipeline, 'presenceTypingExpire', [keys.typing(conversationId), keys.typers, keys.typingTo(conversationId)], [...typingArgs(userId, conversationId, now), member]);
     });
   };
 
@@ -341,18 +343,19 @@ export async function createRedisPresenceStore(options: RedisPresenceStoreOption
       return result;
     },
 
-    async typing(userId: string, conversationId: string, isTyping: boolean): Promise<boolean> {
+    async typing(userId: string, conversationId: string, isTyping: boolean, recipients: readonly string[]): Promise<boolean> {
       open();
       const now = clock();
       const member = typerMember(conversationId, userId);
+      const to = JSON.stringify(recipients);
       if (!isTyping) {
-        await run('presenceTypingStop', [keys.typing(conversationId), keys.typers], [...typingArgs(userId, conversationId, now), member]);
+        await run('presenceTypingStop', [keys.typing(conversationId), keys.typers, keys.typingTo(conversationId)], [...typingArgs(userId, conversationId, now), member, to]);
         return true;
       }
       const accepted = await run(
         'presenceTypingStart',
-        [keys.throttle(userId, conversationId), keys.typing(conversationId), keys.typers],
-        [...typingArgs(userId, conversationId, now), member, typingThrottleMs, typingTtlMs, throttleBackstop, typingBackstop],
+        [keys.throttle(userId, conversationId), keys.typing(conversationId), keys.typers, keys.typingTo(conversationId)],
+        [...typingArgs(userId, conversationId, now), member, typingThrottleMs, typingTtlMs, throttleBackstop, typingBackstop, to],
       );
       return accepted === 1;
     },

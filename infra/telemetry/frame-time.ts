@@ -9,6 +9,23 @@
  * integer. The first occurrence of each field is used.
  */
 export function readVarintAtPath(bytes: Uint8Array, path: readonly number[]): number | undefined {
+  const found = fieldAtPath(bytes, path);
+  if (found === undefined || found.wire !== 0) return undefined;
+  const value = readVarint(bytes, found.pos, found.end);
+  return value !== undefined && Number.isSafeInteger(value) ? value : undefined;
+}
+
+/**
+ * Whether encoded protobuf bytes hold the field at `path` (every field but the last an embedded
+ * message; the last of any wire type): the gateway asks it which case of an Event frame's payload
+ * an event is without decoding the frame.
+ */
+export function hasFieldAtPath(bytes: Uint8Array, path: readonly number[]): boolean {
+  return fieldAtPath(bytes, path) !== undefined;
+}
+
+/** Where the first occurrence of the field at `path` starts (after its tag), its wire type, and where its parent ends. */
+function fieldAtPath(bytes: Uint8Array, path: readonly number[]): { wire: number; pos: number; end: number } | undefined {
   const depth = path.length;
   if (depth === 0) return undefined;
   let pos = 0;
@@ -28,12 +45,8 @@ export function readVarintAtPath(bytes: Uint8Array, path: readonly number[]): nu
     tag >>>= 0;
     const field = tag >>> 3;
     const wire = tag & 7;
-    if (field === path[level] && (wire === 2 || wire === 0)) {
-      if (level === depth - 1) {
-        if (wire !== 0) return undefined;
-        const value = readVarint(bytes, pos, end);
-        return value !== undefined && Number.isSafeInteger(value) ? value : undefined;
-      }
+    if (field === path[level]) {
+      if (level === depth - 1) return { wire, pos, end };
       if (wire !== 2) return undefined;
     }
     switch (wire) {

@@ -2,7 +2,7 @@ import { describe, expect, it } from 'vitest';
 import { encodeServerFrame } from '../../gateways/ws/protocol/codec.js';
 import { eventFrame, toEventFrame } from '../../gateways/ws/protocol/event-frames.js';
 import { DOMAIN_EVENTS, stored } from '../../gateways/ws/protocol/testing/samples.js';
-import { readVarintAtPath } from './frame-time.js';
+import { hasFieldAtPath, readVarintAtPath } from './frame-time.js';
 
 /** The path gateway.ts reads: ServerFrame.event (8) → Event.message_sent (13) → MessageSent.created_at_ms (7). */
 const MESSAGE_SENT_CREATED_AT_MS = [8, 13, 7];
@@ -50,5 +50,26 @@ describe('readVarintAtPath', () => {
     }
     expect(readVarintAtPath(new Uint8Array([0x08, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0x01]), [1])).toBeUndefined(); // -1 as int64
     expect(readVarintAtPath(new Uint8Array([0x08, 1]), [])).toBeUndefined();
+  });
+});
+
+describe('hasFieldAtPath', () => {
+  it("tells an Event frame's payload case from the bytes, for every event type", () => {
+    const cases: Record<string, number> = { ConversationCreated: 10, MembersAdded: 11, MemberRemoved: 12, MessageSent: 13, ReactionAdded: 14, ReactionRemoved: 15, Delivered: 16, Read: 17 };
+    const seen = new Set<string>();
+    for (const [i, event] of DOMAIN_EVENTS.entries()) {
+      const bytes = encodeServerFrame(eventFrame(toEventFrame(stored(event, i + 2))));
+      for (const [type, field] of Object.entries(cases)) expect(hasFieldAtPath(bytes, [8, field])).toBe(type === event.type);
+      seen.add(event.type);
+    }
+    expect([...seen].sort()).toEqual(Object.keys(cases).sort());
+  });
+
+  it('is false for a truncated frame and for an empty path', () => {
+    const members = DOMAIN_EVENTS.find((e) => e.type === 'MembersAdded')!;
+    const bytes = encodeServerFrame(eventFrame(toEventFrame(stored(members, 2))));
+    expect(hasFieldAtPath(bytes, [8, 11])).toBe(true);
+    expect(hasFieldAtPath(bytes.subarray(0, 1), [8, 11])).toBe(false);
+    expect(hasFieldAtPath(bytes, [])).toBe(false);
   });
 });

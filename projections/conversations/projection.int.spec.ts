@@ -94,6 +94,18 @@ describe.each<[Adapter, number]>([
     expect((await stack.queries.messageStatus(after.message_id))!.recipients.map((r) => r.user_id)).toEqual([bob]);
   });
 
+  it('lists the contacts of a user: members of their active conversations, distinct, sorted, without themselves', async () => {
+    const [e, f, g, h] = ['e1', 'f1', 'f2', 'f3'].map((x) => `00000000-0000-4000-8000-0000000000${x}`) as [string, string, string, string];
+    stack.users.register(e, f, g, h);
+    await settle((await stack.commands.openDirect(e, f)).position);
+    const { conversation } = await stack.commands.createGroup(e, { name: 'contacts', description: 'd', member_ids: [f, g, h] });
+    await settle((await stack.commands.removeMember(e, conversation.conversation_id, h)).position);
+    expect(await stack.queries.contacts(e, { limit: 10 })).toEqual([f, g]);
+    expect(await stack.queries.contacts(f, { limit: 10 })).toEqual([e, g]);
+    expect(await stack.queries.contacts(h, { limit: 10 })).toEqual([]);
+    expect(await stack.queries.contacts(g, { limit: 1 })).toEqual([e]);
+  });
+
   it('a retried send appends nothing and returns the original message', async () => {
     const { conversation } = await stack.commands.openDirect(carol, dave);
     const first = await send(carol, conversation.conversation_id, 'once', 'client-1');

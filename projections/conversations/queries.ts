@@ -107,6 +107,18 @@ export function createConversationQueries(db: SqlClient): ConversationQueries {
       }));
     },
 
+    async contacts(userId, { limit }): Promise<string[]> {
+      const { rows } = await db.query<{ user_id: string }>(
+        `SELECT DISTINCT p.user_id
+         FROM rm_members me JOIN rm_members p ON p.conversation_id = me.conversation_id AND p.active
+         WHERE me.user_id = $1 AND me.active AND p.user_id <> $1
+         ORDER BY p.user_id
+         LIMIT $2`,
+        [userId, limit],
+      );
+      return rows.map((r) => r.user_id);
+    },
+
     async history(conversationId, { limit, beforeSequence }) {
       const { rows } = await db.query<MessageRow>(
         `SELECT message_id, conversation_id, sequence_number, sender_id, content, content_type, media, client_message_id, created_at

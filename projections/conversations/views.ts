@@ -60,8 +60,17 @@ export type MessageStatus = {
 
 export type MessageRef = { message_id: string; conversation_id: string; sequence_number: number; sender_id: string };
 
+/** Contacts a query returns at most (a user in many big groups: presence beyond them is not pushed). */
+export const MAX_CONTACTS = 50_000;
+
 export interface ConversationQueries {
   inbox(userId: string, options: { limit: number }): Promise<InboxEntry[]>;
+  /**
+   * The users who share an active membership of a conversation with `userId` (its contacts:
+   * whom its presence goes to), distinct, sorted, at most `limit`. Much lighter than the inbox:
+   * the gateway asks it for every connection it opens.
+   */
+  contacts(userId: string, options: { limit: number }): Promise<string[]>;
   /** Messages in ascending sequence_number: the `limit` latest below `beforeSequence` (or the latest). */
   history(conversationId: string, options: { limit: number; beforeSequence?: number }): Promise<HistoryPage>;
   messageRef(messageId: string): Promise<MessageRef | null>;

@@ -2,6 +2,7 @@ import type { FastifyPluginAsync } from 'fastify';
 import { z } from 'zod';
 import { forbidden } from '../../../domain/errors.js';
 import type { PresenceStore } from '../../../infra/presence/port.js';
+import { MAX_CONTACTS } from '../../../projections/conversations/views.js';
 import { caller } from '../auth.js';
 import type { RouteDeps } from '../deps.js';
 import { Id } from '../schemas.js';
@@ -30,8 +31,8 @@ const PresenceBody = z.object({
 
 export function realtimeRoutes(deps: RouteDeps, realtime: RealtimeRouteDeps): FastifyPluginAsync {
   async function isContact(me: string, other: string): Promise<boolean> {
-    const inbox = await deps.queries.inbox(me, { limit: 10_000 });
-    return inbox.some((c) => c.participants.some((p) => p.user_id === other));
+    const contacts = await deps.queries.contacts(me, { limit: MAX_CONTACTS });
+    return contacts.includes(other);
   }
 
   return async (scope) => {
@@ -57,8 +58,8 @@ export function realtimeRoutes(deps: RouteDeps, realtime: RealtimeRouteDeps): Fa
       },
       async (request) => {
         const me = caller(request);
-        await deps.commands.access(me.userId, request.params.id);
-        const forwarded = await realtime.presence.typing(me.userId, request.params.id, request.body.is_typing);
+        const recipients = await deps.commands.otherMembers(me.userId, request.params.id);
+        const forwarded = await realtime.presence.typing(me.userId, request.params.id, request.body.is_typing, recipients);
         return { conversation_id: request.params.id, is_typing: request.body.is_typing, forwarded };
       },
     );
