@@ -9,6 +9,7 @@
  *   P user:<user>   HASH status (explicit: away | offline), last_seen (ms), shown (last published)
  *   P live          ZSET JSON [user, connection] → last heartbeat: what sweep() scans
  *   P typing:<conv> ZSET user → typing expiry (ms)
+ *   P typing-to:<conv>  HASH user → recipients of their typing (JSON array), for the expiry's signal
  *   P typers        ZSET JSON [conversation, user] → typing expiry: what sweep() scans
  *   P throttle:<n>:<user>:<conv>  STRING time of the last accepted typing signal (n = user length)
  * Time always comes from ARGV (the store's clock). PEXPIRE / PX are garbage-collection backstops
