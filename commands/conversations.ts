@@ -88,14 +88,21 @@ export function createConversationCommands(deps: ConversationCommandsDeps) {
    * 404 when it does not exist, 403 when the caller is not a member.
    */
   async function access(actor: string, conversationId: string): Promise<Access> {
-    const access = await worker.read(conversationStreamId(conversationId), (state) => {
-      if (state.status !== 'active') return null;
-      const member = state.members.get(actor);
-      return { kind: state.kind, version: state.version, member: member ? { admin: member.admin } : null };
-    });
-    if (!access) throw notFound('conversation_not_found', 'conversation not found');
-    if (!access.member) throw forbidden('not_a_member', 'you are not a member of this conversation');
+    const access = admitted(
+      await worker.read(conversationStreamId(conversationId), (state) => {
+        if (state.status !== 'active') return null;
+        const member = state.members.get(actor);
+        return { kind: state.kind, version: state.version, member: member ? { admin: member.admin } : null };
+      }),
+    );
     return { kind: access.kind, version: access.version, isAdmin: access.member.admin };
+  }
+
+  /** 404 when a read found no active conversation (null), 403 when it found the caller no member. */
+  function admitted<T extends { member: object | null }>(seen: T | null): T & { member: NonNullable<T['member']> } {
+    if (!seen) throw notFound('conversation_not_found', 'conversation not found');
+    if (!seen.member) throw forbidden('not_a_member', 'you are not a member of this conversation');
+    return seen as T & { member: NonNullable<T['member']> };
   }
 
   return {
@@ -238,12 +245,16 @@ export function createConversationCommands(deps: ConversationCommandsDeps) {
      * signal of the actor in that conversation (typing) is for.
      */
     async otherMembers(actor: string, conversationId: string): Promise<string[]> {
-      await access(actor, conversationId);
-      return worker.read(conversationStreamId(conversationId), (state) => {
-        const others: string[] = [];
-        for (const id of active(state).members.keys()) if (id !== actor) others.push(id);
-        return others;
-      });
+      const seen = admitted(
+        await worker.read(conversationStreamId(conversationId), (state) => {
+          if (state.status !== 'active') return null;
+          if (!state.members.has(actor)) return { member: null, others: [] };
+          const others: string[] = [];
+          for (const id of state.members.keys()) if (id !== actor) others.push(id);
+          return { member: {}, others };
+        }),
+      );
+      return seen.others;
     },
 
     /** The conversation as the command side sees it now (members, roles, version), for a member. */

@@ -40,7 +40,7 @@ import { replayConversation } from './sync.js';
 export type ConnectionDeps = {
   nodeId: string;
   tokens: Pick<TokenService, 'verify'>;
-  commands: Pick<ConversationCommands, 'sendMessage' | 'markWatermark' | 'access' | 'describe' | 'otherMembers'>;
+  commands: Pick<ConversationCommands, 'sendMessage' | 'markWatermark' | 'access' | 'otherMembers'>;
   store: Pick<EventStore, 'readStream'>;
   queries: Pick<ConversationQueries, 'contacts'>;
   presence: PresenceStore;
@@ -279,8 +279,8 @@ export class Connection {
   /** Members joined a conversation of this user (or the user joined one): learn them as contacts. */
   private learnContacts(conversationId: string): void {
     this.deps.commands
-      .describe(this.userId, conversationId)
-      .then((view) => this.deps.hub.addContacts(this, view.participants.map((p) => p.user_id).filter((id) => id !== this.userId)))
+      .otherMembers(this.userId, conversationId)
+      .then((others) => this.deps.hub.addContacts(this, others))
       .catch(() => {
         // not a member (any more): nothing to learn
       });

@@ -26,7 +26,7 @@ const tokens = {
 const unused = async (): Promise<never> => {
   throw new Error('not used in this test');
 };
-const commands = { sendMessage: unused, markWatermark: unused, access: unused, describe: unused, otherMembers: unused };
+const commands = { sendMessage: unused, markWatermark: unused, access: unused, otherMembers: unused };
 const store = { readStream: async () => [] };
 const queries = { contacts: async () => [] };
 
