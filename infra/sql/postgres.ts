@@ -17,6 +17,30 @@ const poolTypes = {
       : pg.types.getTypeParser(oid, format as 'text')) as typeof pg.types.getTypeParser,
 };
 
+/** How many distinct statement texts a pool prepares (per connection, on first use). */
+export const MAX_PREPARED = 256;
+
+/**
+ * Statements with parameters run as named prepared statements: each connection parses and plans
+ * a text once, then only binds and executes it. The SQL of this project is constant text with
+ * positional parameters, so a few dozen names cover it; texts past MAX_PREPARED (which would mean
+ * generated SQL) run unnamed, so a connection never holds an unbounded set.
+ */
+function preparedStatements() {
+  const names = new Map<string, string>();
+  return {
+    config(text: string, params: unknown[] | undefined): pg.QueryConfig {
+      if (params === undefined || params.length === 0) return { text };
+      let name = names.get(text);
+      if (name === undefined && names.size < MAX_PREPARED) {
+        name = `chat_${names.size + 1}`;
+        names.set(text, name);
+      }
+      return name === undefined ? { text, values: params } : { name, text, values: params };
+    },
+  };
+}
+
 /**
  * SqlDatabase over a pg.Pool. bigint columns come back as numbers (a per-pool type parser, no
  * global change), timestamptz as Date, json / jsonb parsed.
@@ -32,11 +56,12 @@ export function createPostgresDatabase(options: PostgresDatabaseOptions): SqlDat
   // would crash the process. The next query on a fresh client reports the failure instead.
   pool.on('error', () => {});
   let closed: Promise<void> | undefined;
+  const prepared = preparedStatements();
 
   return {
     kind: 'postgres',
     async query<R extends Row = Row>(text: string, params?: unknown[]) {
-      const result = await pool.query<R>(text, params);
+      const result = await pool.query<R>(prepared.config(text, params));
       return { rows: result.rows };
     },
     async exec(sql: string) {
@@ -49,7 +74,7 @@ export function createPostgresDatabase(options: PostgresDatabaseOptions): SqlDat
         await client.query('BEGIN');
         const tx: SqlClient = {
           async query<R extends Row = Row>(text: string, params?: unknown[]) {
-            const result = await client.query<R>(text, params);
+            const result = await client.query<R>(prepared.config(text, params));
             return { rows: result.rows };
           },
         };
