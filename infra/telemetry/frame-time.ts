@@ -24,6 +24,30 @@ export function hasFieldAtPath(bytes: Uint8Array, path: readonly number[]): bool
   return fieldAtPath(bytes, path) !== undefined;
 }
 
+const utf8 = new TextDecoder('utf-8', { fatal: true });
+
+/**
+ * The string field at `path` of encoded protobuf bytes (every field but the last an embedded
+ * message, the last length-delimited), without decoding the message: the load generator reads a
+ * MessageSent's sender and content with it. Undefined when absent (proto3 leaves an empty string
+ * out), of another wire type, malformed or not UTF-8.
+ */
+export function readStringAtPath(bytes: Uint8Array, path: readonly number[]): string | undefined {
+  const found = fieldAtPath(bytes, path);
+  if (found === undefined || found.wire !== 2) return undefined;
+  const len = readVarint(bytes, found.pos, found.end);
+  if (len === undefined) return undefined;
+  let pos = found.pos;
+  while (bytes[pos]! & 0x80) pos++;
+  pos++;
+  if (pos + len > found.end) return undefined;
+  try {
+    return utf8.decode(bytes.subarray(pos, pos + len));
+  } catch {
+    return undefined;
+  }
+}
+
 /** Where the first occurrence of the field at `path` starts (after its tag), its wire type, and where its parent ends. */
 function fieldAtPath(bytes: Uint8Array, path: readonly number[]): { wire: number; pos: number; end: number } | undefined {
   const depth = path.length;

@@ -2,7 +2,7 @@ import { describe, expect, it } from 'vitest';
 import { encodeServerFrame } from '../../gateways/ws/protocol/codec.js';
 import { eventFrame, toEventFrame } from '../../gateways/ws/protocol/event-frames.js';
 import { DOMAIN_EVENTS, stored } from '../../gateways/ws/protocol/testing/samples.js';
-import { hasFieldAtPath, readVarintAtPath } from './frame-time.js';
+import { hasFieldAtPath, readStringAtPath, readVarintAtPath } from './frame-time.js';
 
 /** The path gateway.ts reads: ServerFrame.event (8) → Event.message_sent (13) → MessageSent.created_at_ms (7). */
 const MESSAGE_SENT_CREATED_AT_MS = [8, 13, 7];
@@ -71,5 +71,33 @@ describe('hasFieldAtPath', () => {
     expect(hasFieldAtPath(bytes, [8, 11])).toBe(true);
     expect(hasFieldAtPath(bytes.subarray(0, 1), [8, 11])).toBe(false);
     expect(hasFieldAtPath(bytes, [])).toBe(false);
+  });
+});
+
+describe('readStringAtPath', () => {
+  it("reads a MessageSent's sender and content out of a real encoded Event frame, as the full decode does", () => {
+    for (const [i, event] of DOMAIN_EVENTS.entries()) {
+      const bytes = encodeServerFrame(eventFrame(toEventFrame(stored(event, i + 2))));
+      if (event.type === 'MessageSent') {
+        const data = event.data as { sender_id: string; content: string };
+        expect(readStringAtPath(bytes, [8, 13, 2])).toBe(data.sender_id);
+        // proto3 leaves an empty string out: absent reads as undefined (a media message has no text)
+        expect(readStringAtPath(bytes, [8, 13, 3]) ?? '').toBe(data.content);
+      } else {
+        expect(readStringAtPath(bytes, [8, 13, 3])).toBeUndefined();
+      }
+    }
+  });
+
+  it('reads multi-byte UTF-8 and long strings; refuses other wire types, truncation and invalid UTF-8', () => {
+    const text = 'héllo ✓ '.repeat(40); // longer than 127 bytes: a two-byte length
+    const encoded = new TextEncoder().encode(text);
+    const len = [(encoded.length & 0x7f) | 0x80, encoded.length >> 7];
+    const bytes = new Uint8Array([0x08, 0x05, 0x12, ...len, ...encoded]);
+    expect(readStringAtPath(bytes, [2])).toBe(text);
+    expect(readStringAtPath(bytes, [1])).toBeUndefined(); // a varint
+    expect(readStringAtPath(bytes.subarray(0, bytes.length - 1), [2])).toBeUndefined(); // truncated
+    expect(readStringAtPath(new Uint8Array([0x12, 2, 0xc3, 0x28]), [2])).toBeUndefined(); // not UTF-8
+    expect(readStringAtPath(new Uint8Array([0x12, 0]), [2])).toBe('');
   });
 });
