@@ -180,8 +180,8 @@ async function registerUsers(baseUrl: string, count: number, concurrency: number
 type Lean = { ws: WebSocket; userId: string; send(body: ClientBody): number; close(): void };
 
 /**
- * What the bench needs of a server frame. The three kinds that come at the message rate (a reply
- * without a body to read, a MessageSent event) are read straight from the bytes by field path
+ * What the bench needs of a server frame. The three kinds that come at the message rate (SendAck
+ * and Ok replies, MessageSent events) are read straight from the bytes by field path
  * (ServerFrame: request_id 1, send_ack 5, ok 6, event 8; Event.message_sent 13; MessageSent:
  * sender_id 2, content 3), so the load generator spends its share of the machine's two cores on
  * sending and receiving rather than on decoding; every other frame is decoded in full.
@@ -196,8 +196,9 @@ function readBenchFrame(data: Uint8Array): BenchFrame | null {
   if (requestId !== 0 && (hasFieldAtPath(data, [5]) || hasFieldAtPath(data, [6]))) return { kind: 'reply', requestId };
   if (requestId === 0 && hasFieldAtPath(data, [8, 13])) {
     const senderId = readStringAtPath(data, [8, 13, 2]);
-    const content = readStringAtPath(data, [8, 13, 3]);
-    if (senderId !== undefined && content !== undefined) return { kind: 'message', senderId, content };
+    // proto3 leaves an empty content out (a media message)
+    const content = readStringAtPath(data, [8, 13, 3]) ?? '';
+    if (senderId !== undefined) return { kind: 'message', senderId, content };
   }
   const decoded = decodeServerFrame(data);
   return decoded.ok ? { kind: 'frame', frame: decoded.frame } : null;
