@@ -104,6 +104,11 @@ describe.each<[Adapter, number]>([
     expect(await stack.queries.contacts(f, { limit: 10 })).toEqual([e, g]);
     expect(await stack.queries.contacts(h, { limit: 10 })).toEqual([]);
     expect(await stack.queries.contacts(g, { limit: 1 })).toEqual([e]);
+    expect(await stack.queries.isContact(e, g)).toBe(true);
+    expect(await stack.queries.isContact(g, f)).toBe(true);
+    expect(await stack.queries.isContact(e, h)).toBe(false); // removed
+    expect(await stack.queries.isContact(h, e)).toBe(false);
+    expect(await stack.queries.isContact(e, e)).toBe(false);
   });
 
   it('a retried send appends nothing and returns the original message', async () => {

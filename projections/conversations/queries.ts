@@ -119,6 +119,17 @@ export function createConversationQueries(db: SqlClient): ConversationQueries {
       return rows.map((r) => r.user_id);
     },
 
+    async isContact(userId, otherId): Promise<boolean> {
+      if (userId === otherId) return false;
+      const { rows } = await db.query(
+        `SELECT 1 FROM rm_members me JOIN rm_members p ON p.conversation_id = me.conversation_id AND p.active
+         WHERE me.user_id = $1 AND me.active AND p.user_id = $2
+         LIMIT 1`,
+        [userId, otherId],
+      );
+      return rows.length > 0;
+    },
+
     async history(conversationId, { limit, beforeSequence }) {
       const { rows } = await db.query<MessageRow>(
         `SELECT message_id, conversation_id, sequence_number, sender_id, content, content_type, media, client_message_id, created_at

@@ -71,6 +71,8 @@ export interface ConversationQueries {
    * the gateway asks it for every connection it opens.
    */
   contacts(userId: string, options: { limit: number }): Promise<string[]>;
+  /** Whether `otherId` is a contact of `userId` (one lookup, for a single check). */
+  isContact(userId: string, otherId: string): Promise<boolean>;
   /** Messages in ascending sequence_number: the `limit` latest below `beforeSequence` (or the latest). */
   history(conversationId: string, options: { limit: number; beforeSequence?: number }): Promise<HistoryPage>;
   messageRef(messageId: string): Promise<MessageRef | null>;

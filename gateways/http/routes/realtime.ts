@@ -2,7 +2,6 @@ import type { FastifyPluginAsync } from 'fastify';
 import { z } from 'zod';
 import { forbidden } from '../../../domain/errors.js';
 import type { PresenceStore } from '../../../infra/presence/port.js';
-import { MAX_CONTACTS } from '../../../projections/conversations/views.js';
 import { caller } from '../auth.js';
 import type { RouteDeps } from '../deps.js';
 import { Id } from '../schemas.js';
@@ -30,11 +29,6 @@ const PresenceBody = z.object({
 });
 
 export function realtimeRoutes(deps: RouteDeps, realtime: RealtimeRouteDeps): FastifyPluginAsync {
-  async function isContact(me: string, other: string): Promise<boolean> {
-    const contacts = await deps.queries.contacts(me, { limit: MAX_CONTACTS });
-    return contacts.includes(other);
-  }
-
   return async (scope) => {
     const app = scope.withTypeProvider<ZodTypeProvider>();
 
@@ -88,7 +82,7 @@ export function realtimeRoutes(deps: RouteDeps, realtime: RealtimeRouteDeps): Fa
       async (request) => {
         const me = caller(request);
         const other = request.params.user_id;
-        if (other !== me.userId && !(await isContact(me.userId, other))) {
+        if (other !== me.userId && !(await deps.queries.isContact(me.userId, other))) {
           throw forbidden('not_a_contact', 'user_id: presence is visible to contacts only (people sharing a conversation)');
         }
         const [presence] = await realtime.presence.get([other]);
