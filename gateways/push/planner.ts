@@ -35,6 +35,10 @@ export const PUSH_GROUP = 'push';
 
 type Folded = { tracked: TrackedConversation; kind: 'direct' | 'group'; name: string | null };
 
+/**
+ * `messages`: MessageSent events planned to the end (their jobs, if any, are enqueued and counted
+ * in `jobs`), so a reader that sees a message counted also sees its jobs.
+ */
 export type PushPlannerStats = { events: number; messages: number; jobs: number; online: number; stale: number; loads: number };
 
 export function createPushPlanner(deps: PushPlannerDeps) {
@@ -74,6 +78,7 @@ export function createPushPlanner(deps: PushPlannerDeps) {
   async function handle(events: StoredEvent[]): Promise<void> {
     const candidates: PushJob[] = [];
     const touched = new Set<string>();
+    let messages = 0;
     try {
       for (const event of events) {
         stats.events++;
@@ -86,7 +91,7 @@ export function createPushPlanner(deps: PushPlannerDeps) {
         if (event.version !== f.tracked.version + 1) continue;
         const routed = fold(f, event);
         if (routed === null || routed.event.type !== 'MessageSent') continue;
-        stats.messages++;
+        messages++;
         const m = routed.event.data;
         const sentAt = Date.parse(m.created_at);
         if (!(clock() - sentAt <= maxAgeMs)) {
@@ -111,12 +116,16 @@ export function createPushPlanner(deps: PushPlannerDeps) {
           });
         }
       }
-      if (candidates.length === 0) return;
+      if (candidates.length === 0) {
+        stats.messages += messages;
+        return;
+      }
       const nodes = await deps.presence.nodesOf([...new Set(candidates.map((j) => j.user_id))]);
       const offline = candidates.filter((j) => (nodes.get(j.user_id) ?? []).length === 0);
       stats.online += candidates.length - offline.length;
       if (offline.length > 0) await deps.queue.enqueue(offline);
       stats.jobs += offline.length;
+      stats.messages += messages;
     } catch (error) {
       for (const id of touched) cache.delete(id);
       throw error;
