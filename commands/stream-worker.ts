@@ -1,6 +1,6 @@
 import { uuidV7 } from './ids.js';
 import { decide } from '../domain/conversation/decide.js';
-import { evolve, initialState, type ConversationState } from '../domain/conversation/state.js';
+import { evolve, initialState, undoOf, type ConversationState } from '../domain/conversation/state.js';
 import type { ConversationCommand } from '../domain/conversation/commands.js';
 import { ConversationEvent } from '../domain/conversation/events.js';
 import { parseConversationEvent } from '../domain/conversation/upcast.js';
@@ -8,14 +8,16 @@ import { parseConversationEvent } from '../domain/conversation/upcast.js';
 import { WrongExpectedVersionError, type AppendResult, type EventStore, type NewEvent } from '../infra/event-store/port.js';
 
 /**
- * Runs commands against conversation streams: load (from a cached state, caught up from the
- * store), decide, append with the expected version, retry on a version conflict.
+ * Runs commands against conversation streams: decide (on the cached state; a stream not cached is
+ * loaded from the store), append with the expected version, retry on a version conflict (the
+ * state caught up from the store).
  *
  * Commands for one stream are serialised in this process and batched: every command queued while
  * an append is in flight is decided, in order, against the state left by the one before, and all
  * their events go out in ONE append. Across processes, optimistic concurrency (expected version)
- * keeps the stream consistent: on a conflict the cached state is dropped, reloaded and the whole
- * batch decided again. A command that the domain refuses fails alone.
+ * keeps the stream consistent: on a conflict the events folded ahead of the append are taken back
+ * (undoOf), the state is caught up from the store and the whole batch decided again. A command
+ * that the domain refuses fails alone, once a caught-up state confirms the refusal.
  */
 
 export type CommandOutcome<T> = {
@@ -83,27 +85,53 @@ export function createStreamWorker(options: StreamWorkerOptions) {
   }
 
   async function runBatch(streamId: string, jobs: Job[]): Promise<void> {
+    // Commands alone are decided on the cached state as it stands, without asking the store first:
+    // the append's expected version confirms them (if another process appended meanwhile, the
+    // append is refused and the batch is decided again on a caught-up state). What no append
+    // confirms (a read, a command the domain refuses, one that changes nothing) is decided again
+    // on a caught-up state before it is answered.
+    let trustCache = jobs.every((job) => job.command !== null);
     for (let attempt = 1; ; attempt++) {
-      let state = await load(streamId);
+      const cached = trustCache ? cache.get(streamId) : undefined;
+      trustCache = false;
+      let state = cached ?? (await load(streamId));
+      const caughtUp = cached === undefined;
       const expectedVersion = state.version;
       const accepted: { job: Job; events: ConversationEvent[]; value: unknown; firstVersion: number }[] = [];
       const toAppend: NewEvent[] = [];
-      let speculative = false;
+      // Decided events are folded into the cached state before their append; these take them back.
+      const undos: (() => void)[] = [];
+      const takeBack = () => {
+        for (let i = undos.length - 1; i >= 0; i--) undos[i]!();
+      };
+      let unconfirmed = false;
       for (const job of jobs) {
         let events: ConversationEvent[];
         try {
           events = job.command === null ? [] : decide(job.command, state);
         } catch (error) {
+          if (!caughtUp) {
+            unconfirmed = true;
+            break;
+          }
           job.reject(error);
           continue;
         }
+        if (!caughtUp && events.length === 0) {
+          unconfirmed = true;
+          break;
+        }
         const firstVersion = state.version + 1;
         for (const event of events) {
+          undos.push(undoOf(state, event));
           state = evolve(state, event);
-          speculative = true;
           toAppend.push({ event_id: newEventId(), type: event.type, data: event.data, metadata: job.metadata });
         }
         accepted.push({ job, events, value: job.extract(state, events), firstVersion });
+      }
+      if (unconfirmed) {
+        takeBack();
+        continue;
       }
       if (toAppend.length === 0) {
         for (const a of accepted) a.job.resolve({ events: [], position: null, value: a.value });
@@ -113,8 +141,9 @@ export function createStreamWorker(options: StreamWorkerOptions) {
       try {
         result = await store.append(streamId, toAppend, { expectedVersion });
       } catch (error) {
-        // The cached state holds events that were not stored: it must go.
-        if (speculative) cache.delete(streamId);
+        // The cached state must not keep events that were not stored (an incremental read then
+        // catches it up, where dropping it would read the whole stream again).
+        takeBack();
         if (error instanceof WrongExpectedVersionError && attempt < maxAttempts) {
           jobs = accepted.map((a) => a.job);
           continue;

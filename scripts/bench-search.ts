@@ -21,6 +21,7 @@ import { randomUUID } from 'node:crypto';
 import { readFileSync } from 'node:fs';
 import { loadavg } from 'node:os';
 import { parseArgs } from 'node:util';
+import { random } from '../domain/testing/random.js';
 import { createPostgresEventStore } from '../infra/event-store/postgres.js';
 import type { NewEvent } from '../infra/event-store/port.js';
 import { createPostgresSearchIndex } from '../infra/search/postgres.js';
@@ -66,18 +67,7 @@ const log = (line: string) => process.stderr.write(`${line}\n`);
 /** The machine is shared: the 1-minute load average says how much else ran meanwhile. */
 const load = () => `load average ${loadavg()[0]!.toFixed(1)} on 2 cores`;
 
-/** mulberry32: a small seeded PRNG, so runs generate the same corpus. */
-function prng(seed: number) {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
-const rand = prng(settings.seed);
+const rand = random(settings.seed).next; // seeded: runs generate the same corpus
 const int = (lo: number, hi: number) => lo + Math.floor(rand() * (hi - lo + 1));
 
 /** Samples ranks 0..n-1 with P(rank k) ∝ 1 / (k+1)^s. */

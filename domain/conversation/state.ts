@@ -129,3 +129,73 @@ export function evolve(state: ConversationState, event: ConversationEvent, versi
 export function deviceWatermarks(state: ActiveConversation, userId: string, deviceId: string): Watermarks {
   return state.deviceWatermarks.get(deviceKey(userId, deviceId)) ?? { delivered: 0, read: 0 };
 }
+
+/**
+ * What `evolve(state, event, version)` is about to change, so that it can be put back: call it
+ * BEFORE evolve with the same arguments, then call the function it returns to restore `state` as
+ * it was. Undo in reverse order of the folds. It saves only the entries the event touches (a state
+ * can hold every message of a long conversation), which is what lets a command side fold decided
+ * events before their append and take them back when the append is refused, instead of reloading
+ * the whole stream.
+ */
+export function undoOf(state: ConversationState, event: ConversationEvent): () => void {
+  // ConversationCreated and folds into a non-active state return a new object: `state` is untouched.
+  if (event.type === 'ConversationCreated' || state.status !== 'active') return () => {};
+  const version = state.version;
+  const restore = (map: Map<string, unknown>, key: string) => {
+    const had = map.has(key);
+    const value = map.get(key);
+    return () => (had ? map.set(key, value) : map.delete(key));
+  };
+  let undo: (() => unknown)[];
+  switch (event.type) {
+    case 'MembersAdded':
+    case 'MemberRemoved': {
+      // A removal can hand the admin role to someone else: keep every member's entry (256 at most).
+      const members = [...state.members].map(([id, m]) => [id, { ...m }] as const);
+      undo = [
+        () => {
+          state.members.clear();
+          for (const [id, m] of members) state.members.set(id, m);
+        },
+      ];
+      break;
+    }
+    case 'MessageSent': {
+      const d = event.data;
+      undo = [restore(state.messages, d.message_id)];
+      if (d.client_message_id !== null) undo.push(restore(state.clientMessageIds, clientMessageKey(d.sender_id, d.client_message_id)));
+      break;
+    }
+    case 'ReactionAdded':
+    case 'ReactionRemoved': {
+      const key = reactionKey(event.data.message_id, event.data.user_id, event.data.emoji);
+      const had = state.reactions.has(key);
+      undo = [() => (had ? state.reactions.add(key) : state.reactions.delete(key))];
+      break;
+    }
+    case 'Delivered':
+    case 'Read': {
+      const d = event.data;
+      undo = [state.userWatermarks, state.deviceWatermarks].map((map, i) => {
+        const key = i === 0 ? d.user_id : deviceKey(d.user_id, d.device_id);
+        const before = map.get(key);
+        // evolve changes the watermark object in place: keep its numbers, not the reference alone.
+        const saved = before === undefined ? undefined : { ...before };
+        return () => {
+          if (before === undefined || saved === undefined) map.delete(key);
+          else map.set(key, Object.assign(before, saved));
+        };
+      });
+      break;
+    }
+    default: {
+      const unreachable: never = event;
+      return unreachable;
+    }
+  }
+  return () => {
+    for (const u of undo) u();
+    state.version = version;
+  };
+}

@@ -3,7 +3,7 @@ import { createApiStack, type ApiStack, type Registered } from '../http/testing/
 import { ContentType, ErrorCode, MAX_FRAME_BYTES, decodeClientFrame, encodeClientFrame, type ServerMessage } from './protocol/index.js';
 import { CLIENT_SAMPLES } from './protocol/testing/samples.js';
 import { connectClient, openSocket, type TestClient } from './testing/client.js';
-import { random } from './protocol/testing/random.js';
+import { random } from '../../domain/testing/random.js';
 
 /**
  * Fuzz against a live gateway: more than 10,000 random, truncated, bit-flipped, unknown-type,

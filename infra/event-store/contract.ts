@@ -18,7 +18,7 @@ import {
  */
 
 /** A store under test; `stats` is required when the adapter claims group commit. */
-export type ContractStore = EventStore & { stats?: () => { transactions: number } };
+export type ContractStore = EventStore & { stats?: () => { transactions: number; underLock?: number } };
 
 export type EventStoreContractOptions = {
   create: (options: { shards: number }) => Promise<ContractStore>;
@@ -338,6 +338,21 @@ export function eventStoreContract(name: string, options: EventStoreContractOpti
       });
 
       if (options.groupCommit) {
+        test('an append decided on a stale version fails alone, and its batch still commits in one statement', async (store) => {
+          await store.append('moved', [newEvent()], { expectedVersion: 0 }); // another process appended
+          const before = store.stats?.().underLock ?? 0;
+          const settled = await Promise.allSettled([
+            store.append('x1', [newEvent()], { expectedVersion: 0 }),
+            store.append('moved', [newEvent()], { expectedVersion: 0 }), // decided on a stale state
+            store.append('x2', [newEvent(), newEvent()], { expectedVersion: 0 }),
+          ]);
+          expect(settled.map((s) => s.status)).toEqual(['fulfilled', 'rejected', 'fulfilled']);
+          expect((settled[1] as PromiseRejectedResult).reason).toMatchObject({ name: 'WrongExpectedVersionError', actualVersion: 1 });
+          expect((await store.readStream('x2')).map((e) => e.version)).toEqual([1, 2]);
+          expect(await store.streamVersion('moved')).toBe(1);
+          expect((store.stats?.().underLock ?? 0) - before).toBe(0);
+        });
+
         test('appends to one stream batched together behave like sequential appends', async (store) => {
           const [e1, e2] = [newEvent(), newEvent()];
           const settled = await Promise.allSettled([

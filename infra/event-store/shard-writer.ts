@@ -45,6 +45,8 @@ export type WriterStats = {
   conflicts: number;
   /** Most calls in one transaction. */
   largestBatch: number;
+  /** Group-commit batches decided in a transaction under the append lock (the one-statement path could not write them). */
+  underLock: number;
 };
 
 type Pending = {
@@ -86,6 +88,8 @@ const READ_IDS = `select event_id::text as event_id, stream_id, version, positio
  */
 const APPEND = 'select o_base, o_stream, o_version from event_store_append($1, $2, $3, $4, $5, $6, $7, $8)';
 const SEPARATOR = '\u001e';
+/** Tries of event_store_append as a statement of its own before the batch is run in a transaction under the lock. */
+const ONE_STATEMENT_TRIES = 2;
 /** Tries of event_store_append in one transaction; from the second on the lock is held, so two suffice. */
 const MAX_APPEND_TRIES = 3;
 
@@ -224,6 +228,7 @@ export class ShardWriter {
         done = await this.writeInOneStatement(batch, order);
         order = undefined; // taken its turn; a fallback below is a rare path outside the ordering
       }
+      if (done === undefined && this.deps.mode === 'group-commit') stats.underLock += 1;
       written = done ?? (await this.deps.db.transaction((tx) => this.write(tx, batch, careful, order)));
     } catch (error) {
       order?.markLocked(); // never keep the next batch waiting, whatever happened
@@ -259,9 +264,11 @@ export class ShardWriter {
   /**
    * The common case in one round trip: event_store_append as a statement of its own, so it is
    * its own transaction and the append lock is held only while the database inserts and commits,
-   * never while a reply travels to this process and COMMIT travels back. Returns undefined, having
-   * written nothing, when a stream was not at the version planned against: the caller then runs the
-   * batch in a transaction that decides it again under the lock.
+   * never while a reply travels to this process and COMMIT travels back. When a stream was not at
+   * the version planned against (the statement then writes nothing and returns the actual
+   * versions), the batch is decided again against those and sent once more; if they moved again,
+   * it returns undefined, having written nothing, and the caller runs the batch in a transaction
+   * that decides it under the lock.
    */
   private async writeInOneStatement(pending: Pending[], order?: LockOrder): Promise<Written | undefined> {
     const { db, shard } = this.deps;
@@ -269,30 +276,41 @@ export class ShardWriter {
     const streams = [...new Set(batch.map((call) => call.streamId))];
     const versions = new Map<string, number>();
     for (let i = batch.length - 1; i >= 0; i--) versions.set(batch[i]!.streamId, batch[i]!.expectedVersion);
-    const plan = planBatch(shard, batch, { versions, knownIds: new Map() });
-    const params = appendParams(streams, versions, plan);
-    if (order !== undefined) await order.after;
-    let result: AppendRow[];
-    try {
-      ({ rows: result } = await db.query<AppendRow>(APPEND, params));
-    } catch (error) {
-      if (sqlState(error) === '23505') throw new KnownIdInBatch();
-      throw error;
-    } finally {
-      order?.markLocked();
+    for (let attempt = 1; attempt <= ONE_STATEMENT_TRIES; attempt++) {
+      const plan = planBatch(shard, batch, { versions, knownIds: new Map() });
+      const params = appendParams(streams, versions, plan);
+      if (order !== undefined) await order.after;
+      let result: AppendRow[];
+      try {
+        ({ rows: result } = await db.query<AppendRow>(APPEND, params));
+      } catch (error) {
+        if (sqlState(error) === '23505') throw new KnownIdInBatch();
+        throw error;
+      } finally {
+        order?.markLocked();
+        order = undefined;
+      }
+      const base = result.find((row) => row.o_base !== null)?.o_base;
+      if (base === undefined || base === null) {
+        // Some stream was elsewhere (a caller decided on a stale state: another process appended).
+        // Decide the batch again against the versions the database returned, so that caller fails
+        // alone and the others go through, still in one statement.
+        for (const row of result) versions.set(row.o_stream!, row.o_version!);
+        continue;
+      }
+      // A failed call may repeat an append stored earlier. Rows at positions up to `base` were
+      // committed before this batch took the lock and cannot change, so reading them after the
+      // commit gives what reading them under the lock would have.
+      const failed = batch.filter((_, i) => !plan.outcomes[i]!.ok);
+      let final = plan;
+      if (failed.length > 0) {
+        const knownIds = new Map<string, KnownEvent>();
+        if ((await lookUpStoredIds(db, failed, knownIds, Number(base))) > 0) final = planBatch(shard, batch, { versions, knownIds });
+      }
+      return { plan: final, base: Number(base), count: plan.rows.eventIds.length };
     }
-    const base = result.find((row) => row.o_base !== null)?.o_base;
-    if (base === undefined || base === null) return undefined;
-    // A failed call may repeat an append stored earlier. Rows at positions up to `base` were
-    // committed before this batch took the lock and cannot change, so reading them after the
-    // commit gives what reading them under the lock would have.
-    const failed = batch.filter((_, i) => !plan.outcomes[i]!.ok);
-    let final = plan;
-    if (failed.length > 0) {
-      const knownIds = new Map<string, KnownEvent>();
-      if ((await lookUpStoredIds(db, failed, knownIds, Number(base))) > 0) final = planBatch(shard, batch, { versions, knownIds });
-    }
-    return { plan: final, base: Number(base), count: plan.rows.eventIds.length };
+    // The versions kept moving (appends of other processes racing this batch): decide it under the lock.
+    return undefined;
   }
 
   private async write(tx: SqlClient, pending: Pending[], careful: boolean, order?: LockOrder): Promise<Written> {

@@ -108,7 +108,7 @@ export async function createSqlEventStore(options: SqlEventStoreOptions): Promis
     }
   }
 
-  const stats: WriterStats = { transactions: 0, appends: 0, events: 0, conflicts: 0, largestBatch: 0 };
+  const stats: WriterStats = { transactions: 0, appends: 0, events: 0, conflicts: 0, largestBatch: 0, underLock: 0 };
   const listeners = new Set<(shard: number, position: number) => void>();
   /** Highest head announced per shard: an append is announced once, whichever way is first. */
   const announced = shards.map(() => 0);

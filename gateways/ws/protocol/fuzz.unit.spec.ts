@@ -2,7 +2,7 @@ import { describe, expect, it } from 'vitest';
 import { decodeClientFrame, decodeServerFrame, encodeClientFrame, encodeServerFrame, validateClientFrame, type DecodeErrorCode } from './codec.js';
 import { MAX_FRAME_BYTES } from './limits.js';
 import { CLIENT_SAMPLES, SERVER_SAMPLES } from './testing/samples.js';
-import { random } from './testing/random.js';
+import { random } from '../../../domain/testing/random.js';
 
 /**
  * decodeClientFrame never throws and always answers with a frame that passes validation or a

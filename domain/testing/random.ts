@@ -1,4 +1,4 @@
-/** mulberry32, seeded: small, fast, good enough to spread fuzz inputs, and the same every run. */
+/** mulberry32, seeded: small, fast, good enough to spread fuzz inputs and generated data, and the same every run. */
 export function random(seed: number) {
   let a = seed >>> 0;
   const next = () => {
@@ -9,5 +9,5 @@ export function random(seed: number) {
     return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
   };
   const int = (n: number) => Math.floor(next() * n);
-  return { int, pick: <T>(items: readonly T[]): T => items[int(items.length)]! };
+  return { next, int, pick: <T>(items: readonly T[]): T => items[int(items.length)]! };
 }
