@@ -211,6 +211,31 @@ describe('relay failures (pglite store → JetStream)', () => {
     });
   });
 
+  it('a leader whose lease was taken gives the shard up at its next checkpoint and never writes over the new owner', async () => {
+    await withWorld('pglite', async (world, bus) => {
+      const member = startMember(bus, 'check');
+      const relay = relayOf(world, bus, { batchSize: 5, leaseMs: 60_000 });
+      await relay.start();
+      await appendMany(world.store, 2, 5);
+      await expectEverythingOnce(world.store, member);
+      await eventually(() => expect(relay.stats().every((s) => s.leader)).toBe(true));
+      // another relay took both shards (as after this one stalled past its lease)
+      await world.db.query(`update relay_checkpoints set owner = 'usurper', lease_until = now() + interval '60 seconds' where relay = 'events'`);
+      const before = relay.stats().map((s) => s.published);
+
+      await appendMany(world.store, 2, 30); // 30 events per shard: six batches each
+
+      await eventually(() => expect(relay.stats().every((s) => !s.leader)).toBe(true));
+      // its checkpoint write of the batch before is refused; that batch and the one published
+      // meanwhile are all it sends before giving up
+      relay.stats().forEach((s, shard) => expect(s.published - before[shard]!).toBeLessThanOrEqual(10));
+      const rows = await relay.checkpoints();
+      expect(rows.map((r) => r.owner)).toEqual(['usurper', 'usurper']);
+      await relay.stop();
+      await member.stop();
+    });
+  });
+
   it("a crashed leader's lease frees itself: another relay takes the shard once it runs out", async () => {
     await withWorld('pglite', async (world, bus) => {
       const member = startMember(bus, 'check');

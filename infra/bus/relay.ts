@@ -8,7 +8,8 @@ import { backoffDelay, resolveRetry, sleep, type RetryPolicy } from './retry.js'
 
 /**
  * The relay: store → bus. Per shard it reads the log after its checkpoint, publishes the batch
- * (in position order) and, once the bus has acknowledged all of it, stores the checkpoint.
+ * (in position order) and, once the bus has acknowledged all of it, stores the checkpoint; that
+ * write runs while the next batch is read and published (one checkpoint in flight at a time).
  *
  * - Never skips: the store's log is gap-free in commit order (event-store/port.ts), the relay
  *   checks that each batch continues its checkpoint without a hole, and the checkpoint never moves
@@ -131,6 +132,20 @@ export function createRelay(deps: RelayDeps): Relay {
     let renewedAt = 0;
     let failures = 0;
     let holeSince: number | undefined;
+    /**
+     * The checkpoint write in flight, at most one: it is stored while the next batch is read and
+     * published, so a batch's cycle does not wait for a commit of its own.
+     */
+    let saving: Promise<boolean> | undefined;
+    /** Waits for the checkpoint in flight: false if it was refused (another relay took the lease); throws what the write threw. */
+    const saved = async (): Promise<boolean> => {
+      const pending = saving;
+      if (pending === undefined) return true;
+      saving = undefined;
+      const kept = await pending;
+      if (kept) renewedAt = Date.now();
+      return kept;
+    };
     const lost = (why: string) => {
       s.leader = false;
       logger.warn({ shard, relay: id, why }, 'relay: lost the shard lease');
@@ -171,6 +186,10 @@ export function createRelay(deps: RelayDeps): Relay {
         }
 
         if (events.length === 0) {
+          if (!(await saved())) {
+            lost('checkpoint refused: another relay took the shard');
+            continue;
+          }
           if (Date.now() - renewedAt >= renewEveryMs) {
             if (!(await rows.renew(shard))) {
               lost('renewal refused');
@@ -184,19 +203,25 @@ export function createRelay(deps: RelayDeps): Relay {
         }
 
         await bus.publish(events);
+        // The batch before's checkpoint has been written meanwhile; if it was refused, this batch
+        // went out as a second publisher would send it (the bus drops repeated ids) and the
+        // shard is given up before its checkpoint.
+        if (!(await saved())) {
+          lost('checkpoint refused: another relay took the shard');
+          continue;
+        }
         const last = events[events.length - 1]!.position;
-        const kept = await rows.checkpoint(shard, last);
+        saving = rows.checkpoint(shard, last);
+        void saving.catch(() => {}); // settled (and its error thrown) by saved()
         position = last;
         s.position = last;
         s.published += events.length;
         s.batches++;
         failures = 0;
-        if (!kept) {
-          lost('checkpoint refused: another relay took the shard');
-          continue;
-        }
-        renewedAt = Date.now();
       } catch (error) {
+        // Let a checkpoint still in flight land before the checkpoint is read again.
+        await saving?.catch(() => {});
+        saving = undefined;
         if (signal.aborted) break;
         failures++;
         s.failures++;
@@ -208,6 +233,7 @@ export function createRelay(deps: RelayDeps): Relay {
       }
     }
 
+    await saved().catch((error: unknown) => logger.warn({ err: error, shard }, 'relay: the last checkpoint could not be stored'));
     if (s.leader) {
       s.leader = false;
       await rows.release(shard).catch((error: unknown) => logger.warn({ err: error, shard }, 'relay: could not release the lease'));
