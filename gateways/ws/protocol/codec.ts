@@ -1,9 +1,10 @@
-import { fromBinary, toBinary, type MessageShape } from '@bufbuild/protobuf';
+import { fromBinary, type MessageShape } from '@bufbuild/protobuf';
+import { compileEncoder } from './binary-writer.js';
 import { ClientFrameSchema as PbClientFrame, ServerFrameSchema as PbServerFrame } from './gen/chat/v1/frames_pb.js';
 import { ClientFrameSchema } from './client-frames.js';
 import type { ClientFrame, ServerFrame } from './frames.js';
 import { MAX_FRAME_BYTES } from './limits.js';
-import { fromMessage, toMessage, type Plain } from './plain.js';
+import { fromMessage, type Plain } from './plain.js';
 
 /**
  * Bytes <-> frames, for both ends: the gateway decodes ClientFrames and encodes ServerFrames, the
@@ -85,8 +86,11 @@ export function decodeServerFrame(message: Uint8Array | ArrayBuffer): DecodeResu
 }
 
 /** Encodes a server frame. Throws only on a caller bug (a non-integer where the protocol has a 64-bit integer). */
+const writeServerFrame = compileEncoder(PbServerFrame);
+const writeClientFrame = compileEncoder(PbClientFrame);
+
 export function encodeServerFrame(frame: ServerFrame): Uint8Array {
-  return toBinary(PbServerFrame, toMessage(PbServerFrame, frame));
+  return writeServerFrame(frame);
 }
 
 /**
@@ -94,7 +98,7 @@ export function encodeServerFrame(frame: ServerFrame): Uint8Array {
  * catch what the server would refuse, and compare the length with MAX_FRAME_BYTES.
  */
 export function encodeClientFrame(frame: ClientFrame): Uint8Array {
-  return toBinary(PbClientFrame, toMessage(PbClientFrame, frame));
+  return writeClientFrame(frame);
 }
 
 /**

@@ -6,7 +6,8 @@ import { create, ScalarType, type DescField, type DescMessage, type MessageInitS
  * (versions, Unix milliseconds) are always safe integers, so numbers lose nothing, and the
  * gateway and the SDK work with the same types the domain uses.
  *
- * `toMessage` turns a plain value into a message for encoding; `fromMessage` turns a decoded
+ * `toMessage` turns a plain value into a protobuf-es message (frames are encoded by
+ * binary-writer.ts, which is tested against toBinary of this); `fromMessage` turns a decoded
  * message back, refusing (rather than rounding) an integer beyond Number.MAX_SAFE_INTEGER.
  */
 export type Plain<T> = T extends bigint
