@@ -320,6 +320,21 @@ export function presenceStoreContract(name: string, factory: PresenceStoreFactor
         expect(await store.nodesOf(['alice'])).toEqual(new Map([['alice', []]]));
         expect(await store.nodesOf([])).toEqual(new Map());
       });
+
+      test('nodesOf answers 1,200 users at once, each with their own nodes (adapters may split the lookup)', async ({ store }) => {
+        const users = Array.from({ length: 1_200 }, (_, i) => `user-${i}`);
+        // every third user is offline; the others sit on node-x or node-y (a sixth on both)
+        await Promise.all(
+          users.map(async (user, i) => {
+            if (i % 3 === 0) return;
+            await store.connect(user, `${user}-1`, i % 2 === 0 ? 'node-x' : 'node-y');
+            if (i % 6 === 1) await store.connect(user, `${user}-2`, 'node-x');
+          }),
+        );
+        const expected = new Map(users.map((user, i) => [user, i % 3 === 0 ? [] : i % 6 === 1 ? ['node-x', 'node-y'] : [i % 2 === 0 ? 'node-x' : 'node-y']]));
+
+        expect(await store.nodesOf(users)).toEqual(expected);
+      });
     });
 
     describe('typing', () => {

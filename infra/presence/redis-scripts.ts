@@ -141,11 +141,21 @@ local status, last_seen = effective(KEYS[1], KEYS[2])
 return { status, last_seen }
 `;
 
-/** Read-only. KEYS conns, nodes. ARGV prelude. Returns the node ids of live connections. */
-export const NODES = `${PRESENCE_PRELUDE}
-local ids = redis.call('ZRANGEBYSCORE', KEYS[1], '(' .. string.format('%d', now - ttl), '+inf')
-if #ids == 0 then return {} end
-return redis.call('HMGET', KEYS[2], unpack(ids))
+/**
+ * Read-only. The node ids of each user's live connections, for many users in one call (a delivery
+ * batch's recipients). KEYS: each user's conns and nodes keys, in pairs. ARGV[1] now, [2] ttl.
+ * Returns one list per user, in KEYS order (an entry may be nil).
+ */
+export const NODES_MANY = `
+local now = tonumber(ARGV[1])
+local ttl = tonumber(ARGV[2])
+local since = '(' .. string.format('%d', now - ttl)
+local out = {}
+for i = 1, #KEYS, 2 do
+  local ids = redis.call('ZRANGEBYSCORE', KEYS[i], since, '+inf')
+  if #ids == 0 then out[#out + 1] = {} else out[#out + 1] = redis.call('HMGET', KEYS[i + 1], unpack(ids)) end
+end
+return out
 `;
 
 /**

@@ -100,8 +100,11 @@ export function decodeSignal(message: string): SignalChange | undefined {
 const scriptReplies = {
   number: z.number(),
   get: z.tuple([statusSchema, z.string().regex(/^\d+$/).nullable()]),
-  nodes: z.array(z.string().nullable()),
+  nodesMany: z.array(z.array(z.string().nullable())),
 };
+
+/** Users looked up by one NODES_MANY call: a delivery batch's recipients take one call, not one each. */
+const NODES_PER_CALL = 500;
 
 const SCRIPTS = {
   presenceConnect: { lua: lua.CONNECT, numberOfKeys: 4 },
@@ -109,7 +112,7 @@ const SCRIPTS = {
   presenceRemove: { lua: lua.REMOVE, numberOfKeys: 4 },
   presenceSetStatus: { lua: lua.SET_STATUS, numberOfKeys: 2 },
   presenceGet: { lua: lua.GET, numberOfKeys: 2, readOnly: true },
-  presenceNodes: { lua: lua.NODES, numberOfKeys: 2, readOnly: true },
+  presenceNodesMany: { lua: lua.NODES_MANY, readOnly: true },
   presenceTypingStart: { lua: lua.TYPING_START, numberOfKeys: 4 },
   presenceTypingStop: { lua: lua.TYPING_STOP, numberOfKeys: 3 },
   presenceTypingExpire: { lua: lua.TYPING_EXPIRE, numberOfKeys: 3 },
@@ -333,11 +336,14 @@ export async function createRedisPresenceStore(options: RedisPresenceStoreOption
       if (userIds.length === 0) return result;
       const now = clock();
       const pipeline = client.pipeline();
-      for (const userId of userIds) invoke(pipeline, 'presenceNodes', [keys.conns(userId), keys.nodes(userId)], presenceArgs(userId, now));
-      const replies = await execPipeline(pipeline);
+      for (let i = 0; i < userIds.length; i += NODES_PER_CALL) {
+        const chunk = userIds.slice(i, i + NODES_PER_CALL);
+        invoke(pipeline, 'presenceNodesMany', [String(chunk.length * 2), ...chunk.flatMap((u) => [keys.conns(u), keys.nodes(u)])], [now, presenceTtlMs]);
+      }
+      const replies = (await execPipeline(pipeline)).flatMap((reply) => scriptReplies.nodesMany.parse(reply));
       userIds.forEach((userId, i) => {
         const nodes = new Set<string>();
-        for (const node of scriptReplies.nodes.parse(replies[i])) if (node !== null) nodes.add(node);
+        for (const node of replies[i] ?? []) if (node !== null) nodes.add(node);
         result.set(userId, [...nodes].sort());
       });
       return result;
