@@ -122,6 +122,25 @@ describe('stream worker: cached states and appends of other processes (PostgreSQ
     expect(await stack.store.streamVersion(conversationStreamId(id))).toBe(3);
   });
 
+  it('a stream written in turns by two processes is read before each command instead of refused at every other append, and trusted again once left to one', async () => {
+    const { conversation } = await a.openDirect(alice, dave);
+    const id = conversation.conversation_id;
+    const conflictsBefore = stack.store.stats().conflicts;
+
+    for (let i = 0; i < 20; i++) await (i % 2 === 0 ? a : b).sendMessage(i % 2 === 0 ? alice : dave, id, text(`turn ${i}`));
+
+    // in each process the first send after the other's is refused; from then on each reads first
+    // (and finds the other's event) instead of trusting its cache
+    expect(stack.store.stats().conflicts - conflictsBefore).toBe(2);
+
+    // left to A alone: its reads find nothing, and after a few it trusts its cache again
+    for (let i = 0; i < 20; i++) await a.sendMessage(alice, id, text(`alone ${i}`));
+    const readsBefore = readsOf(id).length;
+    for (let i = 0; i < 10; i++) await a.sendMessage(alice, id, text(`trusted ${i}`));
+    expect(readsOf(id).length).toBe(readsBefore);
+    expect(await stack.store.streamVersion(conversationStreamId(id))).toBe(51);
+  });
+
   it('200 sends racing through both processes get contiguous versions, each message once', async () => {
     const { conversation } = await a.openDirect(carol, dave);
     const id = conversation.conversation_id;

@@ -51,6 +51,9 @@ export type StreamWorkerOptions = {
 
 export type StreamWorker = ReturnType<typeof createStreamWorker>;
 
+/** Batches of a stream decided on a state read first, after others were seen appending to it. */
+const CONTENDED_BATCHES = 16;
+
 export function createStreamWorker(options: StreamWorkerOptions) {
   const { store } = options;
   const cacheSize = options.cacheSize ?? 10_000;
@@ -58,19 +61,30 @@ export function createStreamWorker(options: StreamWorkerOptions) {
   const newEventId = options.newEventId ?? (() => uuidV7());
   const cache = new Map<string, ConversationState>();
   const slots = new Map<string, StreamSlot>();
+  /**
+   * Streams another process writes too: their commands are decided on a state read from the store
+   * first, for as many more batches as the number says (renewed while those reads keep finding
+   * events of others). Trusting the cache there would make every other append a refused one.
+   */
+  const contended = new Map<string, number>();
 
   function remember(streamId: string, state: ConversationState) {
     cache.delete(streamId);
     cache.set(streamId, state);
     if (cache.size > cacheSize) {
       const oldest = cache.keys().next().value;
-      if (oldest !== undefined) cache.delete(oldest);
+      if (oldest !== undefined) {
+        cache.delete(oldest);
+        contended.delete(oldest);
+      }
     }
   }
 
   /** The stream's current state: the cached one caught up with whatever was appended since. */
   async function load(streamId: string): Promise<ConversationState> {
-    let state = cache.get(streamId) ?? initialState();
+    const cached = cache.get(streamId);
+    let state = cached ?? initialState();
+    const before = state.version;
     const page = 1000;
     for (;;) {
       const events = await store.readStream(streamId, { from: state.version + 1, maxCount: page });
@@ -79,6 +93,12 @@ export function createStreamWorker(options: StreamWorkerOptions) {
         state = evolve(state, parseConversationEvent(stored), stored.version);
       }
       if (events.length < page) break;
+    }
+    if (cached !== undefined) {
+      // Events of others found past a cached state: the stream is written elsewhere too.
+      const left = state.version > before ? CONTENDED_BATCHES : (contended.get(streamId) ?? 0) - 1;
+      if (left > 0) contended.set(streamId, left);
+      else contended.delete(streamId);
     }
     remember(streamId, state);
     return state;
@@ -90,7 +110,7 @@ export function createStreamWorker(options: StreamWorkerOptions) {
     // append is refused and the batch is decided again on a caught-up state). What no append
     // confirms (a read, a command the domain refuses, one that changes nothing) is decided again
     // on a caught-up state before it is answered.
-    let trustCache = jobs.every((job) => job.command !== null);
+    let trustCache = !contended.has(streamId) && jobs.every((job) => job.command !== null);
     for (let attempt = 1; ; attempt++) {
       const cached = trustCache ? cache.get(streamId) : undefined;
       trustCache = false;
@@ -144,6 +164,7 @@ export function createStreamWorker(options: StreamWorkerOptions) {
         // The cached state must not keep events that were not stored (an incremental read then
         // catches it up, where dropping it would read the whole stream again).
         takeBack();
+        if (error instanceof WrongExpectedVersionError) contended.set(streamId, CONTENDED_BATCHES);
         if (error instanceof WrongExpectedVersionError && attempt < maxAttempts) {
           jobs = accepted.map((a) => a.job);
           continue;

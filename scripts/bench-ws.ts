@@ -22,6 +22,7 @@ import { hasFieldAtPath, readStringAtPath, readVarintAtPath } from '../infra/tel
  *   npm run bench:ws -- --idle N --settle S ...   RSS read again after S idle seconds (default 60; 0: no)
  *   npm run bench:ws -- --url ... --server-pid PID   a local server started elsewhere: RSS and CPU from /proc
  *   npm run bench:ws -- --url API --ws-url ws://HOST:PORT/ws --server-pid GATEWAY_PID   split roles
+ *   npm run bench:ws -- --url API --ws-url ws://A/ws,ws://B/ws ...   clients spread over gateways in turn
  *
  * Without --url it starts the server (embedded default: PGlite in a temporary data dir) as a child
  * process, which also gives the server's RSS (/proc/<pid>/status). It registers users over REST,
@@ -251,7 +252,10 @@ async function connectAll(
   devicePrefix = 'bench',
 ): Promise<Lean[]> {
   const started = now();
-  const clients = await pool(count, concurrency, (i) => connect(wsUrl, users[i % users.length]!, `${devicePrefix}-${i}`, (f) => onFrame(i, f)));
+  // Several gateways (a comma-separated --ws-url): client i goes to the (i mod n)-th, so the two
+  // ends of a 1:1 conversation (clients 2k and 2k+1) sit on different gateways when n is 2.
+  const urls = wsUrl.split(',');
+  const clients = await pool(count, concurrency, (i) => connect(urls[i % urls.length]!, users[i % users.length]!, `${devicePrefix}-${i}`, (f) => onFrame(i, f)));
   log(`connected ${count} clients in ${Math.round(now() - started)} ms`);
   return clients;
 }
