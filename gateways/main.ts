@@ -473,13 +473,17 @@ async function main(): Promise<void> {
     'chat backend ready',
   );
 
-  let stopping = false;
+  let stoppingSince: number | undefined;
   const shutdown = (signal: NodeJS.Signals) => {
-    if (stopping) {
+    if (stoppingSince !== undefined) {
+      // One stop often arrives several times at once: npm and tsx relay the signal that a
+      // terminal's Ctrl-C or a service manager (systemd's control-group kill) also sends this
+      // process directly. Only a signal sent again later means "stop now".
+      if (Date.now() - stoppingSince < REPEATED_SIGNAL_MS) return;
       logger.warn({ signal }, 'second signal: exiting now');
       process.exit(1);
     }
-    stopping = true;
+    stoppingSince = Date.now();
     logger.info({ signal }, 'shutting down');
     const force = setTimeout(() => {
       logger.error('shutdown took longer than 10 s: exiting');
@@ -498,6 +502,9 @@ async function main(): Promise<void> {
   process.on('SIGINT', shutdown);
   process.on('SIGTERM', shutdown);
 }
+
+/** A stop signal repeated within this long is the same request, relayed by a wrapper process. */
+const REPEATED_SIGNAL_MS = 1_000;
 
 const entry = process.argv[1];
 if (entry !== undefined && import.meta.url === pathToFileURL(resolve(entry)).href) {

@@ -75,6 +75,21 @@ describe('the server process (embedded default)', () => {
     expect((await second.process.stop()).code).toBe(0);
   }, 60_000);
 
+  it('stops gracefully when the stop signal comes several times at once (relayed by npm, tsx or a service manager)', async () => {
+    const dataDir = await mkdtemp(join(tmpdir(), 'chat-server-'));
+    dirs.push(dataDir);
+    const server = await startServer(dataDir);
+    children.push(server.process.child);
+
+    server.process.child.kill('SIGTERM');
+    server.process.child.kill('SIGTERM');
+    server.process.child.kill('SIGINT');
+
+    expect((await server.process.exited).code, server.output()).toBe(0);
+    expect(server.output()).toContain('stopped');
+    expect(server.output()).not.toContain('exiting now');
+  }, 60_000);
+
   it('runs on PostgreSQL shards when DATABASE_URL lists them', async () => {
     const dataDir = await mkdtemp(join(tmpdir(), 'chat-server-'));
     dirs.push(dataDir);
