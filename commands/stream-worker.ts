@@ -164,10 +164,12 @@ export function createStreamWorker(options: StreamWorkerOptions) {
         // The cached state must not keep events that were not stored (an incremental read then
         // catches it up, where dropping it would read the whole stream again).
         takeBack();
-        if (error instanceof WrongExpectedVersionError) contended.set(streamId, CONTENDED_BATCHES);
-        if (error instanceof WrongExpectedVersionError && attempt < maxAttempts) {
-          jobs = accepted.map((a) => a.job);
-          continue;
+        if (error instanceof WrongExpectedVersionError) {
+          contended.set(streamId, CONTENDED_BATCHES);
+          if (attempt < maxAttempts) {
+            jobs = accepted.map((a) => a.job);
+            continue;
+          }
         }
         for (const a of accepted) a.job.reject(error);
         return;

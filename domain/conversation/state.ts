@@ -182,10 +182,7 @@ export function undoOf(state: ConversationState, event: ConversationEvent): () =
         const before = map.get(key);
         // evolve changes the watermark object in place: keep its numbers, not the reference alone.
         const saved = before === undefined ? undefined : { ...before };
-        return () => {
-          if (before === undefined || saved === undefined) map.delete(key);
-          else map.set(key, Object.assign(before, saved));
-        };
+        return () => (before === undefined ? map.delete(key) : map.set(key, Object.assign(before, saved)));
       });
       break;
     }

@@ -169,21 +169,23 @@ function valueWriter(field: DescField, path: string, messageWriterOf: (desc: Des
     }
     case 'message': {
       const inner = field.message;
+      let write: MessageWriter | undefined; // looked up on first use: the type may still be being built
       return (w, value) => {
         if (value === undefined) return;
         w.tag(no, WIRE_LENGTH_DELIMITED);
         const start = w.fork();
-        messageWriterOf(inner)(w, value as Record<string, unknown>);
+        (write ??= messageWriterOf(inner))(w, value as Record<string, unknown>);
         w.join(start);
       };
     }
     case 'list': {
       if (field.listKind === 'message') {
         const inner = field.message;
+        let write: MessageWriter | undefined;
         return (w, values) => {
           if (values === undefined) return;
           if (!Array.isArray(values)) throw new TypeError(`${path}: expected an array`);
-          const write = messageWriterOf(inner);
+          write ??= messageWriterOf(inner);
           for (const value of values) {
             w.tag(no, WIRE_LENGTH_DELIMITED);
             const start = w.fork();

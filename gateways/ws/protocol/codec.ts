@@ -85,10 +85,10 @@ export function decodeServerFrame(message: Uint8Array | ArrayBuffer): DecodeResu
   }
 }
 
-/** Encodes a server frame. Throws only on a caller bug (a non-integer where the protocol has a 64-bit integer). */
 const writeServerFrame = compileEncoder(PbServerFrame);
 const writeClientFrame = compileEncoder(PbClientFrame);
 
+/** Encodes a server frame. Throws only on a caller bug (a non-integer where the protocol has a 64-bit integer). */
 export function encodeServerFrame(frame: ServerFrame): Uint8Array {
   return writeServerFrame(frame);
 }
