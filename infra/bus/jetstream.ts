@@ -9,6 +9,7 @@ import {
   type ConsumerSettings,
   type StreamLimits,
 } from './jetstream-setup.js';
+import { createJetStreamPublisher } from './jetstream-publisher.js';
 import { silentLogger, type BusLogger } from './logger.js';
 import { decodeEvent, encodeEvent, storedEventSchema } from './payload.js';
 import type { ConsumeOptions, EventBus } from './port.js';
@@ -21,7 +22,8 @@ import { busNames, type BusNames } from './subjects.js';
  *
  * - publish: one JetStream publish per event, `Nats-Msg-Id` = event_id (the server drops a
  *   re-published id within the stream's duplicate window), up to `publishConcurrency` in flight on
- *   the one connection (the server stores them in the order sent), resolved when every PubAck is in.
+ *   the one connection (the server stores them in the order sent), resolved when every PubAck is in;
+ *   the PubAcks come back on one reply subscription (jetstream-publisher.ts).
  * - consume: a durable pull consumer named after the group, explicit acks. A member pulls at most
  *   `batchSize` events at a time and hands whatever has arrived (up to batchSize) to the handler
  *   at once: latency stays one round trip, throughput comes from batching under load. Ack after the
@@ -147,8 +149,10 @@ export async function createJetStreamBus(options: JetStreamBusOptions): Promise<
     if (closed !== undefined) throw new Error('the bus is closed');
   };
 
+  const publisher = createJetStreamPublisher(nc, publishTimeoutMs);
+
   async function publishOne(event: StoredEvent, subject: string, payload: Uint8Array): Promise<void> {
-    const ack = await js.publish(subject, payload, { msgID: event.event_id, timeout: publishTimeoutMs });
+    const ack = await publisher.publish(subject, payload, event.event_id);
     if (ack.stream !== names.stream) {
       throw new Error(`event ${event.event_id} landed in stream ${ack.stream}, not ${names.stream}: overlapping stream subjects`);
     }
@@ -350,6 +354,7 @@ export async function createJetStreamBus(options: JetStreamBusOptions): Promise<
       closed ??= (async () => {
         closing.abort();
         await Promise.allSettled([...members]);
+        publisher.close();
         for (const subscription of nodeSubscriptions) if (!subscription.isClosed()) subscription.unsubscribe();
         nodeSubscriptions.clear();
         if (ownsConnection) {
