@@ -1,7 +1,7 @@
 import type { ContentType, MediaRef } from '../domain/conversation/events.js';
 import { MessageSent } from '../domain/conversation/events.js';
 import type { ActiveConversation, ConversationState } from '../domain/conversation/state.js';
-import { clientMessageKey } from '../domain/conversation/state.js';
+import { clientMessageVersion } from '../domain/conversation/state.js';
 import { forbidden, notFound, validation } from '../domain/errors.js';
 import type { EventStore } from '../infra/event-store/port.js';
 import { conversationStreamId, directConversationId, newId } from './ids.js';
@@ -98,6 +98,20 @@ export function createConversationCommands(deps: ConversationCommandsDeps) {
     return { kind: access.kind, version: access.version, isAdmin: access.member.admin };
   }
 
+  /**
+   * The message_id of the MessageSent stored at `version` of the stream, or null (another kind of
+   * event, or no event there): the fact a reaction is decided on (the state keeps no index of
+   * messages). One primary-key read; an event never changes, so reading it before the command is
+   * as good as reading it with it.
+   */
+  async function storedMessageId(streamId: string, version: number): Promise<string | null> {
+    if (!Number.isSafeInteger(version) || version < 1) return null;
+    const [stored] = await store.readStream(streamId, { from: version, maxCount: 1 });
+    if (stored === undefined || stored.version !== version || stored.type !== 'MessageSent') return null;
+    const parsed = MessageSent.shape.data.safeParse(stored.data);
+    return parsed.success ? parsed.data.message_id : null;
+  }
+
   /** 404 when a read found no active conversation (null), 403 when it found the caller no member. */
   function admitted<T extends { member: object | null }>(seen: T | null): T & { member: NonNullable<T['member']> } {
     if (!seen) throw notFound('conversation_not_found', 'conversation not found');
@@ -171,9 +185,7 @@ export function createConversationCommands(deps: ConversationCommandsDeps) {
         { type: 'SendMessage', data: { actor, message_id: newId(), ...input }, metadata: { now: now() } },
         (state, appended) => {
           if (appended.length > 0 || input.client_message_id === null) return { originalVersion: null };
-          const s = active(state);
-          const originalId = s.clientMessageIds.get(clientMessageKey(actor, input.client_message_id));
-          return { originalVersion: originalId ? (s.messages.get(originalId)?.version ?? null) : null };
+          return { originalVersion: clientMessageVersion(active(state), actor, input.client_message_id) ?? null };
         },
         meta(actor, requestId),
       );
@@ -202,11 +214,18 @@ export function createConversationCommands(deps: ConversationCommandsDeps) {
       action: 'add' | 'remove',
       requestId?: string,
     ) {
+      const streamId = conversationStreamId(conversationId);
       const outcome = await worker.execute(
-        conversationStreamId(conversationId),
+        streamId,
         {
           type: action === 'add' ? 'AddReaction' : 'RemoveReaction',
-          data: { actor, message_id: message.message_id, message_version: message.sequence_number, emoji },
+          data: {
+            actor,
+            message_id: message.message_id,
+            message_version: message.sequence_number,
+            emoji,
+            stored_message_id: await storedMessageId(streamId, message.sequence_number),
+          },
           metadata: { now: now() },
         },
         () => null,

@@ -122,6 +122,28 @@ describe('stream worker: cached states and appends of other processes (PostgreSQ
     expect(await stack.store.streamVersion(conversationStreamId(id))).toBe(3);
   });
 
+  it('a reaction is checked against the store: the message is found by id and sequence number, even one sent through another process', async () => {
+    const { conversation } = await a.openDirect(carol, bob);
+    const id = conversation.conversation_id;
+    const mine = await a.sendMessage(carol, id, text('from A'));
+    const theirs = await b.sendMessage(bob, id, text('from B')); // A's cached state stops before it
+
+    expect((await a.react(carol, id, theirs.message, '👍', 'add')).changed).toBe(true);
+    expect((await a.react(carol, id, theirs.message, '👍', 'add')).changed).toBe(false);
+    expect((await a.react(bob, id, mine.message, '🎉', 'add')).changed).toBe(true);
+
+    const refusal = (message: { message_id: string; sequence_number: number }) =>
+      a.react(carol, id, message, '👍', 'add').then(
+        () => 'accepted',
+        (error: unknown) => (error instanceof DomainError ? error.code : error),
+      );
+    expect(await refusal({ message_id: mine.message.message_id, sequence_number: theirs.message.sequence_number })).toBe('message_not_found');
+    expect(await refusal({ message_id: mine.message.message_id, sequence_number: 1 })).toBe('message_not_found'); // the creation
+    expect(await refusal({ message_id: mine.message.message_id, sequence_number: 99 })).toBe('message_not_found'); // past the end
+    const reactions = (await stack.store.readStream(conversationStreamId(id))).filter((e) => e.type === 'ReactionAdded');
+    expect(reactions.map((e) => (e.data as { message_version: number }).message_version)).toEqual([theirs.message.sequence_number, mine.message.sequence_number]);
+  });
+
   it('a stream written in turns by two processes is read before each command instead of refused at every other append, and trusted again once left to one', async () => {
     const { conversation } = await a.openDirect(alice, dave);
     const id = conversation.conversation_id;

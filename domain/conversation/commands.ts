@@ -56,6 +56,11 @@ const ReactionCommandData = z.object({
   message_id: Id,
   message_version: z.number().int().positive(),
   emoji: z.string().min(1).max(32),
+  /**
+   * The message_id of the MessageSent the store holds at message_version, or null when that
+   * version is no message (or past the stream's end), as the caller read it before the command.
+   */
+  stored_message_id: Id.nullable(),
 });
 export const AddReaction = z.object({ type: z.literal('AddReaction'), data: ReactionCommandData, metadata: Metadata });
 export const RemoveReaction = z.object({ type: z.literal('RemoveReaction'), data: ReactionCommandData, metadata: Metadata });

@@ -2,7 +2,7 @@ import { conflict, forbidden, illegalState, notFound, validation } from '../erro
 import type { ConversationCommand, CommandOf } from './commands.js';
 import { MAX_GROUP_MEMBERS, type ConversationEvent } from './events.js';
 import {
-  clientMessageKey,
+  clientMessageVersion,
   deviceWatermarks,
   evolve,
   initialState,
@@ -127,8 +127,7 @@ function removeMember(command: CommandOf<'RemoveMember'>, state: ActiveConversat
 function sendMessage(command: CommandOf<'SendMessage'>, state: ActiveConversation): ConversationEvent[] {
   const d = command.data;
   requireMember(state, d.actor);
-  if (d.client_message_id !== null && state.clientMessageIds.has(clientMessageKey(d.actor, d.client_message_id))) return [];
-  if (state.messages.has(d.message_id)) return [];
+  if (d.client_message_id !== null && clientMessageVersion(state, d.actor, d.client_message_id) !== undefined) return [];
   if (d.content_type === 'text') {
     if (d.content.trim().length === 0) throw validation('empty_content', 'content: a text message cannot be empty', { field: 'content' });
     if (d.media !== null) throw validation('unexpected_media', 'media: a text message carries no media', { field: 'media' });
@@ -154,8 +153,11 @@ function sendMessage(command: CommandOf<'SendMessage'>, state: ActiveConversatio
 function react(command: CommandOf<'AddReaction' | 'RemoveReaction'>, state: ActiveConversation): ConversationEvent[] {
   const d = command.data;
   requireMember(state, d.actor);
-  const message = state.messages.get(d.message_id);
-  if (!message || message.version !== d.message_version) throw notFound('message_not_found', 'message not found in this conversation');
+  // stored_message_id is what the store holds at message_version (the caller read it): events never
+  // change, so it stays true; a version past this state's is not (yet) part of the conversation.
+  if (d.message_version > state.version || d.stored_message_id !== d.message_id) {
+    throw notFound('message_not_found', 'message not found in this conversation');
+  }
   const present = state.reactions.has(reactionKey(d.message_id, d.actor, d.emoji));
   const data = { message_id: d.message_id, message_version: d.message_version, user_id: d.actor, emoji: d.emoji, at: command.metadata.now };
   if (command.type === 'AddReaction') return present ? [] : [{ type: 'ReactionAdded', data }];

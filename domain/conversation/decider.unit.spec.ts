@@ -127,9 +127,10 @@ describe('conversation decider', () => {
   });
 
   describe('reactions', () => {
-    const react = (type: 'AddReaction' | 'RemoveReaction', actor: string, version = 2): ConversationCommand => ({
+    /** As the command side makes it: stored is what the store holds at `version` (m1 sits at 2 in these histories). */
+    const react = (type: 'AddReaction' | 'RemoveReaction', actor: string, version = 2, stored: string | null = version === 2 ? 'm1' : null): ConversationCommand => ({
       type,
-      data: { actor, message_id: 'm1', message_version: version, emoji: '👍' },
+      data: { actor, message_id: 'm1', message_version: version, emoji: '👍', stored_message_id: stored },
       metadata,
     });
     const added: ConversationEvent = { type: 'ReactionAdded', data: { message_id: 'm1', message_version: 2, user_id: 'bob', emoji: '👍', at: now } };
@@ -143,6 +144,10 @@ describe('conversation decider', () => {
     it('refuses a message of another version', () =>
       spec.given([direct(), sent('alice', 'm1')]).when(react('AddReaction', 'bob', 1)).thenThrows('message_not_found'));
     it('refuses a non-member', () => spec.given([direct(), sent('alice', 'm1')]).when(react('AddReaction', 'mallory')).thenThrows('not_a_member'));
+    it('refuses a message the store holds under another id at that version', () =>
+      spec.given([direct(), sent('alice', 'm1')]).when(react('AddReaction', 'bob', 2, 'm9')).thenThrows('message_not_found'));
+    it('refuses a version this state has not reached, whatever the caller read', () =>
+      spec.given([direct(), sent('alice', 'm1')]).when(react('AddReaction', 'bob', 3, 'm1')).thenThrows('message_not_found'));
   });
 
   describe('watermarks', () => {

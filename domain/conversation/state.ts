@@ -9,9 +9,12 @@ export type Member = {
 export type Watermarks = { delivered: number; read: number };
 
 /**
- * What the decider needs to know about one conversation. It holds the per-message facts that
- * decisions depend on (message ids for reactions, client message ids for idempotent sends), not
- * message bodies: those live in the stream and the read models.
+ * What the decider needs to know about one conversation: members, reactions, watermarks, and the
+ * one per-message fact a decision needs (the client message ids of idempotent sends). No index of
+ * messages: a command about an earlier message (a reaction) carries what the store holds at that
+ * message's version, read by its caller (commands.ts), because a state that grew with every
+ * message of a conversation's history is what a command side caching thousands of conversations
+ * cannot afford (348 B per message with such an index, measured in ARCHITECTURE.md).
  */
 export type ConversationState =
   | { status: 'absent'; version: number }
@@ -25,10 +28,8 @@ export type ConversationState =
       name: string | null;
       description: string | null;
       members: Map<string, Member>;
-      /** message_id -> sequence_number (stream version) and sender. */
-      messages: Map<string, { version: number; senderId: string }>;
-      /** `${sender_id}\u0000${client_message_id}` -> message_id */
-      clientMessageIds: Map<string, string>;
+      /** sender_id -> client_message_id -> the message's sequence number (stream version). */
+      clientMessages: Map<string, Map<string, number>>;
       /** `${message_id}\u0000${user_id}\u0000${emoji}` */
       reactions: Set<string>;
       /** user_id -> highest watermarks over all of the user's devices. */
@@ -41,7 +42,6 @@ export type ActiveConversation = Extract<ConversationState, { status: 'active' }
 
 export const initialState = (): ConversationState => ({ status: 'absent', version: 0 });
 
-export const clientMessageKey = (senderId: string, clientMessageId: string) => `${senderId}\u0000${clientMessageId}`;
 export const reactionKey = (messageId: string, userId: string, emoji: string) => `${messageId}\u0000${userId}\u0000${emoji}`;
 const deviceKey = (userId: string, deviceId: string) => `${userId}\u0000${deviceId}`;
 
@@ -65,8 +65,7 @@ export function evolve(state: ConversationState, event: ConversationEvent, versi
       name: d.name,
       description: d.description,
       members,
-      messages: new Map(),
-      clientMessageIds: new Map(),
+      clientMessages: new Map(),
       reactions: new Set(),
       userWatermarks: new Map(),
       deviceWatermarks: new Map(),
@@ -93,8 +92,11 @@ export function evolve(state: ConversationState, event: ConversationEvent, versi
     }
     case 'MessageSent': {
       const d = event.data;
-      state.messages.set(d.message_id, { version, senderId: d.sender_id });
-      if (d.client_message_id !== null) state.clientMessageIds.set(clientMessageKey(d.sender_id, d.client_message_id), d.message_id);
+      if (d.client_message_id !== null) {
+        let ids = state.clientMessages.get(d.sender_id);
+        if (ids === undefined) state.clientMessages.set(d.sender_id, (ids = new Map()));
+        ids.set(d.client_message_id, version);
+      }
       return state;
     }
     case 'ReactionAdded':
@@ -126,6 +128,11 @@ export function evolve(state: ConversationState, event: ConversationEvent, versi
   }
 }
 
+/** The sequence number of the message `senderId` sent with `clientMessageId`, if any. */
+export function clientMessageVersion(state: ActiveConversation, senderId: string, clientMessageId: string): number | undefined {
+  return state.clientMessages.get(senderId)?.get(clientMessageId);
+}
+
 export function deviceWatermarks(state: ActiveConversation, userId: string, deviceId: string): Watermarks {
   return state.deviceWatermarks.get(deviceKey(userId, deviceId)) ?? { delivered: 0, read: 0 };
 }
@@ -134,9 +141,9 @@ export function deviceWatermarks(state: ActiveConversation, userId: string, devi
  * What `evolve(state, event, version)` is about to change, so that it can be put back: call it
  * BEFORE evolve with the same arguments, then call the function it returns to restore `state` as
  * it was. Undo in reverse order of the folds. It saves only the entries the event touches (a state
- * can hold every message of a long conversation), which is what lets a command side fold decided
- * events before their append and take them back when the append is refused, instead of reloading
- * the whole stream.
+ * holds a client message id per message of a long conversation), which is what lets a command
+ * side fold decided events before their append and take them back when the append is refused,
+ * instead of reloading the whole stream.
  */
 export function undoOf(state: ConversationState, event: ConversationEvent): () => void {
   // ConversationCreated and folds into a non-active state return a new object: `state` is untouched.
@@ -163,8 +170,10 @@ export function undoOf(state: ConversationState, event: ConversationEvent): () =
     }
     case 'MessageSent': {
       const d = event.data;
-      undo = [restore(state.messages, d.message_id)];
-      if (d.client_message_id !== null) undo.push(restore(state.clientMessageIds, clientMessageKey(d.sender_id, d.client_message_id)));
+      const ids = state.clientMessages.get(d.sender_id);
+      if (d.client_message_id === null) undo = [];
+      else if (ids === undefined) undo = [() => state.clientMessages.delete(d.sender_id)];
+      else undo = [restore(ids, d.client_message_id)];
       break;
     }
     case 'ReactionAdded':

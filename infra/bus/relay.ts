@@ -20,8 +20,8 @@ import { backoffDelay, resolveRetry, sleep, type RetryPolicy } from './retry.js'
  * - One publisher per shard across processes: a lease row per shard (relay-checkpoints.ts says why
  *   a lease and not an advisory lock). Relays that do not hold a shard's lease poll for it; a
  *   leader that stops hands over at once, a crashed one after its lease runs out.
- * - Woken by `store.onAppended` for appends of this process, and by polling every
- *   `pollIntervalMs` for appends of other processes.
+ * - Woken by `store.onAppended` (appends of this process, and of others through the store's
+ *   NOTIFY on PostgreSQL), and by polling every `pollIntervalMs` in case a wake-up is missed.
  */
 export type RelayDeps = {
   store: EventStore;

@@ -18,12 +18,10 @@ export function stateToJson(state: ConversationState): Record<string, unknown> {
       [...state.members].map(([user_id, m]) => ({ user_id, role: m.admin ? 'admin' : 'member', joined_version: m.joinedAt })),
       (m) => m.user_id,
     ),
-    messages: [...state.messages].map(([message_id, m]) => ({ message_id, sequence_number: m.version, sender_id: m.senderId })).sort((a, b) => a.sequence_number - b.sequence_number),
-    client_message_ids: byKey(
-      [...state.clientMessageIds].map(([key, message_id]) => {
-        const [sender_id, client_message_id] = split(key);
-        return { sender_id, client_message_id, message_id };
-      }),
+    client_messages: byKey(
+      [...state.clientMessages].flatMap(([sender_id, ids]) =>
+        [...ids].map(([client_message_id, sequence_number]) => ({ sender_id, client_message_id, sequence_number })),
+      ),
       (c) => `${c.sender_id}\u0000${c.client_message_id}`,
     ),
     reactions: byKey(
