@@ -30,6 +30,12 @@ export type TrackedConversation = {
   /** Message versions and their senders, ascending by version. */
   messageVersions: number[];
   messageSenders: string[];
+  /**
+   * One instance of each sender id, which messageSenders refers to: each parsed event brings its
+   * own copy of the string, and keeping that copy per message cost 80 B per message of history
+   * against 16 B this way (the fold of a long conversation is cached by delivery and push alike).
+   */
+  senderIds: Map<string, string>;
   watermarks: Map<string, { delivered: number; read: number }>;
   /** The version of the last non-receipt event (previous_version for the next event). */
   lastBroadcast: number;
@@ -48,6 +54,7 @@ export const emptyTracked = (conversationId: string): TrackedConversation => ({
   members: new Set(),
   messageVersions: [],
   messageSenders: [],
+  senderIds: new Map(),
   watermarks: new Map(),
   lastBroadcast: 0,
 });
@@ -66,6 +73,13 @@ function upperBound(versions: number[], v: number): number {
     else hi = mid;
   }
   return lo;
+}
+
+function interned(t: TrackedConversation, id: string): string {
+  const known = t.senderIds.get(id);
+  if (known !== undefined) return known;
+  t.senderIds.set(id, id);
+  return id;
 }
 
 /** Senders of messages with version in (after, upTo], distinct. */
@@ -107,7 +121,7 @@ export function routeAndFold(t: TrackedConversation, stored: { type: string; dat
       break;
     case 'MessageSent':
       t.messageVersions.push(version);
-      t.messageSenders.push(event.data.sender_id);
+      t.messageSenders.push(interned(t, event.data.sender_id));
       recipients = [...t.members];
       break;
     case 'ReactionAdded':
