@@ -27,8 +27,9 @@ import { searchIndexFromConfig } from '../infra/search/from-config.js';
 import { buildApp } from './http/app.js';
 import { createTokenService, type TokenService } from './http/auth.js';
 import { createDeliveryWorker, type DeliveryWorker } from './delivery/worker.js';
-import { pushFromConfig } from './push/from-config.js';
+import { pushFromConfig, pushQueueFromConfig } from './push/from-config.js';
 import type { PushPipeline } from './push/pipeline.js';
+import type { PushQueue } from './push/queue.js';
 import { createSqlDeviceRegistry } from '../infra/devices/sql.js';
 import type { DeviceRegistry } from '../infra/devices/port.js';
 import type { PushProvider } from '../infra/push/port.js';
@@ -48,8 +49,8 @@ import { composeMedia, publicUrlOf, type MediaStack } from './media/compose.js';
  *   PostgreSQL full-text search in the read-model database.
  * - ROLES: which parts this process runs (ARCHITECTURE.md, "Deployment topologies"):
  *   api (REST), gateway (WebSocket node, routed to by NODE_ID), projector (read models),
- *   relay (store → bus), delivery (bus → gateway nodes), push (bus → push queue → FCM or the
- *   log; PUSH_PROVIDER). `all` (default) runs every one, which
+ *   relay (store → bus), delivery (bus → gateway nodes, and push jobs for offline recipients →
+ *   push queue), push (push queue → FCM or the log; PUSH_PROVIDER). `all` (default) runs every one, which
  *   is the embedded default: one process, no service needed.
  * Every role builds the store; api and gateway also build the command side and the queries.
  */
@@ -287,9 +288,25 @@ export async function composeProcess(options: ComposeOptions): Promise<ProcessSt
       closers.push(() => started.stop());
     }
 
+    // The push queue: filled by the delivery role (it plans a job per offline recipient of each
+    // message), emptied by the push role's sender; one queue object when both run here.
+    let pushQueue: PushQueue | null = null;
+    if (has('delivery') || has('push')) {
+      pushQueue = await pushQueueFromConfig(config, logger.child({ component: 'push' }));
+      const opened = pushQueue;
+      closers.push(() => opened.close());
+    }
+
     let delivery: DeliveryWorker | null = null;
     if (has('delivery')) {
-      delivery = createDeliveryWorker({ bus: bus!, store, presence: presence!, logger: logger.child({ component: 'delivery' }), tracing: options.telemetry?.tracing });
+      delivery = createDeliveryWorker({
+        bus: bus!,
+        store,
+        presence: presence!,
+        logger: logger.child({ component: 'delivery' }),
+        tracing: options.telemetry?.tracing,
+        push: { queue: pushQueue! },
+      });
       const started = delivery;
       started.start();
       closers.push(() => started.stop());
@@ -304,7 +321,7 @@ export async function composeProcess(options: ComposeOptions): Promise<ProcessSt
 
     let push: PushPipeline | null = null;
     if (has('push')) {
-      push = await pushFromConfig({ config, bus: bus!, store, presence: presence!, users, devices: devices!, logger: logger.child({ component: 'push' }), provider: options.push?.provider });
+      push = await pushFromConfig({ config, queue: pushQueue!, presence: presence!, users, devices: devices!, logger: logger.child({ component: 'push' }), provider: options.push?.provider });
       const started = push;
       started.start();
       closers.push(() => started.stop());

@@ -19,13 +19,17 @@ import { CONVERSATION_STREAM_PREFIX } from '../ws/protocol/index.js';
  * previous_version of each event is the version of the last event before it that went to every
  * member (any non-receipt event).
  *
- * The tracked state is small: members, message senders by version, per-user watermarks.
+ * The tracked state is small: kind and name, members, message senders by version, per-user
+ * watermarks.
  */
 export type TrackedConversation = {
   conversationId: string;
   /** Version of the last event folded in. */
   version: number;
   active: boolean;
+  /** From the ConversationCreated (what a push notification names). */
+  kind: 'direct' | 'group';
+  name: string | null;
   members: Set<string>;
   /** Message versions and their senders, ascending by version. */
   messageVersions: number[];
@@ -51,6 +55,8 @@ export const emptyTracked = (conversationId: string): TrackedConversation => ({
   conversationId,
   version: 0,
   active: false,
+  kind: 'direct',
+  name: null,
   members: new Set(),
   messageVersions: [],
   messageSenders: [],
@@ -108,6 +114,8 @@ export function routeAndFold(t: TrackedConversation, stored: { type: string; dat
   switch (event.type) {
     case 'ConversationCreated':
       t.active = true;
+      t.kind = event.data.kind;
+      t.name = event.data.name;
       t.members = new Set(event.data.members);
       recipients = [...t.members];
       break;

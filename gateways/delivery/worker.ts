@@ -6,6 +6,9 @@ import type { PresenceStore } from '../../infra/presence/port.js';
 import { noopTracing } from '../../infra/telemetry/noop.js';
 import type { Tracing } from '../../infra/telemetry/port.js';
 import { encodeServerFrame, eventFrame, toEventFrame } from '../ws/protocol/index.js';
+import type { ConversationEvent } from '../../domain/conversation/events.js';
+import { pushJobFor, type PushJob } from '../push/job.js';
+import type { PushQueue } from '../push/queue.js';
 import { encodeDeliveries, type DeliveryItem } from './envelope.js';
 import { conversationIdOf, emptyTracked, routeAndFold, type TrackedConversation } from './recipients.js';
 
@@ -16,10 +19,18 @@ import { conversationIdOf, emptyTracked, routeAndFold, type TrackedConversation 
  * or when it sees a version gap), the nodes holding them (presence.nodesOf), and sends each node
  * one envelope (envelope.ts) per batch with the encoded Event frames and the users they go to.
  *
+ * With a push queue it also plans push notifications (issue 5): each MessageSent's recipients but
+ * its sender who have no live connection at all in the presence answer the batch already got
+ * (nodesOf empty) get one job each (id `<event_id>:<user_id>`), queued after the batch's envelopes
+ * went out, so live delivery never waits for the queue. Messages older than `maxAgeMs` (default
+ * 10 min) are not pushed: a worker started on a bus that still holds a day of events must not wake
+ * everyone for old news. One consumer and one presence lookup serve both (ARCHITECTURE.md, Push).
+ *
  * Duplicates and redeliveries at or below the folded version are dropped (a client that misses a
- * fan-out sees a gap through previous_version and syncs from the store). When routing fails
- * (presence store down) the batch's conversations are dropped from the cache and the batch is
- * handed back to the bus for redelivery.
+ * fan-out sees a gap through previous_version and syncs from the store). When routing or queueing
+ * fails (presence store or push queue down) the batch's conversations are dropped from the cache
+ * and the batch is handed back to the bus for redelivery: its envelopes may go out twice (clients
+ * drop versions they have), its jobs are queued again (the queue drops ids it holds).
  */
 export type DeliveryWorkerDeps = {
   bus: Pick<EventBus, 'consume' | 'sendToNode'>;
@@ -32,16 +43,41 @@ export type DeliveryWorkerDeps = {
   group?: string;
   /** A span per batch (default: none). */
   tracing?: Tracing;
+  /** Push planning: where jobs for offline recipients go (none: no push planning). */
+  push?: { queue: Pick<PushQueue, 'enqueue'>; maxAgeMs?: number; clock?: () => number };
 };
 
-export type DeliveryWorkerStats = { events: number; duplicates: number; skipped: number; envelopes: number; deliveries: number; loads: number };
+export type DeliveryWorkerStats = {
+  events: number;
+  duplicates: number;
+  skipped: number;
+  envelopes: number;
+  deliveries: number;
+  loads: number;
+  /**
+   * Push planning. `pushMessages`: MessageSent events planned to the end (their jobs, if any,
+   * queued and counted in `pushJobs`), so a reader that sees a message counted also sees its jobs.
+   * `pushOnline`: recipients not pushed because they had a live connection; `pushStale`: messages
+   * too old to push.
+   */
+  pushMessages: number;
+  pushJobs: number;
+  pushOnline: number;
+  pushStale: number;
+};
 
 export const DELIVERY_GROUP = 'delivery';
+
+type MessageSentData = Extract<ConversationEvent, { type: 'MessageSent' }>['data'];
+type PushConversation = Parameters<typeof pushJobFor>[0]['conversation'];
 
 export function createDeliveryWorker(deps: DeliveryWorkerDeps) {
   const cacheSize = deps.cacheSize ?? 10_000;
   const cache = new Map<string, TrackedConversation>();
-  const stats: DeliveryWorkerStats = { events: 0, duplicates: 0, skipped: 0, envelopes: 0, deliveries: 0, loads: 0 };
+  const stats: DeliveryWorkerStats = { events: 0, duplicates: 0, skipped: 0, envelopes: 0, deliveries: 0, loads: 0, pushMessages: 0, pushJobs: 0, pushOnline: 0, pushStale: 0 };
+  const push = deps.push;
+  const clock = push?.clock ?? Date.now;
+  const maxAgeMs = push?.maxAgeMs ?? 10 * 60_000;
 
   function remember(t: TrackedConversation) {
     cache.delete(t.conversationId);
@@ -73,6 +109,9 @@ export function createDeliveryWorker(deps: DeliveryWorkerDeps) {
     const items: DeliveryItem[] = [];
     const touched = new Set<string>();
     const everyone = new Set<string>();
+    /** The batch's recent messages, for push planning once presence has answered. */
+    const pushable: { event: StoredEvent; message: MessageSentData; conversation: PushConversation; recipients: string[] }[] = [];
+    let messages = 0;
     try {
       for (const event of events) {
         stats.events++;
@@ -98,6 +137,16 @@ export function createDeliveryWorker(deps: DeliveryWorkerDeps) {
           stats.skipped++;
           continue;
         }
+        for (const r of routed.recipients) everyone.add(r);
+        if (push !== undefined && routed.event.type === 'MessageSent') {
+          messages++;
+          const m = routed.event.data;
+          if (clock() - Date.parse(m.created_at) <= maxAgeMs) {
+            pushable.push({ event, message: m, conversation: { id: conversationId, kind: t.kind, name: t.name }, recipients: routed.recipients });
+          } else {
+            stats.pushStale++;
+          }
+        }
         let frame: Uint8Array;
         try {
           frame = encodeServerFrame(eventFrame(toEventFrame(event, { previousVersion: routed.previousVersion })));
@@ -106,10 +155,12 @@ export function createDeliveryWorker(deps: DeliveryWorkerDeps) {
           stats.skipped++;
           continue;
         }
-        for (const r of routed.recipients) everyone.add(r);
         items.push({ conversationId, version: event.version, userIds: routed.recipients, frame });
       }
-      if (items.length === 0) return;
+      if (everyone.size === 0) {
+        stats.pushMessages += messages;
+        return;
+      }
       const nodes = await deps.presence.nodesOf([...everyone]);
       const perNode = new Map<string, DeliveryItem[]>();
       for (const item of items) {
@@ -132,6 +183,19 @@ export function createDeliveryWorker(deps: DeliveryWorkerDeps) {
         deps.bus.sendToNode(node, encodeDeliveries(list));
         stats.envelopes++;
       }
+      const jobs: PushJob[] = [];
+      let online = 0;
+      for (const { event, message, conversation, recipients } of pushable) {
+        for (const userId of recipients) {
+          if (userId === message.sender_id) continue;
+          if ((nodes.get(userId) ?? []).length > 0) online++;
+          else jobs.push(pushJobFor({ eventId: event.event_id, userId, conversation, sequenceNumber: event.version, message }));
+        }
+      }
+      if (jobs.length > 0) await push!.queue.enqueue(jobs);
+      stats.pushJobs += jobs.length;
+      stats.pushOnline += online;
+      stats.pushMessages += messages;
     } catch (error) {
       for (const id of touched) cache.delete(id);
       throw error;

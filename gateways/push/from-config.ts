@@ -1,9 +1,7 @@
 import { readFile } from 'node:fs/promises';
 import type { Logger } from 'pino';
 import type { Config } from '../../infra/config/config.js';
-import type { EventBus } from '../../infra/bus/port.js';
 import type { DeviceRegistry } from '../../infra/devices/port.js';
-import type { EventStore } from '../../infra/event-store/port.js';
 import type { PresenceStore } from '../../infra/presence/port.js';
 import { createFcmPushProvider } from '../../infra/push/fcm.js';
 import { createLogPushProvider } from '../../infra/push/log.js';
@@ -15,14 +13,20 @@ import { createMemoryPushQueue } from './queue-memory.js';
 import type { PushQueue } from './queue.js';
 
 /**
- * The push role's adapters as the configuration chooses them (called by gateways/main.ts only):
- * provider from PUSH_PROVIDER (log | fcm with FCM_CREDENTIALS_FILE), queue on JetStream when
- * NATS_URL is set (NATS_PREFIX namespace), in process otherwise.
+ * The push queue as the configuration chooses it (called by gateways/main.ts only, for the
+ * delivery role that fills it and the push role that empties it): JetStream when NATS_URL is set
+ * (NATS_PREFIX namespace), in process otherwise (where both roles share one process).
  */
+export function pushQueueFromConfig(config: Config, logger: Logger): Promise<PushQueue> | PushQueue {
+  return config.natsUrl === null
+    ? createMemoryPushQueue()
+    : createJetStreamPushQueue({ servers: config.natsUrl.split(','), prefix: config.natsPrefix, logger, connectionName: `chat-backend-push-${config.nodeId}` });
+}
+
+/** The push role's sender over `queue`, with the provider PUSH_PROVIDER names (log | fcm with FCM_CREDENTIALS_FILE). */
 export async function pushFromConfig(deps: {
   config: Config;
-  bus: Pick<EventBus, 'consume'>;
-  store: Pick<EventStore, 'readStream'>;
+  queue: PushQueue;
   presence: Pick<PresenceStore, 'nodesOf'>;
   users: Pick<UserRepository, 'findById'>;
   devices: Pick<DeviceRegistry, 'listForUsers' | 'removeTokens'>;
@@ -32,20 +36,9 @@ export async function pushFromConfig(deps: {
 }): Promise<PushPipeline> {
   const { config, logger } = deps;
   const provider = deps.provider ?? (await providerFromConfig(config, logger));
-  let queue: PushQueue;
-  try {
-    queue =
-      config.natsUrl === null
-        ? createMemoryPushQueue()
-        : await createJetStreamPushQueue({ servers: config.natsUrl.split(','), prefix: config.natsPrefix, logger, connectionName: `chat-backend-push-${config.nodeId}` });
-  } catch (error) {
-    await provider.close();
-    throw error;
-  }
   return createPushPipeline({
     ...deps,
     provider,
-    queue,
     settings: { quietMs: config.push.batchQuietMs, maxDelayMs: config.push.batchMaxDelayMs, minIntervalMs: config.push.minIntervalMs },
   });
 }

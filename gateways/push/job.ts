@@ -1,4 +1,5 @@
 import { z } from 'zod';
+import type { ConversationEvent } from '../../domain/conversation/events.js';
 
 /**
  * One push job: "this message reached this user while they had no live connection". Jobs go
@@ -46,4 +47,29 @@ export function textPreview(content: string): string {
   const flat = content.replace(/\s+/gu, ' ').trim();
   const chars = [...flat];
   return chars.length <= PREVIEW_MAX_CHARS ? flat : `${chars.slice(0, PREVIEW_MAX_CHARS - 1).join('').trimEnd()}…`;
+}
+
+/** The job telling `userId` about a message: what its notification shows (notification.ts). */
+export function pushJobFor(input: {
+  eventId: string;
+  userId: string;
+  conversation: { id: string; kind: 'direct' | 'group'; name: string | null };
+  sequenceNumber: number;
+  message: Extract<ConversationEvent, { type: 'MessageSent' }>['data'];
+}): PushJob {
+  const m = input.message;
+  return {
+    job_id: `${input.eventId}:${input.userId}`,
+    user_id: input.userId,
+    conversation_id: input.conversation.id,
+    conversation_kind: input.conversation.kind,
+    conversation_name: input.conversation.name,
+    message_id: m.message_id,
+    sequence_number: input.sequenceNumber,
+    sender_id: m.sender_id,
+    content_type: m.content_type,
+    text: m.content_type === 'text' ? textPreview(m.content) : '',
+    file_name: m.media?.file_name ?? null,
+    sent_at: m.created_at,
+  };
 }

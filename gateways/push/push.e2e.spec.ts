@@ -12,7 +12,7 @@ import { connect } from '@nats-io/transport-node';
 import { pushQueueNames } from './queue-names.js';
 
 /**
- * Push notifications through the whole stack: REST sends → store → relay → bus → push planner →
+ * Push notifications through the whole stack: REST sends → store → relay → bus → delivery worker (plans the jobs) →
  * push queue → sender → the real FCM adapter (firebase-admin) → a local FCM stand-in.
  * Runs embedded (PGlite, in-process bus and queue) and on PostgreSQL with NATS JetStream
  * (events stream and the push work queue).
@@ -81,14 +81,17 @@ describe.each(variants)('push notifications, $name', ({ adapter, nats }) => {
     return res.body;
   }
 
-  /** Waits until the pipeline has planned `messages` more messages and every job queued since `before` is settled. */
-  async function settled(before: ReturnType<ApiStack['push']['stats']>, messages: number) {
+  /** Push planning (the delivery worker's) and sending, as counted so far. */
+  const pushStats = () => ({ planned: stack.delivery.stats(), sender: stack.push.stats().sender });
+
+  /** Waits until the delivery worker has planned `messages` more messages and every job queued since `before` is settled. */
+  async function settled(before: ReturnType<typeof pushStats>, messages: number) {
     await waitFor(
       () => {
-        const now = stack.push.stats();
+        const now = pushStats();
         return (
-          now.planner.messages - before.planner.messages >= messages &&
-          now.sender.jobs - before.sender.jobs >= now.planner.jobs - before.planner.jobs &&
+          now.planned.pushMessages - before.planned.pushMessages >= messages &&
+          now.sender.jobs - before.sender.jobs >= now.planned.pushJobs - before.planned.pushJobs &&
           stack.push.sender.idle()
         );
       },
@@ -104,7 +107,7 @@ describe.each(variants)('push notifications, $name', ({ adapter, nats }) => {
     const bobAndroid = await registerDevice(bob, 'android');
     const bobIphone = await registerDevice(bob, 'ios');
     const conversation = await direct(alice, bob);
-    const before = stack.push.stats();
+    const before = pushStats();
 
     const start = Date.now();
     let last: { message_id: string; sequence_number: number } | undefined;
@@ -141,7 +144,7 @@ describe.each(variants)('push notifications, $name', ({ adapter, nats }) => {
     const bob = await stack.client.register('bob');
     const bobToken = await registerDevice(bob);
     const conversation = await direct(alice, bob);
-    const before = stack.push.stats();
+    const before = pushStats();
     await send(alice, conversation, 'Lunch   today?\nAt 12:30');
     await settled(before, 1);
     expect(deliveredTo(bobToken).map((s) => s.message.notification)).toEqual([{ title: alice.username, body: 'Lunch today? At 12:30' }]);
@@ -154,10 +157,10 @@ describe.each(variants)('push notifications, $name', ({ adapter, nats }) => {
     const conversation = await direct(alice, bob);
     const socket = await connectClient(wsUrl, { token: bob.token });
     try {
-      const before = stack.push.stats();
+      const before = pushStats();
       for (let i = 1; i <= 3; i++) await send(alice, conversation, `while you are here ${i}`);
       await settled(before, 3);
-      expect(stack.push.stats().planner.online - before.planner.online).toBeGreaterThanOrEqual(3);
+      expect(pushStats().planned.pushOnline - before.planned.pushOnline).toBeGreaterThanOrEqual(3);
       expect(sendsTo(bobToken)).toHaveLength(0);
     } finally {
       socket.close();
@@ -174,7 +177,7 @@ describe.each(variants)('push notifications, $name', ({ adapter, nats }) => {
     expect(group.status).toBe(201);
     const removed = await stack.client.as(alice).delete(`/api/v1/groups/${group.body.group_id}/members/${carol.user_id}`);
     expect(removed.status).toBe(200);
-    const before = stack.push.stats();
+    const before = pushStats();
     await send(alice, group.body.conversation_id, 'Saturday?');
     await settled(before, 1);
     expect(deliveredTo(bobToken).map((s) => s.message.notification)).toEqual([{ title: 'Climbing', body: `${alice.username}: Saturday?` }]);
@@ -190,7 +193,7 @@ describe.each(variants)('push notifications, $name', ({ adapter, nats }) => {
     standIn.unregister(gone);
     standIn.malformed(malformed);
     const conversation = await direct(alice, bob);
-    const before = stack.push.stats();
+    const before = pushStats();
     await send(alice, conversation, 'are you there?');
     await settled(before, 1);
     expect(deliveredTo(good)).toHaveLength(1);
@@ -205,7 +208,7 @@ describe.each(variants)('push notifications, $name', ({ adapter, nats }) => {
     const alice = await stack.client.register('alice');
     const bob = await stack.client.register('bob');
     const bobToken = await registerDevice(bob);
-    const before = stack.push.stats();
+    const before = pushStats();
     await send(alice, await direct(alice, bob), 'via the work queue');
     await settled(before, 1);
     expect(deliveredTo(bobToken)).toHaveLength(1);
@@ -224,7 +227,7 @@ describe.each(variants)('push notifications, $name', ({ adapter, nats }) => {
     const bob = await stack.client.register('bob');
     const bobToken = await registerDevice(bob);
     const conversation = await direct(alice, bob);
-    const before = stack.push.stats();
+    const before = pushStats();
     standIn.failNext(1, 500);
     standIn.failNext(1, 429);
     await send(alice, conversation, 'try again');

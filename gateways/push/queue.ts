@@ -1,8 +1,9 @@
 import type { PushJob } from './job.js';
 
 /**
- * The push queue: jobs from the planner (planner.ts) to the senders (sender.ts). JetStream work
- * queue when NATS is configured (queue-jetstream.ts), in process otherwise (queue-memory.ts).
+ * The push queue: jobs from the delivery worker (delivery/worker.ts plans them) to the senders
+ * (sender.ts). JetStream work queue when NATS is configured (queue-jetstream.ts), in process
+ * otherwise (queue-memory.ts).
  *
  * Guarantees:
  * - `enqueue` resolves once the queue holds every job; enqueuing a job_id it already holds (or

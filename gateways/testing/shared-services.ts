@@ -1,12 +1,15 @@
 import { randomBytes } from 'node:crypto';
 import { Redis } from 'ioredis';
+import { jetstreamManager, JetStreamApiError } from '@nats-io/jetstream';
 import { createJetStreamBus } from '../../infra/bus/jetstream.js';
+import { pushQueueNames } from '../push/queue-names.js';
 import { createTempDatabases } from '../../infra/testing/postgres.js';
 
 /**
  * A namespace of its own on this machine's shared services for one test: throw-away PostgreSQL
- * databases (one per shard), a NATS prefix (stream `<prefix>_EVENTS`) and a Redis key prefix.
- * `remove()` deletes the stream, the keys and the databases (run it after the processes stopped).
+ * databases (one per shard), a NATS prefix (streams `<prefix>_EVENTS` and `<prefix>_PUSH`) and a
+ * Redis key prefix. `remove()` deletes the streams, the keys and the databases (run it after the
+ * processes stopped).
  */
 export const TEST_NATS_URL = process.env.TEST_NATS_URL ?? 'nats://127.0.0.1:4222';
 export const TEST_REDIS_URL = process.env.TEST_REDIS_URL ?? 'redis://127.0.0.1:6379';
@@ -34,6 +37,11 @@ export async function createSharedNamespace(name: string, shards = 2) {
         const bus = await createJetStreamBus({ servers: TEST_NATS_URL, prefix: natsPrefix, setup: false });
         try {
           await bus.deleteStream();
+          // The push work queue, made by the delivery role (it queues jobs for offline users).
+          const jsm = await jetstreamManager(bus.connection);
+          await jsm.streams.delete(pushQueueNames(natsPrefix).stream).catch((error: unknown) => {
+            if (!(error instanceof JetStreamApiError && error.code === 10059)) throw error; // 10059: no such stream
+          });
         } finally {
           await bus.close();
         }
