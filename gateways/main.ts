@@ -50,8 +50,8 @@ import { composeMedia, publicUrlOf, type MediaStack } from './media/compose.js';
  * - ROLES: which parts this process runs (ARCHITECTURE.md, "Deployment topologies"):
  *   api (REST), gateway (WebSocket node, routed to by NODE_ID), projector (read models),
  *   relay (store → bus), delivery (bus → gateway nodes, and push jobs for offline recipients →
- *   push queue), push (push queue → FCM or the log; PUSH_PROVIDER). `all` (default) runs every one, which
- *   is the embedded default: one process, no service needed.
+ *   push queue), push (push queue → FCM or the log; PUSH_PROVIDER). `all` (default) runs every
+ *   one, which is the embedded default: one process, no service needed.
  * Every role builds the store; api and gateway also build the command side and the queries.
  */
 
@@ -289,9 +289,10 @@ export async function composeProcess(options: ComposeOptions): Promise<ProcessSt
     }
 
     // The push queue: filled by the delivery role (it plans a job per offline recipient of each
-    // message), emptied by the push role's sender; one queue object when both run here.
+    // message), emptied by the push role's sender; one queue object when both run here. An
+    // in-process queue only with a sender in this process (nothing else would ever empty it).
     let pushQueue: PushQueue | null = null;
-    if (has('delivery') || has('push')) {
+    if (has('push') || (has('delivery') && config.natsUrl !== null)) {
       pushQueue = await pushQueueFromConfig(config, logger.child({ component: 'push' }));
       const opened = pushQueue;
       closers.push(() => opened.close());
@@ -305,7 +306,7 @@ export async function composeProcess(options: ComposeOptions): Promise<ProcessSt
         presence: presence!,
         logger: logger.child({ component: 'delivery' }),
         tracing: options.telemetry?.tracing,
-        push: { queue: pushQueue! },
+        ...(pushQueue !== null ? { push: { queue: pushQueue } } : {}),
       });
       const started = delivery;
       started.start();

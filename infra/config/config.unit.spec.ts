@@ -134,7 +134,7 @@ describe('parseConfig', () => {
     expect(configErrorOf({ ROLES: 'api', DATABASE_URL: 'postgres://db/chat' }).variables).toEqual(['REDIS_URL']);
     // One process with every role needs nothing shared, however it is spelled.
     expect(parseConfig({ ROLES: 'api,gateway,projector,relay,delivery,push' }).roles).toHaveLength(6);
-    // The push role consumes the bus and reads presence, like delivery.
+    // The push role reads its work queue on NATS and checks presence before sending.
     expect(configErrorOf({ ROLES: 'push', DATABASE_URL: 'postgres://db/chat' }).variables).toEqual(['NATS_URL', 'REDIS_URL']);
   });
 
