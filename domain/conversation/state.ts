@@ -14,7 +14,7 @@ export type Watermarks = { delivered: number; read: number };
  * messages: a command about an earlier message (a reaction) carries what the store holds at that
  * message's version, read by its caller (commands.ts), because a state that grew with every
  * message of a conversation's history is what a command side caching thousands of conversations
- * cannot afford (348 B per message with such an index, measured in ARCHITECTURE.md).
+ * cannot afford (351 B per message with such an index; `npm run bench:state`, ARCHITECTURE.md).
  */
 export type ConversationState =
   | { status: 'absent'; version: number }

@@ -36,8 +36,8 @@ export type TrackedConversation = {
   messageSenders: string[];
   /**
    * One instance of each sender id, which messageSenders refers to: each parsed event brings its
-   * own copy of the string, and keeping that copy per message cost 80 B per message of history
-   * against 16 B this way (the fold of a long conversation is cached by delivery and push alike).
+   * own copy of the string, and keeping that copy per message cost 75 B per message of history
+   * against 19 B this way (`npm run bench:state`; delivery caches up to 10,000 such folds).
    */
   senderIds: Map<string, string>;
   watermarks: Map<string, { delivered: number; read: number }>;
