@@ -250,12 +250,18 @@ async function connectAll(
   concurrency: number,
   onFrame: (index: number, frame: BenchFrame) => void,
   devicePrefix = 'bench',
+  /** Each client as soon as it is connected (before the others are). */
+  onConnected: (client: Lean) => void = () => {},
 ): Promise<Lean[]> {
   const started = now();
   // Several gateways (a comma-separated --ws-url): client i goes to the (i mod n)-th, so the two
   // ends of a 1:1 conversation (clients 2k and 2k+1) sit on different gateways when n is 2.
   const urls = wsUrl.split(',');
-  const clients = await pool(count, concurrency, (i) => connect(urls[i % urls.length]!, users[i % users.length]!, `${devicePrefix}-${i}`, (f) => onFrame(i, f)));
+  const clients = await pool(count, concurrency, async (i) => {
+    const client = await connect(urls[i % urls.length]!, users[i % users.length]!, `${devicePrefix}-${i}`, (f) => onFrame(i, f));
+    onConnected(client);
+    return client;
+  });
   log(`connected ${count} clients in ${Math.round(now() - started)} ms`);
   return clients;
 }
@@ -470,14 +476,19 @@ async function runIdle(server: Server, wsUrl: string, users: User[], connections
     return median === undefined || Number.isNaN(median) ? null : median;
   };
   // Heartbeats (a Ping per client every HEARTBEAT_INTERVAL_MS, spread over the interval), so no
-  // connection is closed for silence while the bench waits.
+  // connection is closed for silence while the bench waits. Clients join the round as each one
+  // connects: a connect phase longer than the server's silence limit (60 s) must not leave its
+  // first clients without a ping until the last one is in.
   const open: Lean[] = [];
   let closedByServer = 0;
   let beatAt = 0;
   const beat = setInterval(() => {
     const n = Math.ceil(open.length / (HEARTBEAT_INTERVAL_MS / 1000));
     for (let k = 0; k < n && open.length > 0; k++) {
-      const c = open[beatAt++ % open.length]!;
+      // Walk the list and wrap only at its end: `beatAt % open.length` jumped whenever the list
+      // grew, skipping clients for up to a whole round (the server closes after 60 s of silence).
+      if (beatAt >= open.length) beatAt = 0;
+      const c = open[beatAt++]!;
       if (c.ws.readyState === WebSocket.OPEN) c.send({ case: 'ping', value: { clientTimeMs: Date.now() } });
     }
   }, 1000);
@@ -488,12 +499,10 @@ async function runIdle(server: Server, wsUrl: string, users: User[], connections
     }
   };
   try {
-    const first = await connectAll(wsUrl, users, warm, concurrency, () => {});
-    track(first);
+    await connectAll(wsUrl, users, warm, concurrency, () => {}, 'bench', (c) => track([c]));
     const before = await sample();
     const beforeSettled = settleS > 0 ? await settled() : null;
-    const rest = connections > warm ? await connectAll(wsUrl, users.slice(warm % users.length).concat(users), connections - warm, concurrency, () => {}, 'idle') : [];
-    track(rest);
+    const rest = connections > warm ? await connectAll(wsUrl, users.slice(warm % users.length).concat(users), connections - warm, concurrency, () => {}, 'idle', (c) => track([c])) : [];
     const after = await sample();
     const afterSettled = settleS > 0 ? await settled() : null;
     const closed = closedByServer;
