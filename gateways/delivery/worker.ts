@@ -157,10 +157,7 @@ export function createDeliveryWorker(deps: DeliveryWorkerDeps) {
         }
         items.push({ conversationId, version: event.version, userIds: routed.recipients, frame });
       }
-      if (everyone.size === 0) {
-        stats.pushMessages += messages;
-        return;
-      }
+      if (everyone.size === 0) return; // nothing routed, so no message to plan either
       const nodes = await deps.presence.nodesOf([...everyone]);
       const perNode = new Map<string, DeliveryItem[]>();
       for (const item of items) {

@@ -17,7 +17,7 @@ import type { PushQueue } from './queue.js';
  * delivery role that fills it and the push role that empties it): JetStream when NATS_URL is set
  * (NATS_PREFIX namespace), in process otherwise (where both roles share one process).
  */
-export function pushQueueFromConfig(config: Config, logger: Logger): Promise<PushQueue> | PushQueue {
+export async function pushQueueFromConfig(config: Config, logger: Logger): Promise<PushQueue> {
   return config.natsUrl === null
     ? createMemoryPushQueue()
     : createJetStreamPushQueue({ servers: config.natsUrl.split(','), prefix: config.natsPrefix, logger, connectionName: `chat-backend-push-${config.nodeId}` });

@@ -1,8 +1,9 @@
 import { randomBytes } from 'node:crypto';
 import { Redis } from 'ioredis';
-import { jetstreamManager, JetStreamApiError } from '@nats-io/jetstream';
+import { jetstreamManager } from '@nats-io/jetstream';
 import { createJetStreamBus } from '../../infra/bus/jetstream.js';
 import { pushQueueNames } from '../push/queue-names.js';
+import { deletePushStream } from '../push/queue-setup.js';
 import { createTempDatabases } from '../../infra/testing/postgres.js';
 
 /**
@@ -38,10 +39,7 @@ export async function createSharedNamespace(name: string, shards = 2) {
         try {
           await bus.deleteStream();
           // The push work queue, made by the delivery role (it queues jobs for offline users).
-          const jsm = await jetstreamManager(bus.connection);
-          await jsm.streams.delete(pushQueueNames(natsPrefix).stream).catch((error: unknown) => {
-            if (!(error instanceof JetStreamApiError && error.code === 10059)) throw error; // 10059: no such stream
-          });
+          await deletePushStream(await jetstreamManager(bus.connection), pushQueueNames(natsPrefix));
         } finally {
           await bus.close();
         }
