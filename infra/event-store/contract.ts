@@ -204,6 +204,24 @@ export function eventStoreContract(name: string, options: EventStoreContractOpti
         expect(await store.headPosition(0)).toBe(4);
       });
 
+      test('reads that overlap earlier reads give what the log holds, up to its new head', async (store) => {
+        await store.append('a', [newEvent(), newEvent(), newEvent()], { expectedVersion: 0 });
+        const first = await store.readLog(0, { after: 0, maxCount: 3 });
+        await store.append('b', [newEvent(), newEvent()], { expectedVersion: 0 });
+        const overlapping = await store.readLog(0, { after: 1, maxCount: 10 });
+        expect(overlapping.map((e) => [e.position, e.stream_id, e.version])).toEqual([
+          [2, 'a', 2],
+          [3, 'a', 3],
+          [4, 'b', 1],
+          [5, 'b', 2],
+        ]);
+        expect(overlapping.slice(0, 2)).toEqual(first.slice(1));
+        expect((await store.readLog(0, { after: 0, maxCount: 2 })).map((e) => e.position)).toEqual([1, 2]);
+        expect((await store.readLog(0, { after: 3, maxCount: 1 })).map((e) => e.position)).toEqual([4]);
+        expect(await store.readLog(0, { after: 5, maxCount: 10 })).toEqual([]);
+        expect(await store.readLog(0, { after: 2, maxCount: 0 })).toEqual([]);
+      });
+
       test('calls onAppended listeners after the commit with the new head', async (store) => {
         const seen: [number, number][] = [];
         const unsubscribe = store.onAppended((shard, position) => seen.push([shard, position]));

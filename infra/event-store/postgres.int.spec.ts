@@ -68,6 +68,29 @@ describe('createPostgresEventStore', () => {
   }, 30_000);
 });
 
+describe('the log tail (log-tail.ts)', () => {
+  it("answers a process's second reader from memory, and still from the database past what it holds, including another instance's appends", async () => {
+    const extra = await createTestDatabases(1, { prefix: 'es_test' });
+    try {
+      const core = await createPostgresEventStore({ urls: extra.urls, poolSize: 2 });
+      const gateway = await createPostgresEventStore({ urls: extra.urls, poolSize: 2 });
+      await gateway.append('conversation-1', [newEvent(), newEvent(), newEvent()], { expectedVersion: 0 });
+      const relayRead = await core.readLog(0, { after: 0, maxCount: 500 });
+      expect(relayRead.map((e) => e.position)).toEqual([1, 2, 3]);
+      await gateway.append('conversation-2', [newEvent(), newEvent()], { expectedVersion: 0 });
+      const projectorRead = await core.readLog(0, { after: 0, maxCount: 500 });
+      expect(projectorRead.map((e) => e.position)).toEqual([1, 2, 3, 4, 5]);
+      // The first three are the very objects the first read made: parsed once.
+      projectorRead.slice(0, 3).forEach((event, i) => expect(event).toBe(relayRead[i]));
+      // And what they hold is what the database holds.
+      expect(projectorRead).toEqual(await gateway.readLog(0, { after: 0, maxCount: 500 }));
+      await Promise.all([core.close(), gateway.close()]);
+    } finally {
+      await extra.drop();
+    }
+  }, 30_000);
+});
+
 describe('appends of other processes (LISTEN / NOTIFY)', () => {
   const until = async (check: () => boolean | Promise<boolean>, what: string) => {
     const deadline = Date.now() + 10_000;

@@ -2,6 +2,7 @@ import type { Row, SqlDatabase } from '../sql/port.js';
 import { prepareAppend } from './append-batch.js';
 import type { AppendResult, EventStore, NewEvent, ReadLogOptions, ReadStreamOptions, StoredEvent } from './port.js';
 import { APPENDED_CHANNEL, ensureEventStoreSchema } from './schema.js';
+import { LogTail } from './log-tail.js';
 import { shardOf } from './shard.js';
 import { StreamReader } from './stream-reader.js';
 import { ShardWriter, type AppendMode, type WriterHooks, type WriterStats } from './shard-writer.js';
@@ -31,6 +32,11 @@ export type SqlEventStoreOptions = {
    * for meanwhile go out together as one statement (stream-reader.ts).
    */
   readConcurrency?: number;
+  /**
+   * Newest events of each shard's log kept in memory for the process's other log readers
+   * (log-tail.ts; default 4096 per shard).
+   */
+  logTailSize?: number;
   /** Create or update the schema (the events table and its append function) first (default true; appends need it). */
   migrate?: boolean;
   hooks?: WriterHooks;
@@ -52,12 +58,14 @@ type EventRow = {
   type: string;
   data: unknown;
   metadata: Record<string, unknown> | null;
-  created_at: Date | string;
+  /** Unix milliseconds (a float8: cheaper to parse than a timestamptz, and the ISO text keeps milliseconds only). */
+  created_ms: number;
 } & Row;
 
-const COLUMNS = 'stream_id, version, position, event_id::text as event_id, type, data, metadata, created_at';
+const createdMs = (column: string) => `floor(extract(epoch from ${column}) * 1000)::float8 as created_ms`;
+const COLUMNS = `stream_id, version, position, event_id::text as event_id, type, data, metadata, ${createdMs('created_at')}`;
 /** The same columns, of `events e` (stream-reader.ts). */
-const E_COLUMNS = 'e.stream_id, e.version, e.position, e.event_id::text as event_id, e.type, e.data, e.metadata, e.created_at';
+const E_COLUMNS = `e.stream_id, e.version, e.position, e.event_id::text as event_id, e.type, e.data, e.metadata, ${createdMs('e.created_at')}`;
 const MAX_VERSION = 2_147_483_647;
 
 function toStored(row: EventRow, shard: number): StoredEvent {
@@ -70,7 +78,7 @@ function toStored(row: EventRow, shard: number): StoredEvent {
     version: row.version,
     shard,
     position: Number(row.position),
-    created_at: row.created_at instanceof Date ? row.created_at.toISOString() : String(row.created_at),
+    created_at: new Date(row.created_ms).toISOString(),
   };
 }
 
@@ -91,6 +99,7 @@ export async function createSqlEventStore(options: SqlEventStoreOptions): Promis
   const mode = options.mode ?? 'group-commit';
   const maxBatch = options.maxBatch ?? 1000;
   const concurrency = options.concurrency ?? 10;
+  const logTailSize = options.logTailSize ?? 4096;
   const pipeline = options.pipeline ?? (shards.every((db) => db.kind === 'pglite') ? 1 : 2);
   const readConcurrency = options.readConcurrency ?? (shards.every((db) => db.kind === 'pglite') ? 1 : 4);
   if (!Number.isSafeInteger(readConcurrency) || readConcurrency < 1) throw new RangeError(`readConcurrency must be a positive integer, got ${readConcurrency}`);
@@ -131,6 +140,7 @@ export async function createSqlEventStore(options: SqlEventStoreOptions): Promis
       new ShardWriter({ shard, db, mode, maxBatch, pipeline, concurrency, hooks: options.hooks ?? {}, stats, committed }),
   );
   const readers = shards.map((db) => new StreamReader<EventRow>(db, E_COLUMNS, readConcurrency, 500));
+  const tails = shards.map(() => new LogTail(logTailSize));
   let closing: Promise<void> | undefined;
   /**
    * Appends of other processes, announced by the append function's NOTIFY (schema.ts), listened
@@ -215,11 +225,20 @@ export async function createSqlEventStore(options: SqlEventStoreOptions): Promis
       assertOpen();
       checkCount(logOptions.after, 'after');
       checkCount(logOptions.maxCount, 'maxCount');
-      const { rows } = await database(shard).query<EventRow>(
-        `select ${COLUMNS} from events where position > $1 order by position limit $2`,
-        [logOptions.after, logOptions.maxCount],
-      );
-      return rows.map((row) => toStored(row, shard));
+      const db = database(shard);
+      // What another reader of this process read already comes from memory (log-tail.ts); the
+      // database is asked only for the rest, so the answer is the same as without the tail.
+      const tail = tails[shard]!;
+      const held = tail.after(logOptions.after, logOptions.maxCount);
+      if (held.length === logOptions.maxCount) return held;
+      const after = logOptions.after + held.length;
+      const { rows } = await db.query<EventRow>(`select ${COLUMNS} from events where position > $1 order by position limit $2`, [
+        after,
+        logOptions.maxCount - held.length,
+      ]);
+      const read = rows.map((row) => toStored(row, shard));
+      tail.add(after, read);
+      return held.length === 0 ? read : held.concat(read);
     },
 
     async headPosition(shard: number): Promise<number> {
