@@ -191,8 +191,8 @@ export function createConversationCommands(deps: ConversationCommandsDeps) {
       );
       const sent = outcome.events[0];
       if (sent) {
-        const data = MessageSent.shape.data.parse(sent.data);
-        return { message: { ...data, conversation_id: conversationId, sequence_number: sent.version }, created: true, position: outcome.position };
+        if (sent.type !== 'MessageSent') throw new Error(`SendMessage appended a ${sent.type}`);
+        return { message: { ...sent.data, conversation_id: conversationId, sequence_number: sent.version }, created: true, position: outcome.position };
       }
       const version = outcome.value.originalVersion;
       if (version === null) throw new Error('send appended nothing and found no original message');

@@ -21,8 +21,8 @@ import { WrongExpectedVersionError, type AppendResult, type EventStore, type New
  */
 
 export type CommandOutcome<T> = {
-  /** Events this command appended, with their stream versions. */
-  events: { type: string; data: unknown; version: number }[];
+  /** Events this command appended (as decided: typed, not re-read), with their stream versions. */
+  events: (ConversationEvent & { version: number })[];
   /** Where the last appended event sits in its shard's log (null when nothing was appended). */
   position: { shard: number; position: number } | null;
   /** What `extract` read from the state right after this command was decided. */
@@ -177,7 +177,7 @@ export function createStreamWorker(options: StreamWorkerOptions) {
       remember(streamId, state);
       for (const a of accepted) {
         a.job.resolve({
-          events: a.events.map((e, i) => ({ type: e.type, data: e.data, version: a.firstVersion + i })),
+          events: a.events.map((e, i) => ({ ...e, version: a.firstVersion + i })),
           position: a.events.length > 0 ? { shard: result.shard, position: result.lastPosition } : null,
           value: a.value,
         });
