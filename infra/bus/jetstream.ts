@@ -11,7 +11,7 @@ import {
 } from './jetstream-setup.js';
 import { createJetStreamPublisher } from './jetstream-publisher.js';
 import { silentLogger, type BusLogger } from './logger.js';
-import { decodeEvent, encodeEvent, storedEventSchema } from './payload.js';
+import { decodeEvent, encodeEvent, storedEventProblem } from './payload.js';
 import type { ConsumeOptions, EventBus } from './port.js';
 import { anySignal, backoffDelay, resolveRetry, sleep, type RetryPolicy } from './retry.js';
 import { busNames, type BusNames } from './subjects.js';
@@ -271,8 +271,8 @@ export async function createJetStreamBus(options: JetStreamBusOptions): Promise<
       assertOpen();
       // Validate and encode everything first: an invalid event publishes nothing.
       const prepared = events.map((event) => {
-        const parsed = storedEventSchema.safeParse(event);
-        if (!parsed.success) throw new TypeError(`not a stored event: ${parsed.error.message}`);
+        const problem = storedEventProblem(event);
+        if (problem !== undefined) throw new TypeError(`not a stored event: ${problem}`);
         return { event, subject: names.eventSubject(event), payload: encodeEvent(event) };
       });
       const inFlight = new Set<Promise<void>>();

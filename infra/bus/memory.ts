@@ -1,6 +1,6 @@
 import type { StoredEvent } from '../event-store/port.js';
 import { silentLogger, type BusLogger } from './logger.js';
-import { storedEventSchema } from './payload.js';
+import { storedEventProblem } from './payload.js';
 import type { ConsumeOptions, EventBus } from './port.js';
 import { anySignal, backoffDelay, resolveRetry, type RetryPolicy } from './retry.js';
 import { assertName } from './subjects.js';
@@ -184,8 +184,8 @@ export function createMemoryBus(options: MemoryBusOptions = {}): MemoryBus {
     async publish(events: StoredEvent[]): Promise<void> {
       assertOpen();
       const valid = events.map((event) => {
-        const parsed = storedEventSchema.safeParse(event);
-        if (!parsed.success) throw new TypeError(`not a stored event: ${parsed.error.message}`);
+        const problem = storedEventProblem(event);
+        if (problem !== undefined) throw new TypeError(`not a stored event: ${problem}`);
         return event;
       });
       for (const event of valid) {
