@@ -1,10 +1,11 @@
-import { fromBinary, type MessageShape } from '@bufbuild/protobuf';
+import type { MessageShape } from '@bufbuild/protobuf';
+import { compileDecoder, type PlainDecoded } from './binary-reader.js';
 import { compileEncoder } from './binary-writer.js';
 import { ClientFrameSchema as PbClientFrame, ServerFrameSchema as PbServerFrame } from './gen/chat/v1/frames_pb.js';
 import { ClientFrameSchema } from './client-frames.js';
 import type { ClientFrame, ServerFrame } from './frames.js';
 import { MAX_FRAME_BYTES } from './limits.js';
-import { fromMessage, type Plain } from './plain.js';
+import type { Plain } from './plain.js';
 
 /**
  * Bytes <-> frames, for both ends: the gateway decodes ClientFrames and encodes ServerFrames, the
@@ -28,7 +29,8 @@ export type DecodeError = {
 
 export type DecodeResult<F> = { ok: true; frame: F } | { ok: false; error: DecodeError };
 
-const READ_OPTIONS = { readUnknownFields: true } as const;
+const readClientFrame = compileDecoder(PbClientFrame);
+const readServerFrame = compileDecoder(PbServerFrame);
 
 /**
  * Decodes and validates one client frame (one WebSocket message; uWebSockets.js hands an
@@ -41,7 +43,7 @@ export function decodeClientFrame(message: Uint8Array | ArrayBuffer): DecodeResu
     if (bytes.byteLength > MAX_FRAME_BYTES) {
       return failure('frame_too_large', `frame of ${bytes.byteLength} bytes exceeds the limit of ${MAX_FRAME_BYTES} bytes`, peekRequestId(bytes));
     }
-    const decoded = decodeEnvelope(PbClientFrame, bytes);
+    const decoded = decodeEnvelope(readClientFrame(bytes), bytes);
     if (!decoded.ok) return decoded;
     return validateClientFrame(decoded.frame);
   } catch (error) {
@@ -75,7 +77,7 @@ export function decodeServerFrame(message: Uint8Array | ArrayBuffer): DecodeResu
   const bytes = asBytes(message);
   try {
     if (bytes === undefined) return failure('malformed_frame', 'a frame must be a binary message', 0);
-    const decoded = decodeEnvelope(PbServerFrame, bytes);
+    const decoded = decodeEnvelope(readServerFrame(bytes), bytes);
     if (!decoded.ok) return decoded;
     const { requestId, body } = decoded.frame;
     if (body.case === undefined) return failure('malformed_frame', 'frame has no body', requestId); // decodeEnvelope saw to it
@@ -102,29 +104,26 @@ export function encodeClientFrame(frame: ClientFrame): Uint8Array {
 }
 
 /**
- * Parses an envelope and turns it plain. An envelope without a known body is an unknown frame
- * when it carries a field in the frame-type ranges (a newer peer's frame), else malformed.
+ * Turns a decoded envelope (binary-reader.ts) into a result. An envelope without a known body is
+ * an unknown frame when it carries a field in the frame-type ranges (a newer peer's frame), else
+ * malformed.
  */
-function decodeEnvelope<Desc extends typeof PbClientFrame | typeof PbServerFrame>(schema: Desc, bytes: Uint8Array): DecodeResult<Plain<MessageShape<Desc>>> {
-  let message: MessageShape<Desc>;
-  try {
-    message = fromBinary(schema, bytes, READ_OPTIONS);
-  } catch (error) {
-    return failure('malformed_frame', `undecodable frame: ${describeError(error)}`, peekRequestId(bytes));
+function decodeEnvelope<F extends { requestId: number; body: { case: string | undefined } }>(decoded: PlainDecoded<F>, bytes: Uint8Array): DecodeResult<F> {
+  if (!decoded.ok && decoded.error === 'malformed') {
+    return failure('malformed_frame', `undecodable frame: ${describeError(decoded.message)}`, peekRequestId(bytes));
   }
-  const { requestId, body } = message;
+  const { requestId, body } = decoded.value;
   if (body.case === undefined) {
-    const unknownFrame = (message.$unknown ?? []).some((field) => field.no >= FIRST_FRAME_FIELD);
+    const unknownFrame = decoded.unknownFields.some((no) => no >= FIRST_FRAME_FIELD);
     return unknownFrame
       ? failure('unknown_frame', 'unknown frame type (a newer protocol revision?)', requestId)
       : failure('malformed_frame', 'frame has no body', requestId);
   }
-  const plain = fromMessage(message);
-  if (!plain.ok) {
-    const field = fieldPath(plain.path, body.case);
+  if (!decoded.ok) {
+    const field = fieldPath(decoded.path, body.case);
     return { ok: false, error: { code: 'validation', message: `${field}: exceeds 2^53-1`, field, requestId } };
   }
-  return { ok: true, frame: plain.value };
+  return { ok: true, frame: decoded.value };
 }
 
 /** Envelope field numbers from here on are frame types (frames.proto, "Field number plan"). */
