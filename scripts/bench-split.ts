@@ -1,0 +1,183 @@
+import { spawn } from 'node:child_process';
+import { readdirSync, readFileSync } from 'node:fs';
+import { dirname, resolve } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { createSharedNamespace } from '../gateways/testing/shared-services.js';
+import { startServerProcess, type ServerProcess } from '../gateways/testing/server-process.js';
+import { integerOption, parseCommandLine, UsageError } from './lib/cli.js';
+
+/**
+ * The durable split topology of BENCHMARKS.md, set up, measured and taken down in one command:
+ *
+ *   npm run bench:split -- --rates 2000,3000 [--runs 3] [--clients 40] [--duration 12]
+ *                          [--warmup 1500] [--warmup-duration 6] [--shards 1]
+ *                          [--sample-after 6] [--sample-for 8]
+ *
+ * Each run gets fresh throw-away databases, a NATS prefix and a Redis key prefix of its own on the
+ * machine's services (NATS_URL / REDIS_URL / TEST_POSTGRES_URL as the tests use them), starts a
+ * core process (api, projector, relay, delivery, push) and a gateway process as an operator runs
+ * them, runs `bench:ws` once at the warm-up rate and once at the measured rate against them, and
+ * reads from /proc the CPU used by each part of the machine over a window of the measured run
+ * (after `--sample-after` s, for `--sample-for` s): the two server processes, PostgreSQL, NATS,
+ * Redis and the load generator. It prints one JSON line per run, then one per rate with the
+ * medians (the machines here are shared and noisy: compare medians, and alternate codes run by
+ * run when comparing two).
+ */
+
+const root = resolve(dirname(fileURLToPath(import.meta.url)), '..');
+
+const { values: args } = parseCommandLine(process.argv.slice(2), {
+  rates: { type: 'string', default: '2000' },
+  runs: { type: 'string', default: '3' },
+  clients: { type: 'string', default: '40' },
+  duration: { type: 'string', default: '12' },
+  warmup: { type: 'string', default: '1500' },
+  'warmup-duration': { type: 'string', default: '6' },
+  shards: { type: 'string', default: '1' },
+  'sample-after': { type: 'string', default: '6' },
+  'sample-for': { type: 'string', default: '8' },
+});
+
+type BenchResult = { msgs_per_s: number; p50_ms: number; p99_ms: number; delivered: number; expected: number } & Record<string, unknown>;
+type Cpu = Record<'core' | 'gateway' | 'postgres' | 'nats' | 'redis' | 'load', number>;
+
+/** user + system CPU so far, in ms, of the processes given (those gone meanwhile count 0). */
+function cpuMs(pids: number[]): number {
+  let ticks = 0;
+  for (const pid of pids) {
+    try {
+      // Fields after the command (which may hold spaces) in parentheses: utime is the 12th, stime the 13th.
+      const fields = readFileSync(`/proc/${pid}/stat`, 'utf8').split(') ')[1]!.split(' ');
+      ticks += Number(fields[11]) + Number(fields[12]);
+    } catch {
+      // gone
+    }
+  }
+  return ticks * 10; // USER_HZ is 100 on Linux
+}
+
+/** Pids whose command name is one of `names` (/proc/<pid>/comm). */
+function pidsNamed(...names: string[]): number[] {
+  const pids: number[] = [];
+  for (const entry of readdirSync('/proc')) {
+    if (!/^\d+$/.test(entry)) continue;
+    try {
+      if (names.includes(readFileSync(`/proc/${entry}/comm`, 'utf8').trim())) pids.push(Number(entry));
+    } catch {
+      // gone
+    }
+  }
+  return pids;
+}
+
+/** Runs bench:ws as a child process; its last stdout line is its JSON result. */
+function benchWs(argv: string[], onStarted: (pid: number) => void = () => {}): Promise<BenchResult> {
+  const child = spawn(process.execPath, ['--import', 'tsx', 'scripts/bench-ws.ts', ...argv], { cwd: root, stdio: ['ignore', 'pipe', 'pipe'] });
+  onStarted(child.pid!);
+  let stdout = '';
+  let stderr = '';
+  child.stdout!.on('data', (chunk: Buffer) => (stdout += chunk.toString()));
+  child.stderr!.on('data', (chunk: Buffer) => (stderr += chunk.toString()));
+  return new Promise((done, fail) =>
+    child.on('exit', (code) => {
+      const last = stdout.trim().split('\n').pop() ?? '';
+      if (code !== 0 || !last.startsWith('{')) return fail(new Error(`bench:ws ${argv.join(' ')} failed (exit ${code}):\n${stderr.slice(-2000)}`));
+      done(JSON.parse(last) as BenchResult);
+    }),
+  );
+}
+
+type RunOptions = { clients: number; duration: number; warmup: number; warmupDuration: number; shards: number; sampleAfter: number; sampleFor: number };
+
+async function oneRun(rate: number, run: number, o: RunOptions) {
+  const namespace = await createSharedNamespace('bench_split', o.shards);
+  const common = {
+    ...namespace.env,
+    JWT_SECRET: 'bench-split-secret-bench-split-secret',
+    HOST: '127.0.0.1',
+    PORT: '0',
+    WS_PORT: '0',
+    LOG_LEVEL: 'info', // the "chat backend ready" line is how a start is seen; nothing is logged per message
+    RATE_LIMIT_MAX: '10000000',
+    WS_RATE_LIMIT: '100000',
+  };
+  const servers: ServerProcess[] = [];
+  try {
+    const core = await startServerProcess('core', { ...common, ROLES: 'api,projector,relay,delivery,push', NODE_ID: 'core' });
+    servers.push(core);
+    const gateway = await startServerProcess('gateway', { ...common, ROLES: 'gateway', NODE_ID: 'gateway' });
+    servers.push(gateway);
+    const target = ['--url', core.restUrl!, '--ws-url', gateway.wsUrl!, '--server-pid', String(gateway.child.pid), '--clients', String(o.clients)];
+    await benchWs([...target, '--duration', String(o.warmupDuration), '--rate', String(o.warmup)]);
+
+    let loadPid = 0;
+    const measured = benchWs([...target, '--duration', String(o.duration), '--rate', String(rate)], (pid) => (loadPid = pid));
+    const parts = () => ({
+      core: [core.child.pid!],
+      gateway: [gateway.child.pid!],
+      postgres: pidsNamed('postgres'),
+      nats: pidsNamed('nats-server'),
+      redis: pidsNamed('redis-server'),
+      load: [loadPid],
+    });
+    await new Promise((r) => setTimeout(r, o.sampleAfter * 1000));
+    const before = Object.fromEntries(Object.entries(parts()).map(([k, pids]) => [k, cpuMs(pids)]));
+    const started = Date.now();
+    await new Promise((r) => setTimeout(r, o.sampleFor * 1000));
+    const seconds = (Date.now() - started) / 1000;
+    const cpu = Object.fromEntries(Object.entries(parts()).map(([k, pids]) => [k, Math.round((cpuMs(pids) - before[k]!) / seconds)])) as Cpu;
+    const result = await measured;
+    const { bench: _bench, ...fields } = result;
+    const busy = Object.values(cpu).reduce((a, b) => a + b, 0);
+    return { bench: 'ws-split', rate, run, ...fields, cpu_ms_per_s: cpu, cpu_us_per_message: Math.round((busy * 1000) / Math.max(1, result.msgs_per_s)) };
+  } finally {
+    await Promise.all(servers.map((s) => s.stop()));
+    await namespace.remove();
+  }
+}
+
+const median = (values: number[]) => {
+  const sorted = [...values].sort((a, b) => a - b);
+  const mid = sorted.length >> 1;
+  return sorted.length % 2 === 1 ? sorted[mid]! : (sorted[mid - 1]! + sorted[mid]!) / 2;
+};
+
+async function main() {
+  const rates = args.rates.split(',').map((r) => integerOption('rates', r, 1));
+  const o = {
+    runs: integerOption('runs', args.runs, 1),
+    clients: integerOption('clients', args.clients, 2),
+    duration: integerOption('duration', args.duration, 1),
+    warmup: integerOption('warmup', args.warmup, 1),
+    warmupDuration: integerOption('warmup-duration', args['warmup-duration'], 1),
+    shards: integerOption('shards', args.shards, 1),
+    sampleAfter: integerOption('sample-after', args['sample-after']),
+    sampleFor: integerOption('sample-for', args['sample-for'], 1),
+  };
+  if (o.sampleAfter + o.sampleFor > o.duration) throw new UsageError('--sample-after + --sample-for must fit in --duration');
+  for (const rate of rates) {
+    const results = [];
+    for (let run = 1; run <= o.runs; run++) {
+      const result = await oneRun(rate, run, o);
+      results.push(result);
+      console.log(JSON.stringify(result));
+    }
+    console.log(
+      JSON.stringify({
+        bench: 'ws-split-summary',
+        rate,
+        runs: results.length,
+        all_delivered: results.every((r) => r.delivered === r.expected),
+        median_msgs_per_s: median(results.map((r) => r.msgs_per_s)),
+        median_p50_ms: median(results.map((r) => r.p50_ms)),
+        median_p99_ms: median(results.map((r) => r.p99_ms)),
+        median_cpu_us_per_message: median(results.map((r) => r.cpu_us_per_message)),
+      }),
+    );
+  }
+}
+
+main().catch((error: unknown) => {
+  console.error(error instanceof UsageError ? `bench:split: ${error.message}` : error);
+  process.exitCode = error instanceof UsageError ? 2 : 1;
+});
