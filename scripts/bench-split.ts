@@ -11,14 +11,15 @@ import { integerOption, parseCommandLine, UsageError } from './lib/cli.js';
  *
  *   npm run bench:split -- --rates 2000,3000 [--runs 3] [--clients 40] [--duration 12]
  *                          [--warmup 1500] [--warmup-duration 6] [--shards 1]
- *                          [--sample-after 6] [--sample-for 8]
+ *                          [--sample-after 2] [--sample-for 8]
  *
  * Each run gets fresh throw-away databases, a NATS prefix and a Redis key prefix of its own on the
  * machine's services (NATS_URL / REDIS_URL / TEST_POSTGRES_URL as the tests use them), starts a
  * core process (api, projector, relay, delivery, push) and a gateway process as an operator runs
  * them, runs `bench:ws` once at the warm-up rate and once at the measured rate against them, and
  * reads from /proc the CPU used by each part of the machine over a window of the measured run
- * (after `--sample-after` s, for `--sample-for` s): the two server processes, PostgreSQL, NATS,
+ * (from `--sample-after` s after its traffic started, for `--sample-for` s): the two server
+ * processes, PostgreSQL, NATS,
  * Redis and the load generator. It prints one JSON line per run, then one per rate with the
  * medians (the machines here are shared and noisy: compare medians, and alternate codes run by
  * run when comparing two).
@@ -34,7 +35,7 @@ const { values: args } = parseCommandLine(process.argv.slice(2), {
   warmup: { type: 'string', default: '1500' },
   'warmup-duration': { type: 'string', default: '6' },
   shards: { type: 'string', default: '1' },
-  'sample-after': { type: 'string', default: '6' },
+  'sample-after': { type: 'string', default: '2' },
   'sample-for': { type: 'string', default: '8' },
 });
 
@@ -70,14 +71,24 @@ function pidsNamed(...names: string[]): number[] {
   return pids;
 }
 
-/** Runs bench:ws as a child process; its last stdout line is its JSON result. */
-function benchWs(argv: string[], onStarted: (pid: number) => void = () => {}): Promise<BenchResult> {
+/**
+ * Runs bench:ws as a child process; its last stdout line is its JSON result. `onTraffic` is called
+ * once it starts sending: it logs "created N conversations" right before (after registering users
+ * and connecting clients, which take seconds of their own).
+ */
+function benchWs(argv: string[], onTraffic: (pid: number) => void = () => {}): Promise<BenchResult> {
   const child = spawn(process.execPath, ['--import', 'tsx', 'scripts/bench-ws.ts', ...argv], { cwd: root, stdio: ['ignore', 'pipe', 'pipe'] });
-  onStarted(child.pid!);
   let stdout = '';
   let stderr = '';
+  let sending = false;
   child.stdout!.on('data', (chunk: Buffer) => (stdout += chunk.toString()));
-  child.stderr!.on('data', (chunk: Buffer) => (stderr += chunk.toString()));
+  child.stderr!.on('data', (chunk: Buffer) => {
+    stderr += chunk.toString();
+    if (!sending && /^created \d+ conversations/m.test(stderr)) {
+      sending = true;
+      onTraffic(child.pid!);
+    }
+  });
   return new Promise((done, fail) =>
     child.on('exit', (code) => {
       const last = stdout.trim().split('\n').pop() ?? '';
@@ -111,7 +122,14 @@ async function oneRun(rate: number, run: number, o: RunOptions) {
     await benchWs([...target, '--duration', String(o.warmupDuration), '--rate', String(o.warmup)]);
 
     let loadPid = 0;
-    const measured = benchWs([...target, '--duration', String(o.duration), '--rate', String(rate)], (pid) => (loadPid = pid));
+    let trafficStarted: () => void = () => {};
+    const traffic = new Promise<void>((started) => (trafficStarted = started));
+    const measured = benchWs([...target, '--duration', String(o.duration), '--rate', String(rate)], (pid) => {
+      loadPid = pid;
+      trafficStarted();
+    });
+    // A bench that fails before sending rejects `measured`: race it, so the failure is what is reported.
+    await Promise.race([traffic, measured]);
     const parts = () => ({
       core: [core.child.pid!],
       gateway: [gateway.child.pid!],
