@@ -2,6 +2,7 @@ import { spawn } from 'node:child_process';
 import { readdirSync, readFileSync } from 'node:fs';
 import { dirname, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { z } from 'zod';
 import { createSharedNamespace } from '../gateways/testing/shared-services.js';
 import { startServerProcess, type ServerProcess } from '../gateways/testing/server-process.js';
 import { integerOption, parseCommandLine, UsageError } from './lib/cli.js';
@@ -39,7 +40,9 @@ const { values: args } = parseCommandLine(process.argv.slice(2), {
   'sample-for': { type: 'string', default: '8' },
 });
 
-type BenchResult = { msgs_per_s: number; p50_ms: number; p99_ms: number; delivered: number; expected: number } & Record<string, unknown>;
+/** bench:ws's result line: the fields used here are checked, the others passed through. */
+const BenchResult = z.looseObject({ msgs_per_s: z.number(), p50_ms: z.number(), p99_ms: z.number(), delivered: z.number(), expected: z.number() });
+type BenchResult = z.infer<typeof BenchResult>;
 type Cpu = Record<'core' | 'gateway' | 'postgres' | 'nats' | 'redis' | 'load', number>;
 
 /** user + system CPU so far, in ms, of the processes given (those gone meanwhile count 0). */
@@ -93,7 +96,15 @@ function benchWs(argv: string[], onTraffic: (pid: number) => void = () => {}): P
     child.on('exit', (code) => {
       const last = stdout.trim().split('\n').pop() ?? '';
       if (code !== 0 || !last.startsWith('{')) return fail(new Error(`bench:ws ${argv.join(' ')} failed (exit ${code}):\n${stderr.slice(-2000)}`));
-      done(JSON.parse(last) as BenchResult);
+      let value: unknown;
+      try {
+        value = JSON.parse(last);
+      } catch {
+        value = undefined;
+      }
+      const parsed = BenchResult.safeParse(value);
+      if (!parsed.success) return fail(new Error(`bench:ws printed an unexpected result: ${last}`));
+      done(parsed.data);
     }),
   );
 }
