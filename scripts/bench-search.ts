@@ -18,7 +18,6 @@
  * JSON objects.
  */
 import { randomUUID } from 'node:crypto';
-import { readFileSync } from 'node:fs';
 import { loadavg } from 'node:os';
 import { parseArgs } from 'node:util';
 import { random } from '../domain/testing/random.js';
@@ -32,6 +31,7 @@ import { CONVERSATIONS_PROJECTION, conversationsProjection } from '../projection
 import { createProjector } from '../projections/runtime.js';
 import { createSearchProjection, SEARCH_PROJECTION } from '../projections/search/projection.js';
 import { createSearchQueries, type UserSearch } from '../projections/search/queries.js';
+import { cpuMsOf } from './lib/proc.js';
 
 const { values: args } = parseArgs({
   options: {
@@ -192,17 +192,8 @@ let shardDatabases: string[] = [];
 
 async function cpuMs(db: SqlClient): Promise<{ node: number; postgres: number }> {
   const { rows } = await db.query<{ pid: number }>('SELECT pid FROM pg_stat_activity WHERE datname = ANY($1::text[])', [shardDatabases]);
-  let ticks = 0;
-  for (const { pid } of rows) {
-    try {
-      const fields = readFileSync(`/proc/${pid}/stat`, 'utf8').split(') ')[1]!.split(' ');
-      ticks += Number(fields[11]) + Number(fields[12]);
-    } catch {
-      // not local, or gone
-    }
-  }
   const usage = process.cpuUsage();
-  return { node: (usage.user + usage.system) / 1000, postgres: ticks * 10 };
+  return { node: (usage.user + usage.system) / 1000, postgres: cpuMsOf(rows.map((r) => r.pid)) };
 }
 const cpuPer1000 = (before: { node: number; postgres: number }, after: { node: number; postgres: number }, n: number) =>
   `CPU per 1,000: node ${Math.round(((after.node - before.node) * 1000) / n)} ms, postgres ${Math.round(((after.postgres - before.postgres) * 1000) / n)} ms`;

@@ -1,11 +1,11 @@
 import { spawn } from 'node:child_process';
-import { readdirSync, readFileSync } from 'node:fs';
 import { dirname, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { z } from 'zod';
 import { createSharedNamespace } from '../gateways/testing/shared-services.js';
 import { startServerProcess, type ServerProcess } from '../gateways/testing/server-process.js';
 import { integerOption, parseCommandLine, UsageError } from './lib/cli.js';
+import { cpuMsOf, pidsNamed } from './lib/proc.js';
 
 /**
  * The durable split topology of BENCHMARKS.md, set up, measured and taken down in one command:
@@ -44,35 +44,6 @@ const { values: args } = parseCommandLine(process.argv.slice(2), {
 const BenchResult = z.looseObject({ msgs_per_s: z.number(), p50_ms: z.number(), p99_ms: z.number(), delivered: z.number(), expected: z.number() });
 type BenchResult = z.infer<typeof BenchResult>;
 type Cpu = Record<'core' | 'gateway' | 'postgres' | 'nats' | 'redis' | 'load', number>;
-
-/** user + system CPU so far, in ms, of the processes given (those gone meanwhile count 0). */
-function cpuMs(pids: number[]): number {
-  let ticks = 0;
-  for (const pid of pids) {
-    try {
-      // Fields after the command (which may hold spaces) in parentheses: utime is the 12th, stime the 13th.
-      const fields = readFileSync(`/proc/${pid}/stat`, 'utf8').split(') ')[1]!.split(' ');
-      ticks += Number(fields[11]) + Number(fields[12]);
-    } catch {
-      // gone
-    }
-  }
-  return ticks * 10; // USER_HZ is 100 on Linux
-}
-
-/** Pids whose command name is one of `names` (/proc/<pid>/comm). */
-function pidsNamed(...names: string[]): number[] {
-  const pids: number[] = [];
-  for (const entry of readdirSync('/proc')) {
-    if (!/^\d+$/.test(entry)) continue;
-    try {
-      if (names.includes(readFileSync(`/proc/${entry}/comm`, 'utf8').trim())) pids.push(Number(entry));
-    } catch {
-      // gone
-    }
-  }
-  return pids;
-}
 
 /**
  * Runs bench:ws as a child process; its last stdout line is its JSON result. `onTraffic` is called
@@ -150,11 +121,11 @@ async function oneRun(rate: number, run: number, o: RunOptions) {
       load: [loadPid],
     });
     await new Promise((r) => setTimeout(r, o.sampleAfter * 1000));
-    const before = Object.fromEntries(Object.entries(parts()).map(([k, pids]) => [k, cpuMs(pids)]));
+    const before = Object.fromEntries(Object.entries(parts()).map(([k, pids]) => [k, cpuMsOf(pids)]));
     const started = Date.now();
     await new Promise((r) => setTimeout(r, o.sampleFor * 1000));
     const seconds = (Date.now() - started) / 1000;
-    const cpu = Object.fromEntries(Object.entries(parts()).map(([k, pids]) => [k, Math.round((cpuMs(pids) - before[k]!) / seconds)])) as Cpu;
+    const cpu = Object.fromEntries(Object.entries(parts()).map(([k, pids]) => [k, Math.round((cpuMsOf(pids) - before[k]!) / seconds)])) as Cpu;
     const result = await measured;
     const { bench: _bench, ...fields } = result;
     const busy = Object.values(cpu).reduce((a, b) => a + b, 0);

@@ -15,7 +15,6 @@
  * median of --repeat runs.
  */
 import { randomUUID } from 'node:crypto';
-import { readFileSync } from 'node:fs';
 import { parseArgs } from 'node:util';
 import pg from 'pg';
 import { createTestDatabases, DEFAULT_SERVER_URL, type TestDatabases } from '../infra/sql/test-databases.js';
@@ -24,6 +23,7 @@ import { createPostgresEventStore } from '../infra/event-store/postgres.js';
 import type { AppendMode, SqlEventStore } from '../infra/event-store/sql-event-store.js';
 import { WrongExpectedVersionError } from '../infra/event-store/port.js';
 import { uuidV7 } from '../commands/ids.js';
+import { cpuMsOf } from './lib/proc.js';
 
 const { values: args } = parseArgs({
   options: {
@@ -180,25 +180,18 @@ async function drive(store: SqlEventStore, label: string): Promise<Measured> {
 
 /** CPU seconds (user + system) used so far by the server processes serving `databases` (Linux /proc; 0 elsewhere). */
 async function serverCpuSeconds(databases: { server: string; name: string }[]): Promise<number> {
-  let ticks = 0;
+  let ms = 0;
   for (const { server, name } of databases) {
     const client = new pg.Client({ connectionString: server });
     await client.connect();
     try {
       const { rows } = await client.query<{ pid: number }>('select pid from pg_stat_activity where datname = $1', [name]);
-      for (const { pid } of rows) {
-        try {
-          const fields = readFileSync(`/proc/${pid}/stat`, 'utf8').split(') ')[1]!.split(' ');
-          ticks += Number(fields[11]) + Number(fields[12]);
-        } catch {
-          // not on Linux, or the backend has just exited
-        }
-      }
+      ms += cpuMsOf(rows.map((r) => r.pid)); // 0 for backends not local or just exited
     } finally {
       await client.end();
     }
   }
-  return ticks / 100;
+  return ms / 1000;
 }
 
 const created: TestDatabases[] = [];

@@ -10,6 +10,7 @@ import { parseArgs } from 'node:util';
 import WebSocket from 'ws';
 import { ContentType, HEARTBEAT_INTERVAL_MS, PROTOCOL_VERSION, decodeServerFrame, encodeClientFrame, type ClientBody, type ServerFrame } from '../gateways/ws/protocol/index.js';
 import { hasFieldAtPath, readStringAtPath, readVarintAtPath } from '../infra/telemetry/frame-time.js';
+import { processCpuMs } from './lib/proc.js';
 
 /**
  * WebSocket load generator (issue 3, item 8):
@@ -115,14 +116,7 @@ async function startServer(): Promise<Server> {
 
 /** CPU time (user + system, ms) of the server process so far, from /proc/<pid>/stat. */
 function serverCpuMs(server: Server): number | null {
-  if (server.pid === null) return null;
-  try {
-    const stat = readFileSync(`/proc/${server.pid}/stat`, 'utf8');
-    const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
-    return ((Number(fields[11]) + Number(fields[12])) * 1000) / 100; // utime + stime, in clock ticks (USER_HZ = 100)
-  } catch {
-    return null;
-  }
+  return server.pid === null ? null : processCpuMs(server.pid);
 }
 
 function serverRss(server: Server): number | null {
