@@ -4,7 +4,7 @@ import type { SqlDatabase } from '../sql/port.js';
 import { createTestDatabases, type TestDatabases } from '../sql/test-databases.js';
 import { eventStoreContract, newEvent } from './contract.js';
 import { createPostgresEventStore, ensureEventStoreSchema } from './postgres.js';
-import type { AppendMode } from './sql-event-store.js';
+import { createSqlEventStore, type AppendMode } from './sql-event-store.js';
 
 // Two real PostgreSQL databases as two shards, emptied before each store the contract asks for.
 let databases: TestDatabases;
@@ -138,6 +138,51 @@ describe('appends of other processes (LISTEN / NOTIFY)', () => {
     } finally {
       await admin.close();
       await extra.drop();
+    }
+  }, 30_000);
+});
+
+describe('group commit over PostgreSQL', () => {
+  it('sends a batch of other streams while the batch before it is still in the database, and keeps one stream in queue order', async () => {
+    const admin = admins[0]!;
+    await admin.exec('truncate events');
+    const pool = createPostgresDatabase({ connectionString: databases.urls[0]!, max: 4 });
+    // Counts the append statements the database is working on at the same time.
+    let appending = 0;
+    let mostAppending = 0;
+    const watched: SqlDatabase = {
+      ...pool,
+      kind: pool.kind,
+      exec: (sql) => pool.exec(sql),
+      transaction: (fn) => pool.transaction(fn),
+      async query(text, params) {
+        const isAppend = text.includes('event_store_append');
+        if (isAppend) mostAppending = Math.max(mostAppending, ++appending);
+        try {
+          return await pool.query(text, params);
+        } finally {
+          if (isAppend) appending--;
+        }
+      },
+    };
+    const store = await createSqlEventStore({ shards: [watched], ownsDatabases: true, maxBatch: 1, pipeline: 2, migrate: false });
+    try {
+      // Given one batch per call (maxBatch 1): ten single streams, and a chain of ten appends to
+      // one stream, each expecting the version the call before it leaves.
+      const singles = Array.from({ length: 10 }, (_, i) => store.append(`single-${i}`, [newEvent('MessageSent')], { expectedVersion: 0 }));
+      const chain = Array.from({ length: 10 }, (_, i) => store.append('chain', [newEvent('MessageSent')], { expectedVersion: i }));
+      // When they are all queued in one tick, then every one is stored,
+      const results = await Promise.all([...singles, ...chain]);
+      expect(results).toHaveLength(20);
+      // the chain in queue order,
+      expect((await store.readStream('chain')).map((e) => e.version)).toEqual([1, 2, 3, 4, 5, 6, 7, 8, 9, 10]);
+      // and two batches were in the database at once (the second waiting for the append lock there).
+      expect(mostAppending).toBe(2);
+      // The log is gap-free whatever order the lock gave.
+      const log = await store.readLog(0, { after: 0, maxCount: 100 });
+      expect(log.map((e) => e.position)).toEqual(Array.from({ length: 20 }, (_, i) => i + 1));
+    } finally {
+      await store.close();
     }
   }, 30_000);
 });

@@ -8,8 +8,12 @@ import { WrongExpectedVersionError, type AppendResult } from './port.js';
  * 'group-commit': the queue is cut into batches of up to maxBatch events, each committed in ONE
  * transaction. Up to `pipeline` batches are in flight: while one holds the append lock in the
  * database, the next waits for it and this process settles the callers of the one before, so the
- * database and this process work at the same time instead of taking turns. Batches take the lock
- * in queue order, so they behave as one sequence.
+ * database and this process work at the same time instead of taking turns. A batch that shares a
+ * stream with a batch in flight asks for the lock only once that one holds it (or is done), so
+ * appends to one stream commit in queue order; a batch of other streams is sent at once and
+ * queues for the lock in the database, which hands it over without a round trip to this process
+ * (the order between streams is whatever the lock gives: positions stay gap-free and in commit
+ * order either way).
  * 'one-tx-per-append': every call is its own transaction, up to `concurrency` at a time.
  *
  * Every append transaction:
@@ -141,7 +145,7 @@ type Written = { plan: BatchPlan; base: number; count: number };
 /** Thrown inside an optimistic transaction when an event id turned out to be stored already. */
 class KnownIdInBatch extends Error {}
 
-/** Makes a group-commit batch ask for the append lock only once the batch before it holds it. */
+/** Makes a group-commit batch ask for the append lock only once the earlier batches that share a stream with it hold it. */
 type LockOrder = { after: Promise<void>; locked: Promise<void>; markLocked: () => void };
 
 const nextMacrotask = () => new Promise<void>((resolve) => setImmediate(resolve));
@@ -151,8 +155,13 @@ export class ShardWriter {
   private inFlight = 0;
   private scheduled = false;
   private idleWaiters: (() => void)[] = [];
-  /** Resolves once the latest group-commit batch holds the append lock: the next one waits for it, so batches commit in queue order. */
-  private lastLocked: Promise<void> = Promise.resolve();
+  /**
+   * Group-commit batches that do not yet hold the append lock, with their streams. A batch that
+   * shares a stream with one of them waits until that one holds it, so appends to a stream commit
+   * in queue order; a batch of other streams is sent at once and waits for the lock in the
+   * database, which hands it over without a round trip to this process.
+   */
+  private unlocked: { streams: ReadonlySet<string>; locked: Promise<void> }[] = [];
 
   constructor(private readonly deps: ShardWriterDeps) {}
 
@@ -190,11 +199,7 @@ export class ShardWriter {
       const batch = this.queue.splice(0, take);
       this.inFlight += 1;
       let order: LockOrder | undefined;
-      if (groupCommit) {
-        let locked!: () => void;
-        order = { after: this.lastLocked, locked: new Promise<void>((resolve) => (locked = resolve)), markLocked: () => locked() };
-        this.lastLocked = order.locked;
-      }
+      if (groupCommit) order = this.orderFor(batch);
       void this.runBatch(batch, false, order).finally(() => {
         this.inFlight -= 1;
         this.pump();
@@ -203,6 +208,27 @@ export class ShardWriter {
     if (this.inFlight === 0 && this.queue.length === 0) {
       for (const resolve of this.idleWaiters.splice(0)) resolve();
     }
+  }
+
+  /** Where `batch` stands in the commit order: after the unlocked batches that share a stream with it. */
+  private orderFor(batch: readonly Pending[]): LockOrder {
+    const streams = new Set(batch.map((p) => p.call.streamId));
+    const before: Promise<void>[] = [];
+    for (const other of this.unlocked) {
+      for (const stream of streams) {
+        if (other.streams.has(stream)) {
+          before.push(other.locked);
+          break;
+        }
+      }
+    }
+    let markLocked!: () => void;
+    const locked = new Promise<void>((resolve) => (markLocked = resolve));
+    const entry = { streams, locked };
+    this.unlocked.push(entry);
+    void locked.then(() => this.unlocked.splice(this.unlocked.indexOf(entry), 1));
+    const after = before.length === 0 ? Promise.resolve() : before.length === 1 ? before[0]! : Promise.all(before).then(() => {});
+    return { after, locked, markLocked };
   }
 
   /** How many queued calls fit in maxBatch events (at least one). */
