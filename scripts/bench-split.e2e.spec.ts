@@ -27,7 +27,7 @@ async function leftovers(): Promise<{ streams: string[]; databases: string[] }> 
 describe('npm run bench:split', () => {
   it('runs the split topology on the machine, prints a line per run and per rate with CPU by part, and leaves no stream or database behind', async () => {
     const before = await leftovers();
-    const args = ['--rates', '20', '--runs', '1', '--clients', '4', '--duration', '4', '--warmup', '10', '--warmup-duration', '2', '--sample-after', '1', '--sample-for', '2'];
+    const args = ['--rates', '20', '--runs', '1', '--clients', '4', '--duration', '4', '--warmup', '10', '--warmup-duration', '2', '--sample-after', '1', '--sample-for', '2', '--verbose'];
     const { code, stdout, stderr } = await runCliProcess('bench-split', args, {}, 150_000);
     expect(code, stderr).toBe(0);
     const [run, summary] = ndjson(stdout) as [Record<string, unknown>, Record<string, unknown>];
@@ -38,6 +38,11 @@ describe('npm run bench:split', () => {
     expect(Object.keys(cpu).sort()).toEqual(['core', 'gateway', 'load', 'nats', 'postgres', 'redis']);
     expect(cpu.core! + cpu.gateway!).toBeGreaterThan(0);
     expect(summary).toMatchObject({ bench: 'ws-split-summary', rate: 20, runs: 1, all_delivered: true, median_p99_ms: run.p99_ms });
+    // --verbose: the measured bench:ws's own report, with the latency of each second of the run
+    const seconds = [...stderr.matchAll(/^second (\d+): (\d+) delivered, /gm)];
+    expect(seconds.map((m) => Number(m[1]))).toEqual([0, 1, 2, 3]);
+    expect(seconds.reduce((sum, m) => sum + Number(m[2]), 0)).toBe(run.delivered);
+    expect(stderr).toMatch(/^load generator event-loop delay while sending: p50 [\d.]+ ms/m);
     expect(await leftovers()).toEqual(before);
   }, 180_000);
 

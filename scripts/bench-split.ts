@@ -12,7 +12,7 @@ import { cpuMsOf, pidsNamed } from './lib/proc.js';
  *
  *   npm run bench:split -- --rates 2000,3000 [--runs 3] [--clients 40] [--duration 12]
  *                          [--warmup 1500] [--warmup-duration 6] [--shards 1]
- *                          [--sample-after 2] [--sample-for 8]
+ *                          [--sample-after 2] [--sample-for 8] [--verbose] [--profile DIR]
  *
  * Each run gets fresh throw-away databases, a NATS prefix and a Redis key prefix of its own on the
  * machine's services (NATS_URL / REDIS_URL / TEST_POSTGRES_URL as the tests use them), starts a
@@ -23,7 +23,10 @@ import { cpuMsOf, pidsNamed } from './lib/proc.js';
  * processes, PostgreSQL, NATS,
  * Redis and the load generator. It prints one JSON line per run, then one per rate with the
  * medians (the machines here are shared and noisy: compare medians, and alternate codes run by
- * run when comparing two).
+ * run when comparing two). `--verbose` passes on what the measured bench:ws says on stderr (the
+ * send -> SendAck latency, the latency by second of the run, its own event-loop delay);
+ * `--profile DIR` runs the core and the gateway under `node --cpu-prof`, writing their profiles
+ * to DIR/<rate>-<run>-core and DIR/<rate>-<run>-gateway when they stop.
  */
 
 const root = resolve(dirname(fileURLToPath(import.meta.url)), '..');
@@ -38,6 +41,8 @@ const { values: args } = parseCommandLine(process.argv.slice(2), {
   shards: { type: 'string', default: '1' },
   'sample-after': { type: 'string', default: '2' },
   'sample-for': { type: 'string', default: '8' },
+  verbose: { type: 'boolean', default: false },
+  profile: { type: 'string' },
 });
 
 /** bench:ws's result line: the fields used here are checked, the others passed through. */
@@ -50,7 +55,7 @@ type Cpu = Record<'core' | 'gateway' | 'postgres' | 'nats' | 'redis' | 'load', n
  * once it starts sending: it logs "created N conversations" right before (after registering users
  * and connecting clients, which take seconds of their own).
  */
-function benchWs(argv: string[], onTraffic: (pid: number) => void = () => {}): Promise<BenchResult> {
+function benchWs(argv: string[], onTraffic: (pid: number) => void = () => {}, verbose = false): Promise<BenchResult> {
   const child = spawn(process.execPath, ['--import', 'tsx', 'scripts/bench-ws.ts', ...argv], { cwd: root, stdio: ['ignore', 'pipe', 'pipe'] });
   let stdout = '';
   let stderr = '';
@@ -66,6 +71,7 @@ function benchWs(argv: string[], onTraffic: (pid: number) => void = () => {}): P
   return new Promise((done, fail) =>
     child.on('exit', (code) => {
       const last = stdout.trim().split('\n').pop() ?? '';
+      if (verbose) process.stderr.write(stderr);
       if (code !== 0 || !last.startsWith('{')) return fail(new Error(`bench:ws ${argv.join(' ')} failed (exit ${code}):\n${stderr.slice(-2000)}`));
       let value: unknown;
       try {
@@ -80,7 +86,17 @@ function benchWs(argv: string[], onTraffic: (pid: number) => void = () => {}): P
   );
 }
 
-type RunOptions = { clients: number; duration: number; warmup: number; warmupDuration: number; shards: number; sampleAfter: number; sampleFor: number };
+type RunOptions = {
+  clients: number;
+  duration: number;
+  warmup: number;
+  warmupDuration: number;
+  shards: number;
+  sampleAfter: number;
+  sampleFor: number;
+  verbose: boolean;
+  profile: string | undefined;
+};
 
 async function oneRun(rate: number, run: number, o: RunOptions) {
   const namespace = await createSharedNamespace('bench_split', o.shards);
@@ -96,9 +112,10 @@ async function oneRun(rate: number, run: number, o: RunOptions) {
   };
   const servers: ServerProcess[] = [];
   try {
-    const core = await startServerProcess('core', { ...common, ROLES: 'api,projector,relay,delivery,push', NODE_ID: 'core' });
+    const profiled = (name: string) => (o.profile === undefined ? [] : ['--cpu-prof', `--cpu-prof-dir=${resolve(o.profile, `${rate}-${run}-${name}`)}`]);
+    const core = await startServerProcess('core', { ...common, ROLES: 'api,projector,relay,delivery,push', NODE_ID: 'core' }, undefined, profiled('core'));
     servers.push(core);
-    const gateway = await startServerProcess('gateway', { ...common, ROLES: 'gateway', NODE_ID: 'gateway' });
+    const gateway = await startServerProcess('gateway', { ...common, ROLES: 'gateway', NODE_ID: 'gateway' }, undefined, profiled('gateway'));
     servers.push(gateway);
     const target = ['--url', core.restUrl!, '--ws-url', gateway.wsUrl!, '--server-pid', String(gateway.child.pid), '--clients', String(o.clients)];
     await benchWs([...target, '--duration', String(o.warmupDuration), '--rate', String(o.warmup)]);
@@ -109,7 +126,7 @@ async function oneRun(rate: number, run: number, o: RunOptions) {
     const measured = benchWs([...target, '--duration', String(o.duration), '--rate', String(rate)], (pid) => {
       loadPid = pid;
       trafficStarted();
-    });
+    }, o.verbose);
     // A bench that fails before sending rejects `measured`: race it, so the failure is what is reported.
     await Promise.race([traffic, measured]);
     const parts = () => ({
@@ -153,6 +170,8 @@ async function main() {
     shards: integerOption('shards', args.shards, 1),
     sampleAfter: integerOption('sample-after', args['sample-after']),
     sampleFor: integerOption('sample-for', args['sample-for'], 1),
+    verbose: args.verbose,
+    profile: args.profile,
   };
   if (o.sampleAfter + o.sampleFor > o.duration) throw new UsageError('--sample-after + --sample-for must fit in --duration');
   for (const rate of rates) {

@@ -4,6 +4,7 @@ import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { performance } from 'node:perf_hooks';
+import { monitorEventLoopDelay } from 'node:perf_hooks';
 import { createInterface } from 'node:readline';
 import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
@@ -320,6 +321,13 @@ async function runTraffic(server: Server, wsUrl: string, users: User[]) {
   log(`created ${conversations.length} conversations of ${groupSize}`);
 
   const latencies = new Latencies();
+  /** The same latencies by the second (of the run) in which each was sent: shows a start-up transient or a stall. */
+  const bySecond: Latencies[] = [];
+  let start = 0;
+  const record = (at: number, ms: number) => {
+    latencies.add(ms);
+    (bySecond[Math.max(0, Math.floor((at - start) / 1000))] ??= new Latencies()).add(ms);
+  };
   // where the time goes: send -> SendAck (command path: decide, append, commit) vs send -> recipient
   const ackLatencies = new Latencies();
   const requestSentAt = clientsSentAt(users.length);
@@ -342,7 +350,7 @@ async function runTraffic(server: Server, wsUrl: string, users: User[]) {
       if (typingMode || read.senderId === users[index]!.user_id) return;
       const at = Number(read.content.slice(0, read.content.indexOf(' ')));
       const t = now();
-      latencies.add(t - at);
+      record(at, t - at);
       delivered++;
       lastDelivery = t;
       return;
@@ -360,7 +368,7 @@ async function runTraffic(server: Server, wsUrl: string, users: User[]) {
       const at = typingSentAt.get(`${body.value.conversationId}/${body.value.userId}`);
       if (at === undefined) return;
       const t = now();
-      latencies.add(t - at);
+      record(at, t - at);
       delivered++;
       lastDelivery = t;
     }
@@ -376,9 +384,12 @@ async function runTraffic(server: Server, wsUrl: string, users: User[]) {
   let expected = 0;
   let next = 0;
   const lastTyping = new Float64Array(clients.length);
-  const start = now();
+  start = now();
   const end = start + durationS * 1000;
   const benchCpuStart = process.cpuUsage();
+  // This process's own event-loop delay: a load generator that falls behind adds to the latencies it reports.
+  const loopDelay = monitorEventLoopDelay({ resolution: 1 });
+  loopDelay.enable();
   const serverCpuStart = serverCpuMs(server);
   const rssSamples: number[] = [];
   while (now() < end) {
@@ -405,6 +416,7 @@ async function runTraffic(server: Server, wsUrl: string, users: User[]) {
     await sleep(5);
   }
   const sendEnd = now();
+  loopDelay.disable();
   const drainDeadline = sendEnd + int('drain-ms', args['drain-ms'], 0, 60_000);
   while (delivered < expected && now() < drainDeadline) await sleep(20);
   const rss = Math.max(serverRss(server) ?? 0, ...rssSamples) || null;
@@ -419,6 +431,9 @@ async function runTraffic(server: Server, wsUrl: string, users: User[]) {
   const window = Math.max(sendEnd, lastDelivery) - start;
   if (!typingMode) log(`send -> SendAck: ${JSON.stringify(ackLatencies.summary())} (${ackLatencies.count} acks)`);
   log(`sent ${sent} in ${Math.round(sendEnd - start)} ms, ${acked} acked, ${errors} errors, delivered ${delivered}/${expected}`);
+  bySecond.forEach((second, i) => log(`second ${i}: ${second.count} delivered, ${JSON.stringify(second.summary())}`));
+  const ms = (ns: number) => Math.round(ns / 1e4) / 100;
+  log(`load generator event-loop delay while sending: p50 ${ms(loopDelay.percentile(50))} ms, p99 ${ms(loopDelay.percentile(99))} ms, max ${ms(loopDelay.max)} ms`);
   return {
     bench: typingMode ? 'ws-typing' : 'ws',
     clients: clientsN,

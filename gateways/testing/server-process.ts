@@ -33,8 +33,9 @@ export type SpawnedServer = {
   readonly exited: Promise<{ code: number | null; signal: NodeJS.Signals | null }>;
 };
 
-export function spawnServerProcess(name: string, env: Record<string, string>): SpawnedServer {
-  const child = spawn(process.execPath, ['--import', 'tsx', 'gateways/main.ts'], {
+/** `nodeArgs`: extra options for node itself, before the script (e.g. `--cpu-prof`). */
+export function spawnServerProcess(name: string, env: Record<string, string>, nodeArgs: readonly string[] = []): SpawnedServer {
+  const child = spawn(process.execPath, [...nodeArgs, '--import', 'tsx', 'gateways/main.ts'], {
     cwd: root,
     env: { PATH: process.env.PATH ?? '', HOME: process.env.HOME ?? '', ...env },
     stdio: ['ignore', 'pipe', 'pipe'],
@@ -55,8 +56,13 @@ export function spawnServerProcess(name: string, env: Record<string, string>): S
   };
 }
 
-export async function startServerProcess(name: string, env: Record<string, string>, timeoutMs = 30_000): Promise<ServerProcess> {
-  const { child, stdout, output, exited } = spawnServerProcess(name, env);
+export async function startServerProcess(
+  name: string,
+  env: Record<string, string>,
+  timeoutMs = 30_000,
+  nodeArgs: readonly string[] = [],
+): Promise<ServerProcess> {
+  const { child, stdout, output, exited } = spawnServerProcess(name, env, nodeArgs);
   const deadline = Date.now() + timeoutMs;
   while (!stdout().includes('"msg":"chat backend ready"')) {
     if (child.exitCode !== null || child.signalCode !== null || Date.now() > deadline) {
