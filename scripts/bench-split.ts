@@ -24,7 +24,8 @@ import { cpuMsOf, pidsNamed } from './lib/proc.js';
  * Redis and the load generator. It prints one JSON line per run, then one per rate with the
  * medians (the machines here are shared and noisy: compare medians, and alternate codes run by
  * run when comparing two). `--verbose` passes on what the measured bench:ws says on stderr (the
- * send -> SendAck latency, the latency by second of the run, its own event-loop delay);
+ * send -> SendAck latency; by second of the run the delivery and SendAck latencies and its own
+ * CPU; its event-loop delay);
  * `--profile DIR` runs the core and the gateway under `node --cpu-prof`, writing their profiles
  * to DIR/<rate>-<run>-core and DIR/<rate>-<run>-gateway when they stop.
  */

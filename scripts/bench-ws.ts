@@ -322,6 +322,7 @@ async function runTraffic(server: Server, wsUrl: string, users: User[]) {
   const latencies = new Latencies();
   /** The same latencies by the second (of the run) in which each was sent: shows a start-up transient or a stall. */
   const bySecond: Latencies[] = [];
+  const ackBySecond: Latencies[] = [];
   let start = 0;
   const record = (at: number, ms: number) => {
     latencies.add(ms);
@@ -341,7 +342,9 @@ async function runTraffic(server: Server, wsUrl: string, users: User[]) {
       const at = requestSentAt[index]!.get(read.requestId);
       if (at !== undefined) {
         requestSentAt[index]!.delete(read.requestId);
-        ackLatencies.add(now() - at);
+        const ms = now() - at;
+        ackLatencies.add(ms);
+        (ackBySecond[Math.max(0, Math.floor((at - start) / 1000))] ??= new Latencies()).add(ms);
       }
       return;
     }
@@ -391,6 +394,7 @@ async function runTraffic(server: Server, wsUrl: string, users: User[]) {
   loopDelay.enable();
   const serverCpuStart = serverCpuMs(server);
   const rssSamples: number[] = [];
+  const cpuAtSecond: number[] = [];
   while (now() < end) {
     const due = Math.floor(((now() - start) / 1000) * effectiveRate);
     while (sent < due) {
@@ -412,6 +416,11 @@ async function runTraffic(server: Server, wsUrl: string, users: User[]) {
       expected += c.size - 1;
     }
     if (rssSamples.length < (now() - start) / 1000) rssSamples.push(serverRss(server) ?? 0);
+    // this process's CPU at each second boundary: a fresh load generator costs more while its code warms up
+    if (cpuAtSecond.length <= (now() - start) / 1000) {
+      const used = process.cpuUsage(benchCpuStart);
+      cpuAtSecond.push(Math.round((used.user + used.system) / 1000));
+    }
     await sleep(5);
   }
   const sendEnd = now();
@@ -430,7 +439,11 @@ async function runTraffic(server: Server, wsUrl: string, users: User[]) {
   const window = Math.max(sendEnd, lastDelivery) - start;
   if (!typingMode) log(`send -> SendAck: ${JSON.stringify(ackLatencies.summary())} (${ackLatencies.count} acks)`);
   log(`sent ${sent} in ${Math.round(sendEnd - start)} ms, ${acked} acked, ${errors} errors, delivered ${delivered}/${expected}`);
-  bySecond.forEach((second, i) => log(`second ${i}: ${second.count} delivered, ${JSON.stringify(second.summary())}`));
+  bySecond.forEach((second, i) => {
+    const acks = ackBySecond[i] === undefined ? '' : `, SendAck ${JSON.stringify(ackBySecond[i].summary())}`;
+    const cpu = cpuAtSecond[i + 1] === undefined ? '' : `, load generator CPU ${cpuAtSecond[i + 1]! - cpuAtSecond[i]!} ms`;
+    log(`second ${i}: ${second.count} delivered, ${JSON.stringify(second.summary())}${acks}${cpu}`);
+  });
   const ms = (ns: number) => Math.round(ns / 1e4) / 100;
   log(`load generator event-loop delay while sending: p50 ${ms(loopDelay.percentile(50))} ms, p99 ${ms(loopDelay.percentile(99))} ms, max ${ms(loopDelay.max)} ms`);
   return {
