@@ -76,6 +76,8 @@ export type Socket = {
   send(bytes: Uint8Array): 'ok' | 'backpressure' | 'dropped';
   bufferedAmount(): number;
   end(code: number, reason: string): void;
+  /** Runs `sends` with this socket's writes held and sent together at its end (uWS cork); optional. */
+  cork?(sends: () => void): void;
 };
 
 /** createdAtMs: the MessageSent's created_at, for the delivery latency metric (undefined: not measured). */
@@ -250,6 +252,12 @@ export class Connection {
   }
 
   // ---- live delivery (from the node's hub) ----
+
+  /** Runs `sends` (several deliver calls) so that their frames leave in one write where the socket can. */
+  together(sends: () => void): void {
+    if (this.socket.cork === undefined) sends();
+    else this.socket.cork(sends);
+  }
 
   /**
    * An Event frame for this connection's user, from a delivery envelope. `createdAtMs` (a

@@ -35,6 +35,8 @@ export type WsGateway = {
   stats(): { connections: number; authenticated: number };
 };
 
+type Delivery = { conversationId: string; version: number; frame: Uint8Array; createdAtMs: number | undefined };
+
 /** Every field is there from the upgrade on (one shape, no property added later). */
 type UserData = { queryToken: string; closed: boolean; connection: Connection | undefined };
 
@@ -56,6 +58,12 @@ class UwsSocket implements Socket {
 
   bufferedAmount(): number {
     return this.data.closed ? 0 : this.ws.getBufferedAmount();
+  }
+
+  /** A send inside corks nothing more (uWS runs a nested cork of the same socket as a plain call). */
+  cork(sends: () => void): void {
+    if (this.data.closed) sends();
+    else this.ws.cork(sends);
   }
 
   end(code: number, reason: string): void {
@@ -150,19 +158,33 @@ export function createWsGateway(deps: WsGatewayDeps): WsGateway {
       log.warn({ err: error }, 'ws: undecodable delivery envelope dropped');
       return;
     }
+    // Each connection's frames of the envelope, in envelope order, leave in one socket write:
+    // under load an envelope carries several events for the same connection.
+    const perConnection = new Map<Connection, Delivery[]>();
     for (const item of items) {
       const createdAtMs = measureLatency ? readVarintAtPath(item.frame, MESSAGE_SENT_CREATED_AT_MS) : undefined;
       for (const userId of item.userIds) {
         const conns = byUser.get(userId)?.conns;
         if (conns === undefined) continue;
         for (const c of conns) {
+          let list = perConnection.get(c);
+          if (list === undefined) perConnection.set(c, (list = []));
+          list.push({ conversationId: item.conversationId, version: item.version, frame: item.frame, createdAtMs });
+        }
+      }
+    }
+    for (const [c, list] of perConnection) {
+      const deliverAll = () => {
+        for (const d of list) {
           try {
-            c.deliver(item.conversationId, item.version, item.frame, createdAtMs);
+            c.deliver(d.conversationId, d.version, d.frame, d.createdAtMs);
           } catch (error) {
             log.error({ err: error }, 'ws: delivery to a connection failed');
           }
         }
-      }
+      };
+      if (list.length === 1) deliverAll();
+      else c.together(deliverAll);
     }
   });
 

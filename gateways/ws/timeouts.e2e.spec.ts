@@ -89,6 +89,71 @@ describe('gateway timeouts and backpressure', () => {
     for (const c of [a1, a2, other]) c.close();
   });
 
+  it("sends an envelope's several events for one connection in envelope order", async () => {
+    const c = await connectClient(url, { token: 'user:u3' });
+    const frame = (reason: string) => encodeServerFrame(goodbyeFrame(4000, reason));
+    bus.sendToNode(
+      'node-t',
+      encodeDeliveries([
+        { conversationId: 'c3', version: 1, userIds: ['u3'], frame: frame('first') },
+        { conversationId: 'c4', version: 1, userIds: ['u4', 'u3'], frame: frame('second') },
+        { conversationId: 'c3', version: 2, userIds: ['u3'], frame: frame('third') },
+      ]),
+    );
+    await c.waitFor('goodbye', (g) => g.reason === 'third');
+    const reasons = c.frames.flatMap((f) => (f.body.case === 'goodbye' ? [f.body.value.reason] : []));
+    expect(reasons).toEqual(['first', 'second', 'third']);
+    c.close();
+  });
+
+  it('together(): the deliveries inside leave under one cork of the socket; a socket without cork sends each at once', async () => {
+    const hub = { register() {}, unregister() {}, addContacts() {} };
+    const deps: ConnectionDeps = { nodeId: 'n', tokens, commands, store, queries, presence, logger, hub, clock: Date.now, maxBufferedBytes: 1 << 20, maxHeldEvents: 10 };
+    const open = async (socket: Socket, user: string) => {
+      const c = new Connection(deps, socket, '');
+      c.onMessage(encodeClientFrame({ requestId: 1, body: { case: 'hello', value: { token: `user:${user}`, protocolVersion: PROTOCOL_VERSION, deviceId: 'd', cursors: [] } } }).slice().buffer, true);
+      await new Promise((resolve) => setTimeout(resolve, 50));
+      expect(c.state).toBe('open');
+      return c;
+    };
+    const log: string[] = [];
+    let corked = false;
+    const corking: Socket = {
+      send(bytes) {
+        log.push(`${corked ? 'corked' : 'direct'} ${bytes[0]}`);
+        return 'ok';
+      },
+      bufferedAmount: () => 0,
+      end() {},
+      cork(sends) {
+        corked = true;
+        log.push('cork');
+        sends();
+        corked = false;
+        log.push('uncork');
+      },
+    };
+    const c = await open(corking, 'corked');
+    log.length = 0; // the Welcome and what follows the Hello
+    c.together(() => {
+      c.deliver('c', 1, new Uint8Array([7]));
+      c.deliver('c', 2, new Uint8Array([8]));
+    });
+    expect(log).toEqual(['cork', 'corked 7', 'corked 8', 'uncork']);
+    c.onClose();
+
+    const sent: number[] = [];
+    const plain: Socket = { send: (bytes) => (sent.push(bytes[0]!), 'ok'), bufferedAmount: () => 0, end() {} };
+    const d = await open(plain, 'plain');
+    sent.length = 0;
+    d.together(() => {
+      d.deliver('c', 1, new Uint8Array([7]));
+      d.deliver('c', 2, new Uint8Array([8]));
+    });
+    expect(sent).toEqual([7, 8]);
+    d.onClose();
+  });
+
   it('drops a slow consumer with Goodbye 4003 instead of buffering without bound', async () => {
     const sent: Uint8Array[] = [];
     let ended: number | null = null;
