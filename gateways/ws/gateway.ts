@@ -37,6 +37,14 @@ export type WsGateway = {
 
 type Delivery = { conversationId: string; version: number; frame: Uint8Array; createdAtMs: number | undefined };
 
+/**
+ * uWS sends the FIN of an end() only when the socket is not corked, and with no idle timeout a
+ * socket ended inside a cork would wait for its peer to close it: an end() during UwsSocket.cork
+ * is held here and made once the cork is over (one socket is corked at a time).
+ */
+let corking = false;
+let endAfterCork: (() => void) | undefined;
+
 /** Every field is there from the upgrade on (one shape, no property added later). */
 type UserData = { queryToken: string; closed: boolean; connection: Connection | undefined };
 
@@ -62,14 +70,30 @@ class UwsSocket implements Socket {
 
   /** A send inside corks nothing more (uWS runs a nested cork of the same socket as a plain call). */
   cork(sends: () => void): void {
-    if (this.data.closed) sends();
-    else this.ws.cork(sends);
+    if (this.data.closed) {
+      sends();
+      return;
+    }
+    corking = true;
+    try {
+      this.ws.cork(sends);
+    } finally {
+      corking = false;
+      const end = endAfterCork;
+      endAfterCork = undefined;
+      try {
+        end?.();
+      } catch {
+        // closed meanwhile
+      }
+    }
   }
 
   end(code: number, reason: string): void {
     if (this.data.closed) return;
     this.data.closed = true;
-    this.ws.end(code, reason);
+    if (corking) endAfterCork = () => this.ws.end(code, reason);
+    else this.ws.end(code, reason);
   }
 }
 

@@ -1,3 +1,4 @@
+import { connect } from 'node:net';
 import { pino } from 'pino';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createMemoryBus } from '../../infra/bus/memory.js';
@@ -29,6 +30,14 @@ const unused = async (): Promise<never> => {
 const commands = { sendMessage: unused, markWatermark: unused, access: unused, otherMembers: unused };
 const store = { readStream: async () => [] };
 const queries = { contacts: async () => [] };
+
+async function eventuallyTrue(condition: () => boolean, timeoutMs = 3000): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  while (!condition()) {
+    if (Date.now() > deadline) throw new Error('condition not met in time');
+    await new Promise((resolve) => setTimeout(resolve, 10));
+  }
+}
 
 describe('gateway timeouts and backpressure', () => {
   const bus = createMemoryBus();
@@ -152,6 +161,43 @@ describe('gateway timeouts and backpressure', () => {
     });
     expect(sent).toEqual([7, 8]);
     d.onClose();
+  });
+
+  it('a slow consumer dropped in the middle of a corked envelope still gets its close and a FIN', async () => {
+    // A gateway that holds little for a client, and a raw TCP client that stops reading. (uWS sends
+    // the FIN of an end() made inside a cork only once buffered data drains, and none at all when
+    // nothing is buffered: the gateway makes such an end() after the cork, see UwsSocket.end.)
+    const small = createWsGateway({ nodeId: 'node-small', tokens, commands, store, queries, presence, bus, logger, maxBufferedBytes: 64 * 1024 });
+    const port = await small.listen('127.0.0.1', 0);
+    const socket = connect(port, '127.0.0.1');
+    try {
+      let received = 0;
+      socket.on('data', (chunk: Buffer) => (received += chunk.length));
+      await new Promise<void>((resolve) => socket.once('connect', () => resolve()));
+      socket.write(`GET /ws HTTP/1.1\r\nHost: x\r\nUpgrade: websocket\r\nConnection: Upgrade\r\nSec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n\r\n`);
+      await eventuallyTrue(() => received > 0); // the 101
+      const hello = encodeClientFrame({ requestId: 1, body: { case: 'hello', value: { token: 'user:raw', protocolVersion: PROTOCOL_VERSION, deviceId: 'd', cursors: [] } } });
+      const mask = [1, 2, 3, 4];
+      socket.write(Buffer.from([0x82, 0x80 | hello.length, ...mask, ...hello.map((b, i) => b ^ mask[i % 4]!)]));
+      await eventuallyTrue(() => small.stats().authenticated === 1);
+      await new Promise((resolve) => setTimeout(resolve, 50)); // the Welcome read
+      socket.pause();
+      // One envelope of 200 frames of 32 KB for this connection: the node drops it part-way.
+      const frame = encodeServerFrame(goodbyeFrame(4000, 'x'.repeat(32 * 1024)));
+      const items = Array.from({ length: 200 }, (_, i) => ({ conversationId: 'big', version: i + 1, userIds: ['raw'], frame }));
+      bus.sendToNode('node-small', encodeDeliveries(items));
+      await eventuallyTrue(() => small.stats().connections === 0);
+      // Reading again, the client gets to the end of what was sent, then the FIN.
+      const ended = new Promise<boolean>((resolve) => {
+        socket.once('end', () => resolve(true));
+        setTimeout(() => resolve(false), 3000);
+      });
+      socket.resume();
+      expect(await ended).toBe(true);
+    } finally {
+      socket.destroy();
+      await small.close();
+    }
   });
 
   it('drops a slow consumer with Goodbye 4003 instead of buffering without bound', async () => {
