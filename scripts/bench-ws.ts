@@ -324,9 +324,11 @@ async function runTraffic(server: Server, wsUrl: string, users: User[]) {
   const bySecond: Latencies[] = [];
   const ackBySecond: Latencies[] = [];
   let start = 0;
+  /** The second of the run in which a request sent at `at` went out. */
+  const secondOf = (at: number) => Math.max(0, Math.floor((at - start) / 1000));
   const record = (at: number, ms: number) => {
     latencies.add(ms);
-    (bySecond[Math.max(0, Math.floor((at - start) / 1000))] ??= new Latencies()).add(ms);
+    (bySecond[secondOf(at)] ??= new Latencies()).add(ms);
   };
   // where the time goes: send -> SendAck (command path: decide, append, commit) vs send -> recipient
   const ackLatencies = new Latencies();
@@ -344,7 +346,7 @@ async function runTraffic(server: Server, wsUrl: string, users: User[]) {
         requestSentAt[index]!.delete(read.requestId);
         const ms = now() - at;
         ackLatencies.add(ms);
-        (ackBySecond[Math.max(0, Math.floor((at - start) / 1000))] ??= new Latencies()).add(ms);
+        (ackBySecond[secondOf(at)] ??= new Latencies()).add(ms);
       }
       return;
     }

@@ -4,7 +4,7 @@ import type { EventBus } from '../../infra/bus/port.js';
 import type { SignalChange } from '../../infra/presence/port.js';
 import { readVarintAtPath } from '../../infra/telemetry/frame-time.js';
 import { noopMetrics } from '../../infra/telemetry/noop.js';
-import { decodeDeliveries } from '../delivery/envelope.js';
+import { decodeDeliveries, type DeliveryItem } from '../delivery/envelope.js';
 import { Connection, type ConnectionDeps, type Hub, type Socket } from './connection.js';
 import { addMember, deleteMember, hasMember, memberCount, type Members } from './members.js';
 import { CloseCode, HANDSHAKE_TIMEOUT_MS, HEARTBEAT_TIMEOUT_MS, TYPING_TTL_MS, encodeServerFrame, presenceFrame, typingFrame } from './protocol/index.js';
@@ -34,8 +34,6 @@ export type WsGateway = {
   close(): Promise<void>;
   stats(): { connections: number; authenticated: number };
 };
-
-type Delivery = { conversationId: string; version: number; frame: Uint8Array; createdAtMs: number | undefined };
 
 /**
  * uWS sends the FIN of an end() only when the socket is not corked, and with no idle timeout a
@@ -184,7 +182,7 @@ export function createWsGateway(deps: WsGatewayDeps): WsGateway {
     }
     // Each connection's frames of the envelope, in envelope order, leave in one socket write:
     // under load an envelope carries several events for the same connection.
-    const perConnection = new Map<Connection, Delivery[]>();
+    const perConnection = new Map<Connection, { item: DeliveryItem; createdAtMs: number | undefined }[]>();
     for (const item of items) {
       const createdAtMs = measureLatency ? readVarintAtPath(item.frame, MESSAGE_SENT_CREATED_AT_MS) : undefined;
       for (const userId of item.userIds) {
@@ -193,22 +191,20 @@ export function createWsGateway(deps: WsGatewayDeps): WsGateway {
         for (const c of conns) {
           let list = perConnection.get(c);
           if (list === undefined) perConnection.set(c, (list = []));
-          list.push({ conversationId: item.conversationId, version: item.version, frame: item.frame, createdAtMs });
+          list.push({ item, createdAtMs });
         }
       }
     }
     for (const [c, list] of perConnection) {
-      const deliverAll = () => {
-        for (const d of list) {
+      c.together(() => {
+        for (const { item, createdAtMs } of list) {
           try {
-            c.deliver(d.conversationId, d.version, d.frame, d.createdAtMs);
+            c.deliver(item.conversationId, item.version, item.frame, createdAtMs);
           } catch (error) {
             log.error({ err: error }, 'ws: delivery to a connection failed');
           }
         }
-      };
-      if (list.length === 1) deliverAll();
-      else c.together(deliverAll);
+      });
     }
   });
 
