@@ -513,5 +513,5 @@ describe('failures inside the server', () => {
     } finally {
       await stack.close();
     }
-  });
+  }, 60_000);
 });
