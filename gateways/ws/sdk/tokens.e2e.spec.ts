@@ -79,7 +79,9 @@ describe('chat client SDK with short-lived tokens (embedded stack)', () => {
     expect(b.contents()).toEqual(sent);
     expect(rest.count('/api/v1/auth/login')).toBe(1);
     expect(rest.count('/api/v1/auth/refresh')).toBeGreaterThanOrEqual(2);
-    expect(b.c.state).toBe('open');
+    // Still going: the next expiry may be under way, and it comes back by itself.
+    await until(() => b.c.state === 'open', 20_000, 'open again');
+    expect(rest.count('/api/v1/auth/login')).toBe(1);
   });
 
   it('token and refresh token: renews after an expiry and reports each new pair to the application', async () => {
