@@ -31,6 +31,7 @@ import { createAccountService, type AccountService } from './http/accounts.js';
 import { createSqlSessionStore } from '../infra/sessions/sql.js';
 import type { SessionStore } from '../infra/sessions/port.js';
 import { createSqlLoginThrottle } from '../infra/login-throttle/sql.js';
+import { loadCommonPasswords } from '../infra/users/password-policy.js';
 import { createDeliveryWorker, type DeliveryWorker } from './delivery/worker.js';
 import { pushFromConfig, pushQueueFromConfig } from './push/from-config.js';
 import type { PushPipeline } from './push/pipeline.js';
@@ -237,7 +238,10 @@ export async function composeProcess(options: ComposeOptions): Promise<ProcessSt
     const sessions = createSqlSessionStore(primary, { refreshTtlSeconds: config.refreshTokenTtlSeconds });
     await ensureSchemaWithRetry('sessions', () => sessions.ensureSchema(), logger);
     const throttle = createSqlLoginThrottle(primary, config.loginThrottle);
-    if (has('api')) await ensureSchemaWithRetry('login throttle', () => throttle.ensureSchema(), logger);
+    if (has('api')) {
+      await ensureSchemaWithRetry('login throttle', () => throttle.ensureSchema(), logger);
+      await loadCommonPasswords(); // the password policy's list (the other roles never load it)
+    }
 
     // Message search: Elasticsearch with ELASTICSEARCH_URL, else PostgreSQL full-text search in the read-model database.
     const searchIndex = searchIndexFromConfig(config, primary);

@@ -1,5 +1,3 @@
-import { dictionary } from '@zxcvbn-ts/language-common';
-
 /**
  * What a new password must be (registration and password change). Following NIST SP 800-63B-4
  * (and OWASP ASVS 5.0, which strongly recommends the same length): length is what counts, no
@@ -19,9 +17,19 @@ export const MAX_PASSWORD_LENGTH = 1024;
 export const MIN_DISTINCT_CHARACTERS = 4;
 
 let common: ReadonlySet<string> | undefined;
-/** Built on first use (about 50,000 strings). */
-function commonPasswords(): ReadonlySet<string> {
+
+/**
+ * Loads the list (about 50,000 strings, 3.7 MB of heap): the processes that check new passwords
+ * (the api role) call it once at start; the others never load it.
+ */
+export async function loadCommonPasswords(): Promise<void> {
+  if (common !== undefined) return;
+  const { dictionary } = await import('@zxcvbn-ts/language-common');
   common ??= new Set(dictionary['passwords-common'].map((p) => p.toLowerCase()));
+}
+
+function commonPasswords(): ReadonlySet<string> {
+  if (common === undefined) throw new Error('password policy: loadCommonPasswords() was not called');
   return common;
 }
 

@@ -1,9 +1,11 @@
-import { describe, expect, it } from 'vitest';
-import { DEFAULT_PASSWORD_MIN_LENGTH, passwordProblem } from './password-policy.js';
+import { beforeAll, describe, expect, it } from 'vitest';
+import { DEFAULT_PASSWORD_MIN_LENGTH, loadCommonPasswords, passwordProblem } from './password-policy.js';
 
 const account = { username: 'alice_smith', email: 'Alice.Smith@example.test' };
 
 describe('password policy', () => {
+  beforeAll(() => loadCommonPasswords());
+
   it('refuses what issue 18 found accepted: 8 spaces and "password"', () => {
     expect(passwordProblem('        ', account)).toMatch(/at least 15 characters/);
     expect(passwordProblem(' '.repeat(40), account)).toBe('must not be only spaces');
