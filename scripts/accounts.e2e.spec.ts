@@ -53,7 +53,7 @@ describe('npm run accounts', () => {
     const out = await run('logout-all', 'erin');
     expect(ndjson(out.stdout)).toEqual([{ user_id: erin.user_id, username: 'Erin', action: 'logout-all', sessions_ended: 1 }]);
     expect(await sessions.status({ userId: erin.user_id, sessionId: c.sessionId, tokenVersion: 2 })).toBe('revoked');
-  });
+  }, 180_000); // three CLI processes, each starting tsx and opening the database
 
   it('answers a clear error for an unknown account (exit 1) and for bad arguments (exit 2)', async () => {
     const unknown = await run('disable', 'nobody');
@@ -63,5 +63,5 @@ describe('npm run accounts', () => {
     expect(bad.code).toBe(2);
     expect(bad.stderr).toMatch(/^accounts: unknown command "delete"/);
     expect((await run('disable')).code).toBe(2);
-  });
+  }, 180_000);
 });
