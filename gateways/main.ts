@@ -25,7 +25,13 @@ import { createSearchQueries } from '../projections/search/queries.js';
 import { rebuildSearchIfIndexBehind } from '../projections/search/recover.js';
 import { searchIndexFromConfig } from '../infra/search/from-config.js';
 import { buildApp } from './http/app.js';
-import { createTokenService, type TokenService } from './http/auth.js';
+import { createTokenService, type TokenService } from './auth/tokens.js';
+import { createAccessVerifier, type AccessVerifier } from './auth/access.js';
+import { createAccountService, type AccountService } from './http/accounts.js';
+import { createSqlSessionStore } from '../infra/sessions/sql.js';
+import type { SessionStore } from '../infra/sessions/port.js';
+import { createSqlLoginThrottle } from '../infra/login-throttle/sql.js';
+import { loadCommonPasswords } from '../infra/users/password-policy.js';
 import { createDeliveryWorker, type DeliveryWorker } from './delivery/worker.js';
 import { pushFromConfig, pushQueueFromConfig } from './push/from-config.js';
 import type { PushPipeline } from './push/pipeline.js';
@@ -63,6 +69,12 @@ export type Stack = {
   databases: SqlDatabase[];
   users: UserRepository;
   tokens: TokenService;
+  /** The whole check of an access token (REST and WebSocket). */
+  access: AccessVerifier;
+  /** Login sessions (issue 18). */
+  sessions: SessionStore;
+  /** Register, login, refresh, logout, password change, disabling (issue 18). */
+  accounts: AccountService;
   bus: EventBus;
   presence: PresenceStore;
   relay: Relay;
@@ -85,6 +97,9 @@ export type ProcessStack = {
   databases: SqlDatabase[];
   users: UserRepository;
   tokens: TokenService;
+  access: AccessVerifier;
+  sessions: SessionStore;
+  accounts: AccountService;
   /** api */
   app: FastifyInstance | null;
   /** projector */
@@ -113,7 +128,10 @@ export function createRootLogger(config: Pick<Config, 'logLevel'>): Logger {
   return pino({
     level: config.logLevel,
     base: { service: 'chat-backend' },
-    redact: { paths: ['req.headers.authorization', 'headers.authorization', 'authorization', '*.password', 'password', 'token'], censor: '[redacted]' },
+    redact: {
+      paths: ['req.headers.authorization', 'headers.authorization', 'authorization', '*.password', 'password', 'token', '*.refresh_token', 'refresh_token', '*.current_password', '*.new_password'],
+      censor: '[redacted]',
+    },
   });
 }
 
@@ -216,6 +234,14 @@ export async function composeProcess(options: ComposeOptions): Promise<ProcessSt
 
     const users = createSqlUserRepository(primary, options.users);
     await ensureSchemaWithRetry('users', () => users.ensureSchema(), logger);
+    // Every role may read sessions (api and gateway check tokens, push sends to live sessions' devices).
+    const sessions = createSqlSessionStore(primary, { refreshTtlSeconds: config.refreshTokenTtlSeconds });
+    await ensureSchemaWithRetry('sessions', () => sessions.ensureSchema(), logger);
+    const throttle = createSqlLoginThrottle(primary, config.loginThrottle);
+    if (has('api')) {
+      await ensureSchemaWithRetry('login throttle', () => throttle.ensureSchema(), logger);
+      await loadCommonPasswords(); // the password policy's list (the other roles never load it)
+    }
 
     // Message search: Elasticsearch with ELASTICSEARCH_URL, else PostgreSQL full-text search in the read-model database.
     const searchIndex = searchIndexFromConfig(config, primary);
@@ -247,6 +273,7 @@ export async function composeProcess(options: ComposeOptions): Promise<ProcessSt
     const jwt = await resolveJwtSecret(config);
     if (jwt.source === 'generated') logger.info({ path: jwt.path }, 'generated a JWT secret (set JWT_SECRET to choose one)');
     const tokens = createTokenService({ secret: jwt.secret, ttlSeconds: config.jwtTtlSeconds });
+    const access = createAccessVerifier({ tokens, sessions, logger: logger.child({ component: 'auth' }) });
 
     let bus: EventBus | null = null;
     if (has('gateway') || has('relay') || has('delivery') || has('push')) {
@@ -328,6 +355,27 @@ export async function composeProcess(options: ComposeOptions): Promise<ProcessSt
       closers.push(() => started.stop());
     }
 
+    // Ended sessions: this process's gateway (if any) re-checks its connections at once.
+    let gatewayHere: WsGateway | null = null;
+    const accounts = createAccountService({
+      users,
+      sessions,
+      throttle,
+      tokens,
+      devices: devices ?? undefined,
+      passwordMinLength: config.passwordMinLength,
+      logger: logger.child({ component: 'auth' }),
+      onSessionsEnded: () => void gatewayHere?.recheckSessions(),
+    });
+    if (has('api')) {
+      // Rows of sessions that ended more than a day ago go, once an hour.
+      const pruneTimer = setInterval(() => {
+        sessions.prune(new Date(Date.now() - 86_400_000)).catch((error: unknown) => logger.warn({ err: error }, 'pruning ended sessions failed'));
+      }, 3_600_000);
+      pruneTimer.unref();
+      closers.push(async () => clearInterval(pruneTimer));
+    }
+
     const commands = createConversationCommands({ store, users, clock: () => new Date() });
     const queries = createConversationQueries(primary);
 
@@ -352,7 +400,9 @@ export async function composeProcess(options: ComposeOptions): Promise<ProcessSt
     if (has('gateway')) {
       gateway = createWsGateway({
         nodeId: config.nodeId,
-        tokens,
+        tokens: access,
+        sessions,
+        sessionCheckIntervalMs: config.sessionCheckIntervalMs,
         commands,
         store,
         queries,
@@ -365,6 +415,7 @@ export async function composeProcess(options: ComposeOptions): Promise<ProcessSt
         rateLimit: { perSecond: config.wsRateLimit, burst: 2 * config.wsRateLimit, floodFrames: Math.max(1_000, 5 * config.wsRateLimit) },
       });
       const opened = gateway;
+      gatewayHere = gateway;
       closers.push(() => opened.close());
     }
     let websocketPort: number | null = null;
@@ -378,9 +429,12 @@ export async function composeProcess(options: ComposeOptions): Promise<ProcessSt
             rateLimitMax: config.rateLimitMax,
             rateLimitWindowMs: config.rateLimitWindowMs,
             readYourWritesTimeoutMs: config.readYourWritesTimeoutMs,
+            authFailureLimitMax: config.authFailureLimitMax,
+            passwordMinLength: config.passwordMinLength,
           },
           logger: logger.child({ component: 'http' }),
-          tokens,
+          access,
+          accounts,
           users,
           commands,
           queries,
@@ -404,6 +458,9 @@ export async function composeProcess(options: ComposeOptions): Promise<ProcessSt
       databases,
       users,
       tokens,
+      access,
+      sessions,
+      accounts,
       bus,
       presence,
       relay,

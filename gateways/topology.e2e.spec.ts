@@ -88,8 +88,8 @@ describe('split deployment: two gateways, api+relay+delivery, projector (NATS, P
     expect(core.wsUrl).toBeNull();
     expect(core.output()).toContain('"roles":"api,relay,delivery","bus":"jetstream","presence":"redis"');
 
-    alice = await rest('POST', '/api/v1/auth/register', undefined, { username: 'alice', email: 'alice@example.test', password: 'alice password' });
-    bob = await rest('POST', '/api/v1/auth/register', undefined, { username: 'bob', email: 'bob@example.test', password: 'bob password' });
+    alice = await rest('POST', '/api/v1/auth/register', undefined, { username: 'alice', email: 'alice@example.test', password: 'alice long password' });
+    bob = await rest('POST', '/api/v1/auth/register', undefined, { username: 'bob', email: 'bob@example.test', password: 'bob long password' });
     // Read-your-writes across processes: the API polls the projector's checkpoint.
     conversationId = (await rest('POST', '/api/v1/conversations', alice.token, { participant_id: bob.user_id })).conversation_id;
     const inbox = await rest('GET', '/api/v1/conversations', bob.token);

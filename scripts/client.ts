@@ -45,7 +45,7 @@ async function http(method: string, path: string, body?: unknown, token?: string
   return { status: res.status, body: text.length > 0 ? JSON.parse(text) : null };
 }
 
-async function session(): Promise<{ user_id: string; token: string }> {
+async function session(): Promise<{ user_id: string; token: string; refresh_token: string }> {
   const login = await http('POST', '/api/v1/auth/login', { username, password });
   if (login.status === 200) return login.body;
   const registered = await http('POST', '/api/v1/auth/register', { username, email: `${username}@example.test`, password });
@@ -80,7 +80,18 @@ async function main(): Promise<void> {
     conversations.set(c.conversation_id, c);
   };
 
-  const client: ChatClient = createChatClient({ baseUrl, token: me.token, deviceId: args.device ?? `terminal-${username}`, WebSocket, autoAckDelivered: true });
+  // The SDK renews the short-lived access token with the refresh token; REST calls here use its latest one.
+  const client: ChatClient = createChatClient({
+    baseUrl,
+    token: me.token,
+    refreshToken: me.refresh_token,
+    onTokens: (tokens) => {
+      me.token = tokens.token;
+    },
+    deviceId: args.device ?? `terminal-${username}`,
+    WebSocket,
+    autoAckDelivered: true,
+  });
 
   async function refresh(): Promise<void> {
     const inbox = await http('GET', '/api/v1/conversations?limit=200', undefined, me.token);

@@ -1,5 +1,5 @@
 import { Writable } from 'node:stream';
-import { SignJWT } from 'jose';
+import { decodeJwt, SignJWT } from 'jose';
 import { pino } from 'pino';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { conversationStreamId } from '../../commands/ids.js';
@@ -246,7 +246,9 @@ describe.each<Adapter>(['pglite', 'postgres'])('REST API on %s', (adapter) => {
     const garbage = await as({ ...a, token: 'not.a.jwt' }).get('/api/v1/conversations');
     expect(garbage.status).toBe(401);
 
-    const forged = await new SignJWT({ username: a.username })
+    // Forged and expired tokens carry every claim a real one has: they fail on signature and expiry alone.
+    const { sid, ver } = decodeJwt(a.token);
+    const forged = await new SignJWT({ username: a.username, sid, ver })
       .setProtectedHeader({ alg: 'HS256' })
       .setSubject(a.user_id)
       .setExpirationTime('1h')
@@ -254,7 +256,7 @@ describe.each<Adapter>(['pglite', 'postgres'])('REST API on %s', (adapter) => {
     expect((await as({ ...a, token: forged }).get('/api/v1/conversations')).status).toBe(401);
 
     const now = Math.floor(Date.now() / 1000);
-    const expired = await new SignJWT({ username: a.username })
+    const expired = await new SignJWT({ username: a.username, sid, ver })
       .setProtectedHeader({ alg: 'HS256' })
       .setSubject(a.user_id)
       .setIssuedAt(now - 7200)
@@ -262,21 +264,21 @@ describe.each<Adapter>(['pglite', 'postgres'])('REST API on %s', (adapter) => {
       .sign(new TextEncoder().encode(TEST_JWT_SECRET));
     const expiredRes = await as({ ...a, token: expired }).get('/api/v1/conversations');
     expect(expiredRes.status).toBe(401);
-    expect(expiredRes.body.error).toEqual({ code: 'unauthorized', message: 'the access token has expired; log in again' });
+    expect(expiredRes.body.error).toEqual({ code: 'unauthorized', message: 'the access token has expired; refresh it (POST /api/v1/auth/refresh) or log in again' });
 
     expect((await as(a).get('/api/v1/conversations')).status).toBe(200);
   });
 
   it('logs in by username or email, case-insensitively; refuses wrong passwords and taken names', async () => {
-    const u = await api().register('login', 'my password 1');
-    const byName = await api().anonymous.post('/api/v1/auth/login', { username: u.username.toUpperCase(), password: 'my password 1' });
+    const u = await api().register('login', 'my long password 1');
+    const byName = await api().anonymous.post('/api/v1/auth/login', { username: u.username.toUpperCase(), password: 'my long password 1' });
     expect(byName.status).toBe(200);
     expect(byName.body.user_id).toBe(u.user_id);
     expect((await as({ ...u, token: byName.body.token }).get('/api/v1/conversations')).status).toBe(200);
 
-    const byEmail = await api().anonymous.post('/api/v1/auth/login', { email: `${u.username}@example.test`, password: 'my password 1' });
+    const byEmail = await api().anonymous.post('/api/v1/auth/login', { email: `${u.username}@example.test`, password: 'my long password 1' });
     expect(byEmail.body.user_id).toBe(u.user_id);
-    const byLogin = await api().anonymous.post('/api/v1/auth/login', { login: u.username, password: 'my password 1' });
+    const byLogin = await api().anonymous.post('/api/v1/auth/login', { login: u.username, password: 'my long password 1' });
     expect(byLogin.body.user_id).toBe(u.user_id);
 
     const wrong = await api().anonymous.post('/api/v1/auth/login', { username: u.username, password: 'not my password' });
@@ -288,19 +290,19 @@ describe.each<Adapter>(['pglite', 'postgres'])('REST API on %s', (adapter) => {
     const taken = await api().anonymous.post('/api/v1/auth/register', {
       username: u.username.toUpperCase(),
       email: `other-${u.username}@example.test`,
-      password: 'password123',
+      password: 'another long password 123',
     });
     expect(taken.status).toBe(409);
     expect(taken.body.error.code).toBe('username_taken');
     const emailTaken = await api().anonymous.post('/api/v1/auth/register', {
       username: uniqueName('other'),
       email: `${u.username}@EXAMPLE.test`,
-      password: 'password123',
+      password: 'another long password 123',
     });
     expect(emailTaken.status).toBe(409);
     expect(emailTaken.body.error.code).toBe('email_taken');
     // The response schema lets nothing else out.
-    expect(Object.keys(byName.body).sort()).toEqual(['token', 'user_id', 'username']);
+    expect(Object.keys(byName.body).sort()).toEqual(['expires_in', 'refresh_token', 'token', 'user_id', 'username']);
   });
 
   it('groups: admins add and remove, members leave, removed members lose access', async () => {
@@ -486,7 +488,8 @@ describe('failures inside the server', () => {
     const stack = await createApiStack('pglite', { logger: pino({ level: 'info' }, sink) });
     try {
       const a = await stack.client.register('outage');
-      await stack.databases[0]!.close(); // the database goes away under the server
+      // A read model goes away under the server (the token check, which reads other tables, still works).
+      await stack.databases[0]!.query('ALTER TABLE rm_members RENAME TO rm_members_gone');
       const res = await stack.client.as(a).get('/api/v1/conversations');
       expect(res.status).toBe(500);
       expect(res.body).toEqual({ error: { code: 'internal_error', message: 'internal server error' } });
@@ -497,4 +500,18 @@ describe('failures inside the server', () => {
       await stack.close();
     }
   });
+
+  it('answers 503 auth_unavailable with Retry-After, never 401, when the token cannot be checked (database down)', async () => {
+    const stack = await createApiStack('pglite');
+    try {
+      const a = await stack.client.register('auth_outage');
+      await stack.databases[0]!.close(); // the database goes away under the server
+      const res = await stack.client.as(a).get('/api/v1/conversations');
+      expect(res.status).toBe(503);
+      expect(res.body.error.code).toBe('auth_unavailable');
+      expect(Number(res.headers['retry-after'])).toBeGreaterThan(0);
+    } finally {
+      await stack.close();
+    }
+  }, 60_000);
 });

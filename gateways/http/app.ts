@@ -1,9 +1,10 @@
 import rateLimit from '@fastify/rate-limit';
 import Fastify, { type FastifyInstance } from 'fastify';
-import { authenticate } from './auth.js';
+import { identify, requireUser } from './auth.js';
 import { createMessageLookup, createReadYourWrites, type AppDeps, type RouteDeps } from './deps.js';
 import { HttpError, installErrorHandling } from './errors.js';
-import { authRoutes } from './routes/auth.js';
+import { authRoutes, sessionRoutes, type AuthRouteDeps } from './routes/auth.js';
+import { createFailureLimit } from './failure-limit.js';
 import { conversationRoutes } from './routes/conversations.js';
 import { groupRoutes } from './routes/groups.js';
 import { healthRoutes } from './routes/health.js';
@@ -25,8 +26,11 @@ export const bodyLimitFor = (maxMessageBytes: number) => maxMessageBytes * 4 + 1
 /**
  * The REST API as a fastify instance, not listening: gateways/main.ts listens, tests inject().
  *
- * Scopes: /healthz and /api/v1/auth/* are public (rate-limited by IP); everything else under
- * /api/v1 authenticates the bearer token first, then counts against the caller's user id.
+ * Scopes: /healthz and /api/v1/auth/{register,login,refresh} are public (rate-limited by client
+ * address); everything else under /api/v1 checks the bearer token first, then counts against the
+ * caller's user id, or against the client address when the token is missing or not valid (auth.ts:
+ * the request is answered 401 only after the rate limit counted it). Failed logins and bad tokens
+ * also count against a smaller per-address failure budget (failure-limit.ts).
  * With `realtime` (the presence store and the WebSocket port), the real-time routes are added.
  */
 export async function buildApp(deps: AppDeps, realtime?: RealtimeRouteDeps): Promise<FastifyInstance> {
@@ -41,6 +45,7 @@ export async function buildApp(deps: AppDeps, realtime?: RealtimeRouteDeps): Pro
   app.removeContentTypeParser('text/plain');
   installErrorHandling(app, { bodyLimit });
   app.decorateRequest('user', null);
+  app.decorateRequest('authFailure', null);
 
   const windowMs = deps.settings.rateLimitWindowMs;
   await app.register(rateLimit, {
@@ -54,14 +59,20 @@ export async function buildApp(deps: AppDeps, realtime?: RealtimeRouteDeps): Pro
       new HttpError('rate_limited', `rate limit exceeded: at most ${context.max} requests per ${windowMs} ms; retry in ${context.after}`),
   });
 
+  const failures = createFailureLimit(app, { max: deps.settings.authFailureLimitMax, windowMs });
+  const authDeps: AuthRouteDeps = { accounts: deps.accounts, failures, passwordMinLength: deps.settings.passwordMinLength };
+
   const routeDeps: RouteDeps = { ...deps, settle: createReadYourWrites(deps), requireMessage: createMessageLookup(deps) };
   await app.register(healthRoutes());
   // Signed URLs of the local-disk media store: the signature is the authorisation (no bearer token).
   if (deps.mediaFiles !== undefined) await app.register(mediaFileRoutes(deps.mediaFiles));
-  await app.register(authRoutes(routeDeps), { prefix: '/api/v1/auth' });
+  await app.register(authRoutes(authDeps), { prefix: '/api/v1/auth' });
   await app.register(
     async (api) => {
-      api.addHook('onRequest', authenticate(deps.tokens));
+      // identify runs before the route-level rate-limit hook, requireUser after it (auth.ts).
+      api.addHook('onRequest', identify(deps.access));
+      api.addHook('preParsing', requireUser(failures));
+      await api.register(sessionRoutes(authDeps));
       await api.register(conversationRoutes(routeDeps));
       await api.register(messageRoutes(routeDeps));
       await api.register(groupRoutes(routeDeps));

@@ -1,71 +1,90 @@
-import type { FastifyRequest, onRequestAsyncHookHandler } from 'fastify';
-import { errors as joseErrors, jwtVerify, SignJWT } from 'jose';
-import { z } from 'zod';
+import type { FastifyRequest, onRequestAsyncHookHandler, preParsingAsyncHookHandler } from 'fastify';
+import type { AccessVerifier, AuthUser } from '../auth/access.js';
+import { AUTH_MESSAGES, AuthError, type AuthFailure } from '../auth/errors.js';
 import { HttpError } from './errors.js';
+import type { FailureLimit } from './failure-limit.js';
 
 /**
- * Access tokens: HS256 JWTs signed with the server's secret, `sub` = user id, with an expiry.
- * Every route but register / login requires `Authorization: Bearer <token>`.
+ * Authentication of the bearer-token routes, in two hooks around the rate limit:
+ *
+ * 1. `identify` (onRequest, the scope's): checks the token (gateways/auth/access.ts) and sets
+ *    `request.user`, or remembers why it failed; it never answers by itself;
+ * 2. the rate limit (a route-level onRequest hook, so it runs next) counts the request against
+ *    the user, or against the client address when there is no valid token;
+ * 3. `requireUser` (preParsing: before any body is read) answers a request without a valid token:
+ *    401 (missing, malformed, forged, expired, revoked), 403 `account_disabled`, or 503
+ *    `auth_unavailable` with Retry-After when the database could not be asked (never 401: clients
+ *    take 401 as "log in again"). Malformed and forged tokens also count as failures of the
+ *    address (failure-limit.ts), which answers 429 once it has too many.
  */
 
-/** expiresAtMs: when the token stops being valid (a WebSocket session ends then, close 4004). */
-export type AuthUser = { userId: string; username: string; expiresAtMs?: number };
+export type { AuthUser } from '../auth/access.js';
 
 declare module 'fastify' {
   interface FastifyRequest {
-    /** Set by the authentication hook on every protected route. */
+    /** Set by `identify` on every protected route. */
     user: AuthUser | null;
+    /** Why the bearer token was refused (set by `identify`, answered by `requireUser`). */
+    authFailure: AuthError | null;
   }
-}
-
-export const TOKEN_ALGORITHM = 'HS256';
-
-const Claims = z.object({ sub: z.string().min(1).max(64), username: z.string().min(1).max(64), exp: z.number() });
-
-export type TokenService = {
-  issue(user: { user_id: string; username: string }): Promise<string>;
-  /** The token's user; throws HttpError 401 for a missing, malformed, forged or expired token. */
-  verify(token: string): Promise<AuthUser>;
-  readonly ttlSeconds: number;
-};
-
-export function createTokenService(options: { secret: string; ttlSeconds: number }): TokenService {
-  const key = new TextEncoder().encode(options.secret);
-  return {
-    ttlSeconds: options.ttlSeconds,
-    issue: (user) =>
-      new SignJWT({ username: user.username })
-        .setProtectedHeader({ alg: TOKEN_ALGORITHM, typ: 'JWT' })
-        .setSubject(user.user_id)
-        .setIssuedAt()
-        .setExpirationTime(`${options.ttlSeconds}s`)
-        .sign(key),
-    async verify(token) {
-      let payload: unknown;
-      try {
-        ({ payload } = await jwtVerify(token, key, { algorithms: [TOKEN_ALGORITHM], requiredClaims: ['sub', 'exp'] }));
-      } catch (error) {
-        if (error instanceof joseErrors.JWTExpired) throw new HttpError('unauthorized', 'the access token has expired; log in again');
-        throw new HttpError('unauthorized', 'the access token is not valid');
-      }
-      const claims = Claims.safeParse(payload);
-      if (!claims.success) throw new HttpError('unauthorized', 'the access token is not valid');
-      return { userId: claims.data.sub, username: claims.data.username, expiresAtMs: claims.data.exp * 1000 };
-    },
-  };
 }
 
 const BEARER = /^Bearer +([A-Za-z0-9\-_.~+/]+=*) *$/i;
 
-/** onRequest hook: authenticates the caller or replies 401. */
-export function authenticate(tokens: TokenService): onRequestAsyncHookHandler {
+/** onRequest hook: authenticates the caller, or remembers why not. */
+export function identify(verifier: AccessVerifier): onRequestAsyncHookHandler {
   return async (request) => {
     const header = request.headers.authorization;
-    if (header === undefined) throw new HttpError('unauthorized', 'Authorization: missing; send "Authorization: Bearer <token>"');
+    if (header === undefined) {
+      request.authFailure = new AuthError('missing', 'Authorization: missing; send "Authorization: Bearer <token>"');
+      return;
+    }
     const match = BEARER.exec(header);
-    if (!match) throw new HttpError('unauthorized', 'Authorization: expected "Bearer <token>"');
-    request.user = await tokens.verify(match[1]!);
+    if (!match) {
+      request.authFailure = new AuthError('invalid', 'Authorization: expected "Bearer <token>"');
+      return;
+    }
+    try {
+      request.user = await verifier.verify(match[1]!);
+    } catch (error) {
+      request.authFailure = error instanceof AuthError ? error : new AuthError('unavailable', AUTH_MESSAGES.unavailable);
+      if (!(error instanceof AuthError)) request.log.error({ err: error }, 'access token check failed');
+    }
   };
+}
+
+const COUNTED_FAILURES: ReadonlySet<AuthFailure> = new Set(['invalid']);
+
+/** preParsing hook: answers requests `identify` did not authenticate. */
+export function requireUser(failures: FailureLimit): preParsingAsyncHookHandler {
+  return async (request) => {
+    const failure = request.authFailure;
+    if (request.user !== null) return;
+    if (failure === null) throw new HttpError('unauthorized', 'authentication required');
+    if (COUNTED_FAILURES.has(failure.failure)) {
+      await failures.check(request);
+      await failures.record(request);
+    }
+    throw toHttpError(failure);
+  };
+}
+
+export function toHttpError(error: AuthError): HttpError {
+  switch (error.failure) {
+    case 'disabled':
+      return new HttpError('account_disabled', error.message);
+    case 'unavailable':
+      return new HttpError('auth_unavailable', error.message, 1);
+    case 'missing':
+    case 'invalid':
+    case 'expired':
+    case 'revoked':
+      return new HttpError('unauthorized', error.message);
+    default: {
+      const unreachable: never = error.failure;
+      return unreachable;
+    }
+  }
 }
 
 /** The authenticated caller of a protected route. */

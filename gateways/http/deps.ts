@@ -9,16 +9,23 @@ import type { Projector } from '../../projections/runtime.js';
 import type { SearchQueries } from '../../projections/search/queries.js';
 import type { LocalDiskObjectStore } from '../../infra/object-store/local-disk.js';
 import type { MediaService } from '../media/service.js';
-import type { TokenService } from './auth.js';
+import type { AccessVerifier } from '../auth/access.js';
+import type { AccountService } from './accounts.js';
 import { HttpError } from './errors.js';
 
-export type HttpSettings = Pick<Config, 'maxMessageBytes' | 'rateLimitMax' | 'rateLimitWindowMs' | 'readYourWritesTimeoutMs'>;
+export type HttpSettings = Pick<
+  Config,
+  'maxMessageBytes' | 'rateLimitMax' | 'rateLimitWindowMs' | 'readYourWritesTimeoutMs' | 'authFailureLimitMax' | 'passwordMinLength'
+>;
 
 /** Everything the REST API needs, built by the composition root (gateways/main.ts) or a test. */
 export type AppDeps = {
   settings: HttpSettings;
   logger: FastifyBaseLogger;
-  tokens: TokenService;
+  /** Checks bearer tokens (signature, expiry, account, session). */
+  access: AccessVerifier;
+  /** Register, login, refresh, logout, password change (issue 18). */
+  accounts: AccountService;
   users: UserRepository;
   commands: ConversationCommands;
   queries: ConversationQueries;

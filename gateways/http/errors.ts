@@ -27,6 +27,12 @@ export const HTTP_ERRORS = Object.freeze({
   bad_request: 400,
   unauthorized: 401,
   invalid_credentials: 401,
+  // accounts and sessions (issue 18)
+  invalid_refresh_token: 401,
+  wrong_password: 403,
+  account_disabled: 403,
+  login_throttled: 429,
+  auth_unavailable: 503,
   not_message_sender: 403,
   message_not_found: 404,
   route_not_found: 404,
@@ -36,6 +42,7 @@ export const HTTP_ERRORS = Object.freeze({
   internal_error: 500,
   // push devices (issue 5)
   device_not_found: 404,
+  device_token_taken: 409,
   // media (issue 5): announcing, attaching, downloading, and the local store's signed URLs
   media_type_not_allowed: 400,
   media_too_large: 413,
@@ -61,6 +68,8 @@ export class HttpError extends Error {
   constructor(
     readonly code: HttpErrorCode,
     message: string,
+    /** Sent as `Retry-After` (whole seconds, at least 1). */
+    readonly retryAfterSeconds?: number,
   ) {
     super(message);
     this.statusCode = HTTP_ERRORS[code];
@@ -69,13 +78,17 @@ export class HttpError extends Error {
 
 export type ErrorBody = { error: { code: string; message: string } };
 
-export type MappedError = { status: number; body: ErrorBody; /** 5xx: log it, it is a bug or an outage */ internal: boolean };
+export type MappedError = { status: number; body: ErrorBody; /** 5xx: log it, it is a bug or an outage */ internal: boolean; retryAfterSeconds?: number };
 
 const body = (code: string, message: string): ErrorBody => ({ error: { code, message } });
 
 /** Maps anything thrown while serving a request to its status and body. */
 export function mapError(error: unknown, limits: { bodyLimit: number }): MappedError {
-  if (error instanceof HttpError) return { status: error.statusCode, body: body(error.code, error.message), internal: false };
+  if (error instanceof HttpError) {
+    const mapped: MappedError = { status: error.statusCode, body: body(error.code, error.message), internal: false };
+    if (error.retryAfterSeconds !== undefined) mapped.retryAfterSeconds = Math.max(1, Math.ceil(error.retryAfterSeconds));
+    return mapped;
+  }
   if (error instanceof DomainError) return { status: STATUS_BY_KIND[error.kind], body: body(error.code, error.message), internal: false };
   if (isFastifyError(error)) {
     switch (error.code) {
@@ -107,6 +120,7 @@ export function installErrorHandling(app: FastifyInstance, limits: { bodyLimit: 
   app.setErrorHandler((error, request, reply) => {
     const mapped = mapError(error, limits);
     if (mapped.internal) logInternal(request.log, error);
+    if (mapped.retryAfterSeconds !== undefined) reply.header('retry-after', String(mapped.retryAfterSeconds));
     return reply.code(mapped.status).type('application/json; charset=utf-8').send(mapped.body);
   });
   app.setNotFoundHandler((request, reply) =>

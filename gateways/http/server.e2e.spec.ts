@@ -43,8 +43,8 @@ describe('the server process (embedded default)', () => {
     const first = await startServer(dataDir);
     children.push(first.process.child);
     expect((await http(first, 'GET', '/healthz')).body).toEqual({ status: 'ok' });
-    const alice = (await http(first, 'POST', '/api/v1/auth/register', undefined, { username: 'alice', email: 'alice@example.test', password: 'alice password' })).body;
-    const bob = (await http(first, 'POST', '/api/v1/auth/register', undefined, { username: 'bob', email: 'bob@example.test', password: 'bob password' })).body;
+    const alice = (await http(first, 'POST', '/api/v1/auth/register', undefined, { username: 'alice', email: 'alice@example.test', password: 'alice long password' })).body;
+    const bob = (await http(first, 'POST', '/api/v1/auth/register', undefined, { username: 'bob', email: 'bob@example.test', password: 'bob long password' })).body;
     const conversation = await http(first, 'POST', '/api/v1/conversations', alice.token, { participant_id: bob.user_id });
     expect(conversation.status, first.output()).toBe(201);
     const id: string = conversation.body.conversation_id;
@@ -63,7 +63,7 @@ describe('the server process (embedded default)', () => {
 
     const second = await startServer(dataDir);
     children.push(second.process.child);
-    const login = await http(second, 'POST', '/api/v1/auth/login', undefined, { username: 'bob', password: 'bob password' });
+    const login = await http(second, 'POST', '/api/v1/auth/login', undefined, { username: 'bob', password: 'bob long password' });
     expect(login.status).toBe(200);
     expect(login.body.user_id).toBe(bob.user_id);
     const again = await http(second, 'GET', `/api/v1/conversations/${id}/messages`, login.body.token);
@@ -97,8 +97,8 @@ describe('the server process (embedded default)', () => {
     try {
       const server = await startServer(dataDir, { DATABASE_URL: temp.urls.join(',') });
       children.push(server.process.child);
-      const alice = (await http(server, 'POST', '/api/v1/auth/register', undefined, { username: 'alice', email: 'alice@example.test', password: 'alice password' })).body;
-      const bob = (await http(server, 'POST', '/api/v1/auth/register', undefined, { username: 'bob', email: 'bob@example.test', password: 'bob password' })).body;
+      const alice = (await http(server, 'POST', '/api/v1/auth/register', undefined, { username: 'alice', email: 'alice@example.test', password: 'alice long password' })).body;
+      const bob = (await http(server, 'POST', '/api/v1/auth/register', undefined, { username: 'bob', email: 'bob@example.test', password: 'bob long password' })).body;
       const id = (await http(server, 'POST', '/api/v1/conversations', alice.token, { participant_id: bob.user_id })).body.conversation_id;
       expect((await http(server, 'POST', `/api/v1/conversations/${id}/messages`, alice.token, { content: 'on postgres' })).status).toBe(201);
       expect((await http(server, 'GET', `/api/v1/conversations/${id}/messages`, bob.token)).body.messages[0].content).toBe('on postgres');

@@ -8,7 +8,9 @@ import { hasFieldAtPath } from '../../infra/telemetry/frame-time.js';
 import { noopMetrics, noopTracing } from '../../infra/telemetry/noop.js';
 import type { FrameKind, Metrics, Tracing } from '../../infra/telemetry/port.js';
 import { MAX_CONTACTS, type ConversationQueries } from '../../projections/conversations/views.js';
-import type { TokenService } from '../http/auth.js';
+import type { AccessVerifier } from '../auth/access.js';
+import { AuthError } from '../auth/errors.js';
+import type { SessionRef } from '../../infra/sessions/port.js';
 import type { MediaService } from '../media/service.js';
 import type { ContentType as DomainContentType, MediaRef } from '../../domain/conversation/events.js';
 import {
@@ -39,7 +41,8 @@ import { replayConversation } from './sync.js';
 /** What a connection needs from its gateway node. */
 export type ConnectionDeps = {
   nodeId: string;
-  tokens: Pick<TokenService, 'verify'>;
+  /** Checks Hello's token (gateways/auth/access.ts): signature, expiry, account, token version, session. */
+  tokens: AccessVerifier;
   commands: Pick<ConversationCommands, 'sendMessage' | 'markWatermark' | 'access' | 'otherMembers'>;
   store: Pick<EventStore, 'readStream'>;
   queries: Pick<ConversationQueries, 'contacts'>;
@@ -108,6 +111,8 @@ export class Connection {
   readonly openedAt: number;
   /** When the session's token expires (the gateway closes it then with 4004). */
   expiresAt = Number.POSITIVE_INFINITY;
+  /** The login session of Hello's token: the gateway re-checks it and closes the connection when it ends (session-check.ts). */
+  session: SessionRef | undefined;
   /**
    * The users this connection's user shares a conversation with (from `queries.contacts` at
    * Welcome, then from live membership events): a plain list kept by the hub, which answers membership from its
@@ -404,11 +409,10 @@ export class Connection {
       const token = hello.token.length > 0 ? hello.token : this.queryToken;
       let user;
       try {
-        if (token.length === 0) throw new Error('no token');
+        if (token.length === 0) throw new AuthError('missing', 'no token');
         user = await this.deps.tokens.verify(token);
-      } catch {
-        this.send(errorFrame(requestId, 'unauthenticated', token.length === 0 ? 'hello.token: missing' : 'hello.token: invalid or expired', { reason: 'unauthenticated' }));
-        this.closeWith(CloseCode.UNAUTHENTICATED, 'unauthenticated');
+      } catch (error) {
+        this.refuseHello(requestId, token.length === 0, error);
         return;
       }
       const version = negotiateProtocolVersion(hello.protocolVersion);
@@ -421,6 +425,7 @@ export class Connection {
       this.userId = user.userId;
       this.deviceId = hello.deviceId;
       this.expiresAt = user.expiresAtMs ?? Number.POSITIVE_INFINITY;
+      this.session = user.session;
       await this.deps.presence.connect(this.userId, this.id, this.deps.nodeId);
       this.lastBeat = this.deps.clock();
       if ((this.state as string) === 'closed') {
@@ -462,6 +467,28 @@ export class Connection {
         this.log.warn({ err: error }, 'post-welcome set-up failed');
       }
     }
+  }
+
+  /**
+   * Hello's token was refused: a disabled account is FORBIDDEN (4103), a check that could not be
+   * made (database down) a retryable INTERNAL error and close 4002 (reconnect), anything else
+   * UNAUTHENTICATED (4100; reason `token_expired` for an expired token, which a client refreshes).
+   */
+  private refuseHello(requestId: number, missing: boolean, error: unknown): void {
+    const failure = error instanceof AuthError ? error.failure : 'invalid';
+    if (failure === 'disabled') {
+      this.send(errorFrame(requestId, 'forbidden', 'hello.token: this account is disabled', { reason: 'account_disabled' }));
+      this.closeWith(CloseCode.FORBIDDEN, 'account_disabled');
+      return;
+    }
+    if (failure === 'unavailable') {
+      this.send(errorFrame(requestId, 'internal', 'hello.token: could not be checked right now; reconnect shortly', { reason: 'auth_unavailable' }));
+      this.closeWith(CloseCode.INTERNAL, 'auth_unavailable', 1000);
+      return;
+    }
+    const message = missing ? 'hello.token: missing' : failure === 'expired' ? 'hello.token: expired' : failure === 'revoked' ? 'hello.token: its session has ended' : 'hello.token: invalid or expired';
+    this.send(errorFrame(requestId, 'unauthenticated', message, { reason: failure === 'expired' ? 'token_expired' : failure === 'revoked' ? 'session_revoked' : 'unauthenticated' }));
+    this.closeWith(CloseCode.UNAUTHENTICATED, 'unauthenticated');
   }
 
   private async loadContacts(): Promise<void> {

@@ -178,7 +178,7 @@ describe('WebSocket gateway (embedded stack)', () => {
     const members: Registered[] = [];
     for (let i = 0; i < 256; i++) {
       const user = await stack.users.create({ username: `g256_${process.pid}_${i}`, email: `g256_${process.pid}_${i}@example.test`, password: 'x'.repeat(12), phone_number: null });
-      members.push({ user_id: user.user_id, username: user.username, token: await stack.tokens.issue(user) });
+      members.push({ user_id: user.user_id, username: user.username, token: (await stack.accounts.openSession(user.user_id)).token });
     }
     const [owner, ...rest] = members as [Registered, ...Registered[]];
     const created = await as(owner).post('/api/v1/groups', { name: 'big', member_ids: rest.map((m) => m.user_id) });

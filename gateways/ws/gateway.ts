@@ -6,6 +6,8 @@ import { readVarintAtPath } from '../../infra/telemetry/frame-time.js';
 import { noopMetrics } from '../../infra/telemetry/noop.js';
 import { decodeDeliveries, type DeliveryItem } from '../delivery/envelope.js';
 import { Connection, type ConnectionDeps, type Hub, type Socket } from './connection.js';
+import { startSessionCheck } from './session-check.js';
+import type { SessionStore } from '../../infra/sessions/port.js';
 import { addMember, deleteMember, hasMember, memberCount, type Members } from './members.js';
 import { CloseCode, HANDSHAKE_TIMEOUT_MS, HEARTBEAT_TIMEOUT_MS, TYPING_TTL_MS, encodeServerFrame, presenceFrame, typingFrame } from './protocol/index.js';
 
@@ -25,6 +27,10 @@ export type WsGatewayDeps = Omit<ConnectionDeps, 'hub' | 'maxBufferedBytes' | 'm
   heartbeatTimeoutMs?: number;
   /** How often timeouts and presence expiry are checked (default 1 s). */
   sweepIntervalMs?: number;
+  /** Re-checks the sessions of open connections (session-check.ts); absent: only Hello checks the token. */
+  sessions?: Pick<SessionStore, 'statuses'>;
+  /** How often (default 10 s). */
+  sessionCheckIntervalMs?: number;
   clock?: () => number;
 };
 
@@ -33,6 +39,8 @@ export type WsGateway = {
   /** Goodbye 4000 to every connection, then stops listening. */
   close(): Promise<void>;
   stats(): { connections: number; authenticated: number };
+  /** Re-checks the sessions of every open connection now (after this process ended sessions). */
+  recheckSessions(): Promise<void>;
 };
 
 /**
@@ -244,6 +252,11 @@ export function createWsGateway(deps: WsGatewayDeps): WsGateway {
   }, deps.sweepIntervalMs ?? 1000);
   sweep.unref();
 
+  const sessionCheck =
+    deps.sessions === undefined
+      ? null
+      : startSessionCheck({ connections: () => all, sessions: deps.sessions, intervalMs: deps.sessionCheckIntervalMs ?? 10_000, logger: log });
+
   const app = uWS.App();
   app.ws<UserData>('/ws', {
     maxPayloadLength: TRANSPORT_MAX_PAYLOAD,
@@ -310,6 +323,7 @@ export function createWsGateway(deps: WsGatewayDeps): WsGateway {
     },
     async close() {
       clearInterval(sweep);
+      sessionCheck?.stop();
       offNode();
       offSignals();
       if (listenSocket !== null) uWS.us_listen_socket_close(listenSocket);
@@ -318,6 +332,7 @@ export function createWsGateway(deps: WsGatewayDeps): WsGateway {
       // Let the close callbacks run (presence disconnects).
       await new Promise((resolve) => setTimeout(resolve, 20));
     },
+    recheckSessions: () => sessionCheck?.now() ?? Promise.resolve(),
     stats: () => ({ connections: all.size, authenticated: [...byUser.values()].reduce((n, entry) => n + memberCount(entry.conns), 0) }),
   };
 }

@@ -34,7 +34,18 @@ export type Config = Readonly<{
   databaseUrls: readonly string[];
   /** null: generated once and kept in `${dataDir}/jwt-secret` (see jwt-secret.ts). */
   jwtSecret: string | null;
+  /** Lifetime of an access token (15 minutes by default; clients refresh it). */
   jwtTtlSeconds: number;
+  /** A login session ends this long after its last refresh (sliding). */
+  refreshTokenTtlSeconds: number;
+  /** Shortest password accepted at registration and password change. */
+  passwordMinLength: number;
+  /** The per-account login throttle (infra/login-throttle). */
+  loginThrottle: Readonly<{ freeAttempts: number; baseMs: number; maxMs: number }>;
+  /** Failed logins and bad tokens allowed per client address per RATE_LIMIT_WINDOW_MS. */
+  authFailureLimitMax: number;
+  /** How often a gateway re-checks the sessions of its connections (a revoked one is closed within this). */
+  sessionCheckIntervalMs: number;
   maxMessageBytes: number;
   rateLimitMax: number;
   rateLimitWindowMs: number;
@@ -265,7 +276,14 @@ const EnvSchema = z.object({
   CHAT_DATA_DIR: text('./data'),
   DATABASE_URL: urlList(['postgres:', 'postgresql:'], 'comma-separated PostgreSQL URLs, one per shard'),
   JWT_SECRET: jwtSecret,
-  JWT_TTL_SECONDS: integer(1, 31_536_000, 86_400),
+  JWT_TTL_SECONDS: integer(1, 31_536_000, 900),
+  REFRESH_TOKEN_TTL_SECONDS: integer(60, 31_536_000, 2_592_000),
+  PASSWORD_MIN_LENGTH: integer(8, 128, 15),
+  LOGIN_THROTTLE_FREE_ATTEMPTS: integer(1, 1_000, 5),
+  LOGIN_THROTTLE_BASE_SECONDS: integer(1, 86_400, 30),
+  LOGIN_THROTTLE_MAX_SECONDS: integer(1, 604_800, 900),
+  AUTH_FAILURE_LIMIT_MAX: integer(1, 1_000_000_000, 20),
+  SESSION_CHECK_INTERVAL_MS: integer(100, 3_600_000, 10_000),
   MAX_MESSAGE_BYTES: integer(1, 16 * 1024 * 1024, 65_536),
   RATE_LIMIT_MAX: integer(1, 1_000_000_000, 600),
   RATE_LIMIT_WINDOW_MS: integer(1, 86_400_000, 60_000),
@@ -398,6 +416,15 @@ export function parseConfig(env: Record<string, string | undefined>): Config {
     databaseUrls: Object.freeze(e.DATABASE_URL ?? []),
     jwtSecret: e.JWT_SECRET ?? null,
     jwtTtlSeconds: e.JWT_TTL_SECONDS,
+    refreshTokenTtlSeconds: e.REFRESH_TOKEN_TTL_SECONDS,
+    passwordMinLength: e.PASSWORD_MIN_LENGTH,
+    loginThrottle: Object.freeze({
+      freeAttempts: e.LOGIN_THROTTLE_FREE_ATTEMPTS,
+      baseMs: e.LOGIN_THROTTLE_BASE_SECONDS * 1000,
+      maxMs: Math.max(e.LOGIN_THROTTLE_BASE_SECONDS, e.LOGIN_THROTTLE_MAX_SECONDS) * 1000,
+    }),
+    authFailureLimitMax: e.AUTH_FAILURE_LIMIT_MAX,
+    sessionCheckIntervalMs: e.SESSION_CHECK_INTERVAL_MS,
     maxMessageBytes: e.MAX_MESSAGE_BYTES,
     rateLimitMax: e.RATE_LIMIT_MAX,
     rateLimitWindowMs: e.RATE_LIMIT_WINDOW_MS,

@@ -15,7 +15,12 @@ describe('parseConfig', () => {
       dataDir: resolve('./data'),
       databaseUrls: [],
       jwtSecret: null,
-      jwtTtlSeconds: 86_400,
+      jwtTtlSeconds: 900,
+      refreshTokenTtlSeconds: 2_592_000,
+      passwordMinLength: 15,
+      loginThrottle: { freeAttempts: 5, baseMs: 30_000, maxMs: 900_000 },
+      authFailureLimitMax: 20,
+      sessionCheckIntervalMs: 10_000,
       maxMessageBytes: 65_536,
       rateLimitMax: 600,
       rateLimitWindowMs: 60_000,
@@ -55,6 +60,13 @@ describe('parseConfig', () => {
       DATABASE_URL: 'postgres://u:p@db1:5432/chat, postgresql://db2/chat',
       JWT_SECRET: 's'.repeat(32),
       JWT_TTL_SECONDS: '3600',
+      REFRESH_TOKEN_TTL_SECONDS: '86400',
+      PASSWORD_MIN_LENGTH: '12',
+      LOGIN_THROTTLE_FREE_ATTEMPTS: '3',
+      LOGIN_THROTTLE_BASE_SECONDS: '10',
+      LOGIN_THROTTLE_MAX_SECONDS: '600',
+      AUTH_FAILURE_LIMIT_MAX: '50',
+      SESSION_CHECK_INTERVAL_MS: '5000',
       MAX_MESSAGE_BYTES: '1024',
       RATE_LIMIT_MAX: '10',
       RATE_LIMIT_WINDOW_MS: '1000',
@@ -68,6 +80,11 @@ describe('parseConfig', () => {
       databaseUrls: ['postgres://u:p@db1:5432/chat', 'postgresql://db2/chat'],
       jwtSecret: 's'.repeat(32),
       jwtTtlSeconds: 3600,
+      refreshTokenTtlSeconds: 86_400,
+      passwordMinLength: 12,
+      loginThrottle: { freeAttempts: 3, baseMs: 10_000, maxMs: 600_000 },
+      authFailureLimitMax: 50,
+      sessionCheckIntervalMs: 5000,
       maxMessageBytes: 1024,
       rateLimitMax: 10,
       rateLimitWindowMs: 1000,
@@ -164,6 +181,7 @@ describe('parseConfig', () => {
     expect(configErrorOf({ PORT: '65536' }).message).toBe('PORT: expected an integer from 0 to 65535, got "65536"');
     expect(configErrorOf({ PORT: '3.5' }).variables).toEqual(['PORT']);
     expect(configErrorOf({ MAX_MESSAGE_BYTES: '0' }).message).toMatch(/^MAX_MESSAGE_BYTES: expected an integer from 1 to/);
+    expect(configErrorOf({ PASSWORD_MIN_LENGTH: '6' }).message).toBe('PASSWORD_MIN_LENGTH: expected an integer from 8 to 128, got "6"');
     expect(configErrorOf({ RATE_LIMIT_MAX: '-1' }).variables).toEqual(['RATE_LIMIT_MAX']);
     expect(configErrorOf({ LOG_LEVEL: 'verbose' }).message).toBe('LOG_LEVEL: expected one of fatal, error, warn, info, debug, trace, silent, got "verbose"');
   });

@@ -1,7 +1,7 @@
 import { randomUUID } from 'node:crypto';
 import type { SqlClient, SqlDatabase } from '../sql/port.js';
 import type { Platform } from '../push/port.js';
-import type { Device, DeviceRegistry, Registration } from './port.js';
+import type { Device, DeviceOwner, DeviceRegistry, Registration } from './port.js';
 
 /** The same SQL on PGlite and PostgreSQL. */
 export const DEVICES_SCHEMA = `
@@ -15,7 +15,13 @@ CREATE TABLE IF NOT EXISTS push_devices (
 );
 CREATE UNIQUE INDEX IF NOT EXISTS push_devices_token_key ON push_devices (token);
 CREATE INDEX IF NOT EXISTS push_devices_user_idx ON push_devices (user_id);
+ALTER TABLE push_devices ADD COLUMN IF NOT EXISTS session_id uuid;
+CREATE INDEX IF NOT EXISTS push_devices_session_idx ON push_devices (session_id);
 `;
+
+/** Whether the session of a push_devices row `d` is live (rows from before sessions have none and count as live). */
+const SESSION_LIVE = `(d.session_id IS NULL OR EXISTS (
+  SELECT 1 FROM auth_sessions s WHERE s.session_id = d.session_id AND s.revoked_at IS NULL AND s.expires_at > now()))`;
 
 const CANONICAL_UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/;
 
@@ -43,17 +49,22 @@ export function createSqlDeviceRegistry(db: SqlClient & Pick<SqlDatabase, 'exec'
       await db.exec(DEVICES_SCHEMA);
     },
 
-    async register(userId: string, platform: Platform, token: string): Promise<Registration> {
+    async register(owner: DeviceOwner, platform: Platform, token: string): Promise<Registration | null> {
+      const { userId, sessionId } = owner;
       if (!CANONICAL_UUID.test(userId)) throw new TypeError(`not a user id: ${userId}`);
+      if (sessionId !== null && !CANONICAL_UUID.test(sessionId)) throw new TypeError(`not a session id: ${sessionId}`);
       // `previous` reads the row as it was before this statement: who held the token, if anyone.
+      // The update happens only for the same user, or when the holder's session has ended.
       const { rows } = await db.query<DeviceRow & { previous_user: string | null }>(
         `WITH previous AS (SELECT user_id FROM push_devices WHERE token = $4)
-         INSERT INTO push_devices (device_id, user_id, platform, token) VALUES ($1::uuid, $2::uuid, $3, $4)
-         ON CONFLICT (token) DO UPDATE SET user_id = EXCLUDED.user_id, platform = EXCLUDED.platform, updated_at = now()
+         INSERT INTO push_devices AS d (device_id, user_id, platform, token, session_id) VALUES ($1::uuid, $2::uuid, $3, $4, $5::uuid)
+         ON CONFLICT (token) DO UPDATE SET user_id = EXCLUDED.user_id, session_id = EXCLUDED.session_id, platform = EXCLUDED.platform, updated_at = now()
+         WHERE d.user_id = EXCLUDED.user_id OR NOT ${SESSION_LIVE}
          RETURNING ${COLUMNS}, (SELECT user_id::text FROM previous) AS previous_user`,
-        [randomUUID(), userId, platform, token],
+        [randomUUID(), userId, platform, token, sessionId],
       );
-      const row = rows[0]!;
+      const row = rows[0];
+      if (!row) return null;
       return { device: toDevice(row), created: row.previous_user !== userId };
     },
 
@@ -79,13 +90,31 @@ export function createSqlDeviceRegistry(db: SqlClient & Pick<SqlDatabase, 'exec'
     async listForUsers(userIds: string[]): Promise<Device[]> {
       const ids = [...new Set(userIds)].filter((id) => CANONICAL_UUID.test(id));
       if (ids.length === 0) return [];
-      const { rows } = await db.query<DeviceRow>(`SELECT ${COLUMNS} FROM push_devices WHERE user_id = ANY($1::uuid[]) ORDER BY created_at, device_id`, [ids]);
+      const { rows } = await db.query<DeviceRow>(
+        `SELECT ${COLUMNS} FROM push_devices d WHERE user_id = ANY($1::uuid[]) AND ${SESSION_LIVE} ORDER BY created_at, device_id`,
+        [ids],
+      );
       return rows.map(toDevice);
     },
 
     async removeTokens(tokens: string[]): Promise<number> {
       if (tokens.length === 0) return 0;
       const { rows } = await db.query('DELETE FROM push_devices WHERE token = ANY($1::text[]) RETURNING device_id', [[...new Set(tokens)]]);
+      return rows.length;
+    },
+
+    async releaseSession(userId: string, sessionId: string): Promise<number> {
+      if (!CANONICAL_UUID.test(userId) || !CANONICAL_UUID.test(sessionId)) return 0;
+      const { rows } = await db.query('DELETE FROM push_devices WHERE user_id = $1::uuid AND session_id = $2::uuid RETURNING device_id', [userId, sessionId]);
+      return rows.length;
+    },
+
+    async releaseAllBut(userId: string, keep: string | null): Promise<number> {
+      if (!CANONICAL_UUID.test(userId)) return 0;
+      const { rows } = await db.query(
+        'DELETE FROM push_devices WHERE user_id = $1::uuid AND ($2::uuid IS NULL OR session_id IS DISTINCT FROM $2::uuid) RETURNING device_id',
+        [userId, keep !== null && CANONICAL_UUID.test(keep) ? keep : null],
+      );
       return rows.length;
     },
   } satisfies DeviceRegistry;

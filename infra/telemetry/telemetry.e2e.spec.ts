@@ -26,7 +26,7 @@ describe('telemetry through the WebSocket gateway (embedded stack)', () => {
     const primary = stack.databases[0]!;
     gateway = createWsGateway({
       nodeId: `metrics-node-${process.pid}`,
-      tokens: stack.tokens,
+      tokens: stack.access,
       commands: createConversationCommands({ store: stack.store, users: stack.users, clock: () => new Date() }),
       store: stack.store,
       queries: createConversationQueries(primary),

@@ -1,52 +1,86 @@
-import { randomBytes, scrypt, timingSafeEqual, type ScryptOptions } from 'node:crypto';
+import { hash as argon2Hash, verify as argon2Verify } from '@node-rs/argon2';
+import { isScryptHash, verifyScrypt } from './password-scrypt.js';
 
 /**
- * Password hashing with scrypt (node:crypto). The stored string carries its own parameters and
- * salt, so the cost can be raised later without breaking older hashes:
+ * Password hashing with Argon2id (@node-rs/argon2: its async calls run on libuv's thread pool,
+ * never on the event loop). The stored string is the PHC format, carrying its own parameters and
+ * salt:
  *
- *   $scrypt$ln=15,r=8,p=1$<salt, base64>$<key, base64>
+ *   $argon2id$v=19$m=19456,t=2,p=1$<salt, base64>$<hash, base64>
  *
- * (ln = log2 of N, the CPU/memory cost; r = block size; p = parallelism.)
+ * Hashes of older schemes (scrypt, password-scrypt.ts) and Argon2id hashes with other parameters
+ * still verify; `verify` says when a hash should be replaced (`needsRehash`), and the user
+ * repository rehashes on the next successful login.
  */
 
-export type ScryptCost = { ln: number; r: number; p: number };
+export type Argon2Params = {
+  /** Memory per hash, in KiB (m). */
+  memoryKiB: number;
+  /** Passes over the memory (t). */
+  timeCost: number;
+  /** Lanes (p). */
+  parallelism: number;
+};
 
-/** 2^15 × 8 × 128 bytes = 32 MiB and about 50-100 ms per hash on a current core. */
-export const DEFAULT_SCRYPT_COST: ScryptCost = Object.freeze({ ln: 15, r: 8, p: 1 });
+/**
+ * OWASP Password Storage Cheat Sheet, first of its equivalent Argon2id settings: 19 MiB, 2 passes,
+ * 1 lane (about 25-50 ms on one core here).
+ */
+export const OWASP_ARGON2ID: Argon2Params = Object.freeze({ memoryKiB: 19_456, timeCost: 2, parallelism: 1 });
 
-const SALT_BYTES = 16;
-const KEY_BYTES = 32;
-/** Bounds for parameters read back from storage (a corrupted row must not ask for gigabytes). */
-const MAX_LN = 20;
-const MAX_R = 32;
-const MAX_P = 16;
+/** Bounds for parameters read back from storage: a corrupted row must not ask for gigabytes. */
+const MAX_MEMORY_KIB = 1024 * 1024;
+const MAX_TIME_COST = 64;
+const MAX_PARALLELISM = 16;
+const ARGON2_ID = 2;
+const ARGON2_PATTERN = /^\$argon2id\$v=19\$m=(\d{1,10}),t=(\d{1,10}),p=(\d{1,3})\$[A-Za-z0-9+/]{11,}\$[A-Za-z0-9+/]{22,}$/;
 
-const HASH_PATTERN = /^\$scrypt\$ln=(\d+),r=(\d+),p=(\d+)\$([A-Za-z0-9+/]+={0,2})\$([A-Za-z0-9+/]+={0,2})$/;
+export type Verification = {
+  ok: boolean;
+  /** The password matched and its hash uses another scheme or other parameters than the current ones. */
+  needsRehash: boolean;
+};
 
-function derive(password: string, salt: Buffer, keyLength: number, cost: ScryptCost): Promise<Buffer> {
-  const N = 2 ** cost.ln;
-  const options: ScryptOptions = { N, r: cost.r, p: cost.p, maxmem: 256 * N * cost.r + 1024 * 1024 };
-  return new Promise((resolve, reject) => {
-    // NFC: the same password typed with composed or decomposed accents is the same password.
-    scrypt(password.normalize('NFC'), salt, keyLength, options, (error, key) => (error ? reject(error) : resolve(key)));
-  });
+export interface PasswordHasher {
+  readonly params: Argon2Params;
+  hash(password: string): Promise<string>;
+  /** Never throws for a malformed hash or absurd parameters: `ok: false`. */
+  verify(password: string, stored: string): Promise<Verification>;
 }
 
-export async function hashPassword(password: string, cost: ScryptCost = DEFAULT_SCRYPT_COST): Promise<string> {
-  const salt = randomBytes(SALT_BYTES);
-  const key = await derive(password, salt, KEY_BYTES, cost);
-  return `$scrypt$ln=${cost.ln},r=${cost.r},p=${cost.p}$${salt.toString('base64')}$${key.toString('base64')}`;
+function parseArgon2(stored: string): Argon2Params | null {
+  const m = ARGON2_PATTERN.exec(stored);
+  if (!m) return null;
+  const params = { memoryKiB: Number(m[1]), timeCost: Number(m[2]), parallelism: Number(m[3]) };
+  if (params.memoryKiB < 8 * params.parallelism || params.memoryKiB > MAX_MEMORY_KIB) return null;
+  if (params.timeCost < 1 || params.timeCost > MAX_TIME_COST || params.parallelism < 1 || params.parallelism > MAX_PARALLELISM) return null;
+  return params;
 }
 
-/** True when `password` matches `stored`; false for a wrong password or a malformed hash. */
-export async function verifyPassword(password: string, stored: string): Promise<boolean> {
-  const m = HASH_PATTERN.exec(stored);
-  if (!m) return false;
-  const cost = { ln: Number(m[1]), r: Number(m[2]), p: Number(m[3]) };
-  if (cost.ln < 1 || cost.ln > MAX_LN || cost.r < 1 || cost.r > MAX_R || cost.p < 1 || cost.p > MAX_P) return false;
-  const salt = Buffer.from(m[4]!, 'base64');
-  const expected = Buffer.from(m[5]!, 'base64');
-  if (expected.length < 16) return false;
-  const actual = await derive(password, salt, expected.length, cost);
-  return timingSafeEqual(actual, expected);
+const sameParams = (a: Argon2Params, b: Argon2Params) => a.memoryKiB === b.memoryKiB && a.timeCost === b.timeCost && a.parallelism === b.parallelism;
+
+// NFC: the same password typed with composed or decomposed accents is the same password.
+const normalized = (password: string) => password.normalize('NFC');
+
+export function createPasswordHasher(params: Argon2Params = OWASP_ARGON2ID): PasswordHasher {
+  const options = { algorithm: ARGON2_ID, memoryCost: params.memoryKiB, timeCost: params.timeCost, parallelism: params.parallelism, outputLen: 32 } as const;
+  return {
+    params,
+    hash: (password) => argon2Hash(normalized(password), options),
+    async verify(password, stored) {
+      if (isScryptHash(stored)) {
+        const ok = await verifyScrypt(password, stored);
+        return { ok, needsRehash: ok };
+      }
+      const storedParams = parseArgon2(stored);
+      if (storedParams === null) return { ok: false, needsRehash: false };
+      let ok: boolean;
+      try {
+        ok = await argon2Verify(stored, normalized(password));
+      } catch {
+        return { ok: false, needsRehash: false };
+      }
+      return { ok, needsRehash: ok && !sameParams(storedParams, params) };
+    },
+  };
 }

@@ -1,7 +1,7 @@
 import { randomUUID } from 'node:crypto';
 import { conflict } from '../../domain/errors.js';
 import type { SqlClient, SqlDatabase } from '../sql/port.js';
-import { DEFAULT_SCRYPT_COST, hashPassword, verifyPassword, type ScryptCost } from './password.js';
+import { createPasswordHasher, OWASP_ARGON2ID, type Argon2Params } from './password.js';
 import type { NewUser, User, UserRecord, UserRepository } from './port.js';
 
 /** The same SQL on PGlite and PostgreSQL. Case-insensitive uniqueness through expression indexes. */
@@ -16,14 +16,16 @@ CREATE TABLE IF NOT EXISTS users (
 );
 CREATE UNIQUE INDEX IF NOT EXISTS users_username_lower_key ON users (lower(username));
 CREATE UNIQUE INDEX IF NOT EXISTS users_email_lower_key ON users (lower(email));
+ALTER TABLE users ADD COLUMN IF NOT EXISTS token_version integer NOT NULL DEFAULT 0;
+ALTER TABLE users ADD COLUMN IF NOT EXISTS disabled_at timestamptz;
 `;
 
 const UNIQUE_VIOLATION = '23505';
-const CANONICAL_UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/;
+export const CANONICAL_UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/;
 
 export type SqlUserRepositoryOptions = {
-  /** scrypt cost for new hashes (tests lower it; stored hashes keep their own). */
-  scryptCost?: ScryptCost;
+  /** Argon2id parameters for new hashes (default OWASP_ARGON2ID; tests lower them). Stored hashes keep their own. */
+  argon2?: Argon2Params;
 };
 
 type UserRow = {
@@ -33,9 +35,12 @@ type UserRow = {
   password_hash: string;
   phone_number: string | null;
   created_at: Date | string;
+  token_version: number;
+  disabled_at: Date | string | null;
 };
 
-const COLUMNS = 'user_id::text AS user_id, username, email, password_hash, phone_number, created_at';
+const COLUMNS = 'user_id::text AS user_id, username, email, password_hash, phone_number, created_at, token_version, disabled_at';
+const iso = (value: Date | string) => (value instanceof Date ? value : new Date(value)).toISOString();
 
 function toRecord(row: UserRow): UserRecord {
   return {
@@ -44,11 +49,13 @@ function toRecord(row: UserRow): UserRecord {
     email: row.email,
     password_hash: row.password_hash,
     phone_number: row.phone_number,
-    created_at: row.created_at instanceof Date ? row.created_at.toISOString() : new Date(row.created_at).toISOString(),
+    created_at: iso(row.created_at),
+    token_version: Number(row.token_version),
+    disabled_at: row.disabled_at === null ? null : iso(row.disabled_at),
   };
 }
 
-function publicUser({ password_hash: _hash, ...user }: UserRecord): User {
+export function publicUser({ password_hash: _hash, token_version: _version, disabled_at: _disabled, ...user }: UserRecord): User {
   return user;
 }
 
@@ -58,8 +65,8 @@ function uniqueViolation(error: unknown): string | null {
 }
 
 export function createSqlUserRepository(db: SqlClient & Pick<SqlDatabase, 'exec'>, options: SqlUserRepositoryOptions = {}) {
-  const cost = options.scryptCost ?? DEFAULT_SCRYPT_COST;
-  /** Verified against when the login is unknown, so both paths cost one scrypt. */
+  const hasher = createPasswordHasher(options.argon2 ?? OWASP_ARGON2ID);
+  /** Verified against when the login is unknown, so both paths cost one hash. */
   let decoy: Promise<string> | undefined;
 
   async function findByLogin(login: string): Promise<UserRecord | null> {
@@ -70,13 +77,33 @@ export function createSqlUserRepository(db: SqlClient & Pick<SqlDatabase, 'exec'
     return rows[0] ? toRecord(rows[0]) : null;
   }
 
+  async function findRecordById(userId: string): Promise<UserRecord | null> {
+    if (!CANONICAL_UUID.test(userId)) return null;
+    const { rows } = await db.query<UserRow>(`SELECT ${COLUMNS} FROM users WHERE user_id = $1::uuid`, [userId]);
+    return rows[0] ? toRecord(rows[0]) : null;
+  }
+
+  async function checkPassword(record: UserRecord, password: string): Promise<boolean> {
+    const { ok, needsRehash } = await hasher.verify(password, record.password_hash);
+    if (ok && needsRehash) {
+      // Compare-and-set: a password changed meanwhile is not overwritten with the old one.
+      await db.query('UPDATE users SET password_hash = $3 WHERE user_id = $1::uuid AND password_hash = $2', [record.user_id, record.password_hash, await hasher.hash(password)]);
+    }
+    return ok;
+  }
+
+  async function checkDecoy(password: string): Promise<void> {
+    decoy ??= hasher.hash('decoy password for unknown logins');
+    await hasher.verify(password, await decoy);
+  }
+
   return {
     async ensureSchema() {
       await db.exec(USERS_SCHEMA);
     },
 
     async create(input: NewUser): Promise<User> {
-      const passwordHash = await hashPassword(input.password, cost);
+      const passwordHash = await hasher.hash(input.password);
       try {
         const { rows } = await db.query<UserRow>(
           `INSERT INTO users (user_id, username, email, password_hash, phone_number) VALUES ($1, $2, $3, $4, $5) RETURNING ${COLUMNS}`,
@@ -93,21 +120,51 @@ export function createSqlUserRepository(db: SqlClient & Pick<SqlDatabase, 'exec'
     },
 
     findByLogin,
+    findRecordById,
 
     async findById(userId: string): Promise<User | null> {
-      if (!CANONICAL_UUID.test(userId)) return null;
-      const { rows } = await db.query<UserRow>(`SELECT ${COLUMNS} FROM users WHERE user_id = $1::uuid`, [userId]);
-      return rows[0] ? publicUser(toRecord(rows[0])) : null;
+      const record = await findRecordById(userId);
+      return record === null ? null : publicUser(record);
     },
+
+    checkPassword,
+    checkDecoy,
 
     async authenticate(login: string, password: string): Promise<User | null> {
       const record = await findByLogin(login);
       if (!record) {
-        decoy ??= hashPassword('decoy password', cost);
-        await verifyPassword(password, await decoy);
+        await checkDecoy(password);
         return null;
       }
-      return (await verifyPassword(password, record.password_hash)) ? publicUser(record) : null;
+      const ok = await checkPassword(record, password);
+      return ok && record.disabled_at === null ? publicUser(record) : null;
+    },
+
+    async changePassword(userId: string, password: string): Promise<number> {
+      const hash = await hasher.hash(password);
+      const { rows } = await db.query<{ token_version: number }>(
+        'UPDATE users SET password_hash = $2, token_version = token_version + 1 WHERE user_id = $1::uuid RETURNING token_version',
+        [userId, hash],
+      );
+      if (!rows[0]) throw new Error(`no user ${userId}`);
+      return Number(rows[0].token_version);
+    },
+
+    async bumpTokenVersion(userId: string): Promise<number | null> {
+      if (!CANONICAL_UUID.test(userId)) return null;
+      const { rows } = await db.query<{ token_version: number }>('UPDATE users SET token_version = token_version + 1 WHERE user_id = $1::uuid RETURNING token_version', [userId]);
+      return rows[0] ? Number(rows[0].token_version) : null;
+    },
+
+    async setDisabled(userId: string, disabled: boolean): Promise<boolean> {
+      if (!CANONICAL_UUID.test(userId)) return false;
+      const { rows } = await db.query(
+        disabled
+          ? 'UPDATE users SET disabled_at = coalesce(disabled_at, now()), token_version = token_version + 1 WHERE user_id = $1::uuid RETURNING user_id'
+          : 'UPDATE users SET disabled_at = NULL WHERE user_id = $1::uuid RETURNING user_id',
+        [userId],
+      );
+      return rows.length > 0;
     },
 
     async existing(ids: string[]): Promise<Set<string>> {

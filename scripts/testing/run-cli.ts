@@ -9,7 +9,7 @@ const scriptsDir = fileURLToPath(new URL('..', import.meta.url));
  * Runs one of the operator CLIs as a real process (`node --import tsx scripts/<name>.ts ...`) with
  * `env` on top of a clean environment (no DATABASE_URL / CHAT_DATA_DIR leak in from the caller).
  */
-export function runCliProcess(script: 'replay' | 'projections' | 'bench-split', args: string[], env: Record<string, string>, timeoutMs = 120_000): Promise<CliResult> {
+export function runCliProcess(script: 'replay' | 'projections' | 'bench-split' | 'accounts', args: string[], env: Record<string, string>, timeoutMs = 120_000): Promise<CliResult> {
   const base = { ...process.env };
   delete base.DATABASE_URL;
   delete base.CHAT_DATA_DIR;

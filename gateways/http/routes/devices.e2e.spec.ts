@@ -22,13 +22,15 @@ describe('push devices API', () => {
     expect((await stack.client.as(bob).get('/api/v1/devices')).body.devices).toHaveLength(1);
   });
 
-  it('moves a token to the latest user who registers it', async () => {
+  it('refuses a token another user holds (409 device_token_taken): it never moves silently', async () => {
     const carol = await stack.client.register('carol');
     const dave = await stack.client.register('dave');
     expect((await stack.client.as(carol).post('/api/v1/devices', { platform: 'web', token: 'shared-phone' })).status).toBe(201);
-    expect((await stack.client.as(dave).post('/api/v1/devices', { platform: 'web', token: 'shared-phone' })).status).toBe(201);
-    expect((await stack.client.as(carol).get('/api/v1/devices')).body.devices).toEqual([]);
-    expect((await stack.client.as(dave).get('/api/v1/devices')).body.devices.map((d: { token: string }) => d.token)).toEqual(['shared-phone']);
+    const taken = await stack.client.as(dave).post('/api/v1/devices', { platform: 'web', token: 'shared-phone' });
+    expect(taken.status).toBe(409);
+    expect(taken.body.error).toEqual({ code: 'device_token_taken', message: expect.stringMatching(/^token: /) });
+    expect((await stack.client.as(carol).get('/api/v1/devices')).body.devices.map((d: { token: string }) => d.token)).toEqual(['shared-phone']);
+    expect((await stack.client.as(dave).get('/api/v1/devices')).body.devices).toEqual([]);
   });
 
   it('deletes one of your own devices by id or by token (204); anything else is 404', async () => {

@@ -8,8 +8,11 @@ import type { ZodTypeProvider } from '../zod.js';
 /**
  * Push devices of the caller:
  * - POST /api/v1/devices {platform: android|ios|web, token}: 201 and the device when the token is
- *   new to the caller (a token held by another user moves to the caller); 200 when the caller had
- *   registered it already (the platform is updated).
+ *   new to the caller; 200 when the caller had registered it already (the platform is updated, and
+ *   the token now belongs to the caller's current session); 409 `device_token_taken` when another
+ *   user holds it through a live session (a token never moves between users silently: it is free
+ *   again once that session ends, e.g. by logging out on the device). Logging a session out
+ *   (logout, logout-all, a password change for the others) releases its tokens.
  * - GET /api/v1/devices: the caller's devices.
  * - DELETE /api/v1/devices/{device_id or token}: 204; 404 device_not_found when the caller has no
  *   such device (another user's device is "not found" too). A token with "/" or other reserved
@@ -42,7 +45,11 @@ export function deviceRoutes(devices: DeviceRegistry): FastifyPluginAsync {
       { schema: { body: z.object({ platform: Platform, token: DeviceToken }), response: { 200: DeviceBody, 201: DeviceBody } } },
       async (request, reply) => {
         const me = caller(request);
-        const { device, created } = await devices.register(me.userId, request.body.platform, request.body.token);
+        const registration = await devices.register({ userId: me.userId, sessionId: me.session?.sessionId ?? null }, request.body.platform, request.body.token);
+        if (registration === null) {
+          throw new HttpError('device_token_taken', 'token: this device token is registered to another account; log that account out on the device first');
+        }
+        const { device, created } = registration;
         request.log.info({ device_id: device.device_id, platform: device.platform, created }, 'push device registered');
         return reply.code(created ? 201 : 200).send(device);
       },

@@ -34,8 +34,8 @@ export async function createApiStack(adapter: Adapter, options: { env?: Record<s
   }
   let stack: Stack;
   try {
-    // A cheap scrypt keeps registrations fast; the hash format and checks are the production ones.
-    stack = await composeStack({ config, logger: options.logger ?? pino({ level: 'silent' }), databases, users: { scryptCost: { ln: 10, r: 8, p: 1 } }, push: options.push });
+    // A cheap Argon2id keeps registrations fast; the hash format and checks are the production ones.
+    stack = await composeStack({ config, logger: options.logger ?? pino({ level: 'silent' }), databases, users: { argon2: { memoryKiB: 1024, timeCost: 1, parallelism: 1 } }, push: options.push });
   } catch (error) {
     await drop();
     throw error;
@@ -63,7 +63,7 @@ export type ApiStack = Awaited<ReturnType<typeof createApiStack>>;
 
 export type ApiResponse = { status: number; body: any; headers: LightMyRequestResponse['headers'] };
 
-export type Registered = { user_id: string; username: string; token: string };
+export type Registered = { user_id: string; username: string; token: string; refresh_token?: string };
 
 let counter = 0;
 /** A username no other test of this run uses. */

@@ -24,12 +24,16 @@ import { backoffDelay } from './backoff.js';
 import { memoryCursorStore, type CursorStore } from './cursor-store.js';
 import { Emitter } from './emitter.js';
 import { ConversationCursors } from './ordering.js';
+import { createTokenKeeper, LoginRefused, type SessionTokens } from './credentials.js';
 import { ChatHttpError, restClient, type FetchLike } from './rest.js';
 
 /**
  * The chat client SDK (PROTOCOL.md from the client's side), for browsers and Node.js.
  *
  * - finds the WebSocket endpoint with `GET /api/v1/realtime`, connects, sends Hello with its cursors;
+ * - keeps its access token fresh (credentials.ts): refreshes it with the session's refresh token
+ *   before a connection when it is about to expire and after a close 4004, logging in again with
+ *   username and password when it has them and the refresh token is refused;
  * - reconnects with exponential back-off and jitter after reconnect-range closes, stops on terminal ones;
  * - `send()` retries under the same client_message_id (across reconnects) until a SendAck comes;
  * - emits each conversation's events in version order, once: duplicates are dropped and real gaps
@@ -51,7 +55,12 @@ export type WebSocketLike = {
 type Handler<E> = { bivarianceHack(event: E): void }['bivarianceHack'];
 export type WebSocketConstructor = new (url: string) => WebSocketLike;
 
-export type Credentials = { token: string } | { username: string; password: string };
+/**
+ * `{token}`: an access token (it cannot be renewed: after it expires the client stops);
+ * `{token, refreshToken}`: also the session's refresh token (from register / login), renewed as needed;
+ * `{username, password}`: the client logs in itself, and again when its session ends.
+ */
+export type Credentials = { token: string; refreshToken?: string } | { username: string; password: string };
 
 export type ChatClientOptions = Credentials & {
   /** The REST base URL, as `npm start` prints it (http://127.0.0.1:3000). */
@@ -76,6 +85,8 @@ export type ChatClientOptions = Credentials & {
   typingThrottleMs?: number;
   random?: () => number;
   clock?: () => number;
+  /** Called with each new access token (and refresh token) the client obtained: keep them to resume the session later. */
+  onTokens?: (tokens: SessionTokens) => void;
   /** Test hook: sees every decoded server frame first; returning false drops it. */
   inspectFrame?: (frame: ServerFrame) => boolean;
 };
@@ -159,8 +170,6 @@ export type ChatClient = {
   close(): Promise<void>;
 };
 
-class LoginRefused extends Error {}
-
 type Pending = { resolve(frame: ServerFrame): void; reject(error: Error): void; timer: ReturnType<typeof setTimeout> };
 type Outgoing = {
   conversationId: string;
@@ -190,12 +199,19 @@ export function createChatClient(options: ChatClientOptions): ChatClient {
   const clock = options.clock ?? Date.now;
   const cursorStore = options.cursorStore ?? memoryCursorStore();
   const credentials = 'username' in options ? { username: options.username, password: options.password } : null;
+  const keeper = createTokenKeeper({
+    rest,
+    token: 'token' in options ? options.token : null,
+    refreshToken: 'token' in options ? (options.refreshToken ?? null) : null,
+    credentials,
+    clock,
+    onTokens: options.onTokens,
+  });
 
   const emitter = new Emitter<ChatClientEvents>();
   const cursors = new ConversationCursors();
   let cursorsLoaded: Promise<void> | null = null;
   let state: ChatClientState = 'idle';
-  let token: string | null = 'token' in options ? options.token : null;
   let userId: string | null = null;
   let welcome: Welcome | null = null;
   let socket: WebSocketLike | null = null;
@@ -266,22 +282,6 @@ export function createChatClient(options: ChatClientOptions): ChatClient {
 
   // ---- connection lifecycle ----
 
-  async function ensureToken(): Promise<string> {
-    if (token !== null) return token;
-    if (credentials === null) throw new ChatHttpError(401, 'no token');
-    let session: { user_id: string; token: string };
-    try {
-      session = await rest.login(credentials.username, credentials.password);
-    } catch (error) {
-      // wrong credentials will not get better by retrying
-      if (error instanceof ChatHttpError && error.status >= 400 && error.status < 500 && error.status !== 429) throw new LoginRefused(error.message);
-      throw error;
-    }
-    token = session.token;
-    userId = session.user_id;
-    return token;
-  }
-
   async function openSocket(): Promise<void> {
     if (stopped) return;
     setState(welcome === null && attempt === 0 ? 'connecting' : 'reconnecting');
@@ -290,15 +290,16 @@ export function createChatClient(options: ChatClientOptions): ChatClient {
     try {
       cursorsLoaded ??= loadCursors();
       await cursorsLoaded;
-      currentToken = await ensureToken();
+      currentToken = await keeper.current();
+      userId ??= keeper.userId();
       url = await rest.websocketUrl(currentToken);
     } catch (error) {
       if (stopped) return;
       if (error instanceof LoginRefused) return stop(CloseCode.UNAUTHENTICATED, error.message, true);
-      if (error instanceof ChatHttpError && (error.status === 401 || error.status === 403) && credentials === null) {
-        return stop(CloseCode.UNAUTHENTICATED, error.message, true);
+      if (error instanceof ChatHttpError && (error.status === 401 || error.status === 403) && (error.status === 403 || !keeper.canRenew())) {
+        return stop(error.status === 403 ? CloseCode.FORBIDDEN : CloseCode.UNAUTHENTICATED, error.message, true);
       }
-      if (error instanceof ChatHttpError && error.status === 401) token = null;
+      if (error instanceof ChatHttpError && error.status === 401) keeper.expired();
       report(error);
       return scheduleReconnect();
     }
@@ -352,8 +353,16 @@ export function createChatClient(options: ChatClientOptions): ChatClient {
       // UNAUTHENTICATED / UNSUPPORTED_VERSION are followed by a terminal close from the server;
       // anything else (a validation error of our Hello) is a bug: stop.
       const e = reply.body.case === 'error' ? reply.body.value : null;
+      if (e?.reason === 'token_expired' && keeper.canRenew()) {
+        // Expired between the check and Hello: renew it and reconnect (the server's 4100 close is ignored).
+        keeper.expired();
+        abandon(CloseCode.TOKEN_EXPIRED, 'token expired at Hello');
+        return;
+      }
       report(new ChatRequestError(e?.code ?? 0, `Hello refused: ${e?.message ?? reply.body.case}`, false, e?.reason, undefined));
-      if (e === null || (e.code !== 101 && e.code !== 5)) abandon(CloseCode.PROTOCOL_ERROR, 'Hello refused');
+      // UNAUTHENTICATED, UNSUPPORTED_VERSION, FORBIDDEN (disabled account) and INTERNAL (a retryable
+      // failure, close 4002) come with the server's close; anything else is a bug: stop.
+      if (e === null || (e.code !== 101 && e.code !== 5 && e.code !== 102 && e.code !== 7)) abandon(CloseCode.PROTOCOL_ERROR, 'Hello refused');
       return;
     }
     const w = reply.body.value;
@@ -518,7 +527,7 @@ export function createChatClient(options: ChatClientOptions): ChatClient {
       emitter.emit('disconnected', { code, reason, reconnectInMs: null });
       return stop(code, reason, true);
     }
-    if (code === CloseCode.TOKEN_EXPIRED && credentials !== null) token = null;
+    if (code === CloseCode.TOKEN_EXPIRED) keeper.expired();
     if (code === CloseCode.RATE_LIMITED) attempt += 3;
     const delay = Math.max(backoffDelay(attempt, backoff, random), goodbye?.reconnectAfterMs ?? 0);
     emitter.emit('disconnected', { code, reason, reconnectInMs: delay });

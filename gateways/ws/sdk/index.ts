@@ -18,6 +18,7 @@ export {
   type Welcome,
 } from './client.js';
 export { memoryCursorStore, type CursorStore } from './cursor-store.js';
+export { expiryOf, type SessionTokens } from './credentials.js';
 export { ChatHttpError, type FetchLike } from './rest.js';
 export { backoffDelay, type BackoffOptions } from './backoff.js';
 export { ConversationCursors, type EventDecision } from './ordering.js';

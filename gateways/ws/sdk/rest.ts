@@ -1,6 +1,6 @@
 import { z } from 'zod';
 
-/** The few REST calls the SDK makes: login and WebSocket discovery. */
+/** The few REST calls the SDK makes: login, refresh and WebSocket discovery. */
 export type FetchLike = (input: string, init?: { method?: string; headers?: Record<string, string>; body?: string }) => Promise<{
   ok: boolean;
   status: number;
@@ -18,7 +18,8 @@ export class ChatHttpError extends Error {
   }
 }
 
-const Session = z.object({ user_id: z.string(), token: z.string() });
+const Session = z.object({ user_id: z.string(), token: z.string(), refresh_token: z.string().optional(), expires_in: z.number().optional() });
+export type Session = z.infer<typeof Session>;
 const Realtime = z.object({ websocket_url: z.string().nullable() });
 
 export function restClient(baseUrl: string, fetchImpl: FetchLike) {
@@ -35,6 +36,7 @@ export function restClient(baseUrl: string, fetchImpl: FetchLike) {
   }
   return {
     login: (username: string, password: string) => call(Session, 'POST', '/api/v1/auth/login', null, { username, password }),
+    refresh: (refreshToken: string) => call(Session, 'POST', '/api/v1/auth/refresh', null, { refresh_token: refreshToken }),
     async websocketUrl(token: string): Promise<string> {
       const { websocket_url } = await call(Realtime, 'GET', '/api/v1/realtime', token);
       if (websocket_url === null) throw new ChatHttpError(503, 'the server has no WebSocket endpoint (GET /api/v1/realtime)');

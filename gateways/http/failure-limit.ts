@@ -1,0 +1,41 @@
+import type { FastifyInstance, FastifyRequest } from 'fastify';
+import { HttpError } from './errors.js';
+
+/**
+ * Failures per client address (issue 18): failed logins (wrong password, unknown account, a
+ * locked account), refused refresh tokens, wrong current passwords and requests with a malformed
+ * or forged access token count against the address; once it has `max` of them in the window,
+ * those requests from it are answered 429 `rate_limited` with `Retry-After` before any work
+ * (no password hash is computed, no token checked). Requests that succeed are not counted, so
+ * users behind the same address who log in fine are not locked out by one who guesses.
+ * In memory per API process, like the request rate limit (@fastify/rate-limit's store).
+ */
+export interface FailureLimit {
+  /** Throws 429 while the caller's address is over its failure budget. */
+  check(request: FastifyRequest): Promise<void>;
+  record(request: FastifyRequest): Promise<void>;
+  /** Whether this error, answered to the caller, is a failure that counts. */
+  counts(error: unknown): boolean;
+}
+
+const COUNTED: ReadonlySet<string> = new Set(['invalid_credentials', 'login_throttled', 'invalid_refresh_token', 'wrong_password']);
+
+export function createFailureLimit(app: FastifyInstance, settings: { max: number; windowMs: number }): FailureLimit {
+  // A store of its own (the plugin gives every limiter made this way a child store), keyed by address.
+  const limiter = app.createRateLimit({ max: settings.max, timeWindow: settings.windowMs });
+  return {
+    async check(request) {
+      const state = await limiter(request, { increment: false });
+      if (state.isAllowed || state.remaining > 0) return;
+      throw new HttpError(
+        'rate_limited',
+        `too many failed attempts from this address: at most ${settings.max} per ${settings.windowMs} ms; retry in ${state.ttlInSeconds} s`,
+        state.ttlInSeconds,
+      );
+    },
+    async record(request) {
+      await limiter(request);
+    },
+    counts: (error) => error instanceof HttpError && COUNTED.has(error.code),
+  };
+}
