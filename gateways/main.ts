@@ -328,8 +328,9 @@ export async function composeProcess(options: ComposeOptions): Promise<ProcessSt
       closers.push(() => started.stop());
     }
 
-    const commands = createConversationCommands({ store, users, clock: () => new Date() });
     const queries = createConversationQueries(primary);
+    // The read model's memberships let the command side refuse strangers without reading streams.
+    const commands = createConversationCommands({ store, users, clock: () => new Date(), memberships: queries });
 
     if (has('api') || has('projector') || has('gateway')) {
       media = await composeMedia({
@@ -363,6 +364,13 @@ export async function composeProcess(options: ComposeOptions): Promise<ProcessSt
         tracing: options.telemetry?.tracing,
         media: media?.service ?? undefined,
         rateLimit: { perSecond: config.wsRateLimit, burst: 2 * config.wsRateLimit, floodFrames: Math.max(1_000, 5 * config.wsRateLimit) },
+        caps: {
+          perUser: config.wsLimits.maxConnectionsPerUser,
+          perAddress: config.wsLimits.maxConnectionsPerAddress,
+          unauthenticatedPerAddress: config.wsLimits.maxUnauthenticatedPerAddress,
+        },
+        trustedProxies: config.wsLimits.trustedProxies,
+        syncRate: { perSecond: config.wsLimits.syncCursorsPerSecond, burst: 5 * config.wsLimits.syncCursorsPerSecond },
       });
       const opened = gateway;
       closers.push(() => opened.close());
