@@ -571,11 +571,17 @@ export class Connection {
           for (const c of cursors) this.releaseHold(c.conversationId);
           throw error;
         }
-        for (const cursor of cursors) {
+        for (const [i, cursor] of cursors.entries()) {
           if (this.state !== 'open') return;
           const verdict = screened.get(cursor.conversationId);
-          if (verdict === 'unknown' || verdict === 'stranger') this.syncEnded(cursor.conversationId, cursor.lastVersion);
-          else await this.syncOne(cursor.conversationId, cursor.lastVersion);
+          try {
+            if (verdict === 'unknown' || verdict === 'stranger') this.syncEnded(cursor.conversationId, cursor.lastVersion);
+            else await this.syncOne(cursor.conversationId, cursor.lastVersion);
+          } catch (error) {
+            // The request fails; the conversations it did not reach go back to live delivery too.
+            for (const rest of cursors.slice(i + 1)) this.releaseHold(rest.conversationId);
+            throw error;
+          }
           left--;
           this.queuedSyncCursors--;
         }

@@ -521,8 +521,10 @@ export function createChatClient(options: ChatClientOptions): ChatClient {
     try {
       expect(await request({ case: 'sync', value: { cursors: list } }, Math.max(requestTimeoutMs, 30_000)), 'ok');
     } catch (error) {
-      if (error instanceof ChatRequestError && error.retryable) return error.retryAfterMs !== undefined && error.retryAfterMs > 0 ? error.retryAfterMs : backoffDelay(1, backoff, random);
-      if (!(error instanceof ChatConnectionError)) report(error);
+      // RATE_LIMITED (too many cursors for now, or too many waiting): the server says when.
+      if (error instanceof ChatRequestError && error.retryable && error.retryAfterMs !== undefined && error.retryAfterMs > 0) return error.retryAfterMs;
+      // A connection that went is not worth reporting: the next Hello carries the cursors.
+      if (!(error instanceof ChatConnectionError && error.kind !== 'timeout')) report(error);
     }
     return null;
   }
