@@ -30,29 +30,32 @@ export const DEFAULT_CONNECTION_CAPS: ConnectionCapsOptions = Object.freeze({
 
 export type CapRefusal = { reason: 'too_many_connections'; message: string; reconnectAfterMs: number };
 
+/**
+ * The caller keeps what was counted for each connection (the address `open` admitted, the user
+ * `authenticate` admitted) and hands it back to `close`: no per-connection entry here (an idle
+ * connection's memory is counted in bytes, BENCHMARKS.md).
+ */
 export interface ConnectionCaps {
-  /** A socket opened from `address`: counted and null, or the refusal (then nothing is counted). */
-  open(key: object, address: string): CapRefusal | null;
-  /** Its Hello was accepted for `userId`: counted under the user (and no longer as a handshake) and null, or the refusal. */
-  authenticate(key: object, userId: string): CapRefusal | null;
-  /** The socket closed: whatever was counted for it is released (idempotent). */
-  close(key: object): void;
+  /** A socket opened from `address`: counted (total and in handshake) and null, or the refusal (nothing counted). */
+  open(address: string): CapRefusal | null;
+  /** A counted socket's Hello was accepted for `userId`: counted under the user, no longer in handshake, and null; or the refusal. */
+  authenticate(address: string, userId: string): CapRefusal | null;
+  /** A counted socket closed: `userId` when `authenticate` had admitted it, else null. */
+  close(address: string, userId: string | null): void;
   stats(): { addresses: number; users: number };
 }
 
-type Counted = { address: string; userId: string | null };
 type AddressCount = { total: number; unauthenticated: number };
 
 const refusal = (message: string, reconnectAfterMs: number): CapRefusal => ({ reason: 'too_many_connections', message, reconnectAfterMs });
 const over = (cap: number, count: number) => cap > 0 && count >= cap;
 
 export function createConnectionCaps(options: ConnectionCapsOptions = DEFAULT_CONNECTION_CAPS): ConnectionCaps {
-  const counted = new Map<object, Counted>();
   const byAddress = new Map<string, AddressCount>();
   const byUser = new Map<string, number>();
 
   return {
-    open(key, address) {
+    open(address) {
       const count = byAddress.get(address) ?? { total: 0, unauthenticated: 0 };
       if (over(options.perAddress, count.total)) {
         return refusal(`this address has ${count.total} connections to this server, the most it may have`, RECONNECT_AFTER_CONNECTION_CAP_MS);
@@ -63,38 +66,31 @@ export function createConnectionCaps(options: ConnectionCapsOptions = DEFAULT_CO
       count.total++;
       count.unauthenticated++;
       byAddress.set(address, count);
-      counted.set(key, { address, userId: null });
       return null;
     },
 
-    authenticate(key, userId) {
-      const entry = counted.get(key);
-      if (entry === undefined || entry.userId !== null) return null;
+    authenticate(address, userId) {
       const users = byUser.get(userId) ?? 0;
       if (over(options.perUser, users)) {
         return refusal(`this user has ${users} connections to this server, the most it may have`, RECONNECT_AFTER_CONNECTION_CAP_MS);
       }
       byUser.set(userId, users + 1);
-      entry.userId = userId;
-      const count = byAddress.get(entry.address);
+      const count = byAddress.get(address);
       if (count !== undefined) count.unauthenticated--;
       return null;
     },
 
-    close(key) {
-      const entry = counted.get(key);
-      if (entry === undefined) return;
-      counted.delete(key);
-      const count = byAddress.get(entry.address);
+    close(address, userId) {
+      const count = byAddress.get(address);
       if (count !== undefined) {
         count.total--;
-        if (entry.userId === null) count.unauthenticated--;
-        if (count.total <= 0) byAddress.delete(entry.address);
+        if (userId === null) count.unauthenticated--;
+        if (count.total <= 0) byAddress.delete(address);
       }
-      if (entry.userId !== null) {
-        const users = (byUser.get(entry.userId) ?? 1) - 1;
-        if (users <= 0) byUser.delete(entry.userId);
-        else byUser.set(entry.userId, users);
+      if (userId !== null) {
+        const users = (byUser.get(userId) ?? 1) - 1;
+        if (users <= 0) byUser.delete(userId);
+        else byUser.set(userId, users);
       }
     },
 

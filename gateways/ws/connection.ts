@@ -119,6 +119,8 @@ export class Connection {
   readonly openedAt: number;
   /** When the session's token expires (the gateway closes it then with 4004). */
   expiresAt = Number.POSITIVE_INFINITY;
+  /** The client address the gateway counted this connection under (connection-caps.ts); null: not counted. */
+  countedAddress: string | null = null;
   /**
    * The users this connection's user shares a conversation with (from `queries.contacts` at
    * Welcome, then from live membership events): a plain list kept by the hub, which answers membership from its
@@ -448,6 +450,7 @@ export class Connection {
         this.closeWith(CloseCode.TOO_MANY_CONNECTIONS, refused.reason, refused.reconnectAfterMs);
         return;
       }
+      // Counted under the user from here on: the gateway releases it by userId when the socket closes.
       this.userId = user.userId;
       this.deviceId = hello.deviceId;
       this.expiresAt = user.expiresAtMs ?? Number.POSITIVE_INFINITY;

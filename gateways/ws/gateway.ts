@@ -174,7 +174,7 @@ export function createWsGateway(deps: WsGatewayDeps): WsGateway {
       if (added.length > 0) c.contacts = c.contacts.concat(added);
     },
     authenticate(c, userId) {
-      return caps.authenticate(c, userId);
+      return c.countedAddress === null ? null : caps.authenticate(c.countedAddress, userId);
     },
   };
 
@@ -286,8 +286,9 @@ export function createWsGateway(deps: WsGatewayDeps): WsGateway {
       data.connection = connection;
       all.add(connection);
       metrics.connectionOpened();
-      const refused = caps.open(connection, data.address);
+      const refused = caps.open(data.address);
       if (refused !== null) connection.closeWith(CloseCode.TOO_MANY_CONNECTIONS, refused.reason, refused.reconnectAfterMs);
+      else connection.countedAddress = data.address;
     },
     message(ws, message, isBinary) {
       const c = ws.getUserData().connection;
@@ -301,7 +302,11 @@ export function createWsGateway(deps: WsGatewayDeps): WsGateway {
       if (c === undefined) return;
       metrics.connectionClosed();
       all.delete(c);
-      caps.close(c);
+      if (c.countedAddress !== null) {
+        // userId is set exactly when the caps admitted the Hello (connection.ts hello()).
+        caps.close(c.countedAddress, c.userId === '' ? null : c.userId);
+        c.countedAddress = null;
+      }
       try {
         c.onClose();
       } catch (error) {
