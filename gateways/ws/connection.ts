@@ -497,7 +497,12 @@ export class Connection {
       const queued = this.preAuth ?? [];
       this.preAuth = undefined;
       for (const frame of queued) this.handleBytes(new Uint8Array(frame));
-      await this.loadContacts();
+      try {
+        await this.loadContacts();
+      } catch (error) {
+        // The held cursors must still be replayed (or given back): a failed contacts query costs presence only.
+        this.log.warn({ err: error }, 'contacts not loaded');
+      }
       if (cursors.length > 0) await this.enqueueSync(cursors, false);
       await this.presenceSnapshot();
     } catch (error) {

@@ -250,4 +250,48 @@ describe('Sync: the work one connection may have queued', () => {
     expect(screened).toHaveLength(1); // one at a time: the second waits behind the first
     c.onClose();
   });
+  it('replays the Hello cursors it took even when the contacts query fails (nothing stays held or counted as queued)', async () => {
+    const sent: ServerFrame[] = [];
+    const socket: Socket = {
+      send(bytes) {
+        const decoded = decodeServerFrame(bytes);
+        if (decoded.ok) sent.push(decoded.frame);
+        return 'ok';
+      },
+      bufferedAmount: () => 0,
+      end() {},
+    };
+    const unused = async (): Promise<never> => {
+      throw new Error('not used in this test');
+    };
+    const ids = [randomUUID(), randomUUID()];
+    const c = new Connection(
+      {
+        nodeId: 'n',
+        tokens: { verify: async (token: string) => ({ userId: token, username: token }) },
+        commands: { sendMessage: unused, markWatermark: unused, access: unused, otherMembers: unused, screen: async (_user, list) => new Map(list.map((id) => [id, 'unknown' as const])) },
+        store: { readStream: unused },
+        queries: { contacts: async () => Promise.reject(new Error('read model down')) },
+        presence: createMemoryPresenceStore(),
+        logger: pino({ level: 'silent' }),
+        hub: { register() {}, unregister() {}, addContacts() {}, authenticate: () => null },
+        clock: Date.now,
+        maxBufferedBytes: 1 << 20,
+        maxHeldEvents: 10,
+        syncBudget: createSyncBudget({ perSecond: 1e9, burst: 1e9 }, Date.now),
+      },
+      socket,
+      '',
+    );
+    const cursors = ids.map((conversationId) => ({ conversationId, lastVersion: 4 }));
+    c.onMessage(encodeClientFrame({ requestId: 1, body: { case: 'hello', value: { token: 'no_contacts', protocolVersion: PROTOCOL_VERSION, deviceId: 'd', cursors } } }).slice().buffer, true);
+    await new Promise((resolve) => setTimeout(resolve, 100));
+    expect(sent.filter((f) => f.body.case === 'syncDone').map((f) => f.body.value)).toEqual(ids.map((conversationId) => ({ conversationId, version: 4, accessEnded: true })));
+    // Nothing left queued: a full Sync is taken again.
+    c.onMessage(encodeClientFrame({ requestId: 2, body: { case: 'sync', value: { cursors: Array.from({ length: MAX_CURSORS }, () => ({ conversationId: randomUUID(), lastVersion: 0 })) } } }).slice().buffer, true);
+    c.onMessage(encodeClientFrame({ requestId: 3, body: { case: 'sync', value: { cursors: Array.from({ length: MAX_CURSORS }, () => ({ conversationId: randomUUID(), lastVersion: 0 })) } } }).slice().buffer, true);
+    await new Promise((resolve) => setTimeout(resolve, 100));
+    expect(sent.filter((f) => f.requestId === 2 || f.requestId === 3).map((f) => f.body.case)).toEqual(['ok', 'ok']);
+    c.onClose();
+  });
 });
