@@ -3,9 +3,10 @@ import { MessageSent } from '../domain/conversation/events.js';
 import type { ActiveConversation, ConversationState } from '../domain/conversation/state.js';
 import { clientMessageVersion } from '../domain/conversation/state.js';
 import { forbidden, notFound, validation } from '../domain/errors.js';
+import { parseConversationEvent } from '../domain/conversation/upcast.js';
 import type { EventStore } from '../infra/event-store/port.js';
 import { conversationStreamId, directConversationId, newId } from './ids.js';
-import type { UserDirectory } from './ports.js';
+import type { MembershipIndex, UserDirectory } from './ports.js';
 import { createStreamWorker, type CommandOutcome } from './stream-worker.js';
 
 /**
@@ -43,12 +44,29 @@ export type Position = { shard: number; position: number };
 
 export type Access = { kind: 'direct' | 'group'; version: number; isAdmin: boolean };
 
+/**
+ * What a user may be in a conversation, decided without reading its stream (`screen`):
+ * `unknown`: no such conversation; `stranger`: it exists and the user has never been a member;
+ * `maybe`: the user is, was, or may be a member (only the stream can tell: read it).
+ */
+export type Screening = 'unknown' | 'stranger' | 'maybe';
+
 export type ConversationCommandsDeps = {
   store: EventStore;
   users: UserDirectory;
   clock: () => Date;
   cacheSize?: number;
+  /**
+   * Who belongs where, from a read model: with it, a request from someone who was never a member of
+   * a conversation this process does not hold is refused without reading the stream. Without it
+   * every check reads the stream.
+   */
+  memberships?: MembershipIndex;
 };
+
+/** Events the read model has not applied yet that are read to check a "never a member" (more: read the stream). */
+const MAX_UNPROJECTED_TAIL = 1_000;
+const MEMBERSHIP_EVENTS = ['ConversationCreated', 'MembersAdded'];
 
 export type ConversationCommands = ReturnType<typeof createConversationCommands>;
 
@@ -76,6 +94,54 @@ export function createConversationCommands(deps: ConversationCommandsDeps) {
   const now = () => clock().toISOString();
   const meta = (actor: string, requestId?: string) => (requestId ? { actor, request_id: requestId } : { actor });
 
+  /**
+   * Screens conversations for `actor` without reading their streams: the read model's record of
+   * the actor, checked against each stream's current version (one index lookup). Where the read
+   * model lags a stream, only the events it has not applied yet are read (membership events, at
+   * most MAX_UNPROJECTED_TAIL; more: `maybe`).
+   */
+  async function screen(actor: string, conversationIds: readonly string[]): Promise<Map<string, Screening>> {
+    const out = new Map<string, Screening>();
+    if (deps.memberships === undefined) {
+      for (const id of conversationIds) out.set(id, 'maybe');
+      return out;
+    }
+    const recorded = await deps.memberships.memberships(actor, conversationIds);
+    for (const id of conversationIds) {
+      const seen = recorded.get(id);
+      if (seen !== undefined && seen.membership !== 'never') out.set(id, 'maybe');
+      else out.set(id, await unrecorded(actor, id, seen?.version ?? 0));
+    }
+    return out;
+  }
+
+  /** The read model, as of `projectedVersion`, has never seen `actor` in the conversation: is that still true? */
+  async function unrecorded(actor: string, conversationId: string, projectedVersion: number): Promise<Screening> {
+    const streamId = conversationStreamId(conversationId);
+    const head = await store.streamVersion(streamId);
+    if (head === 0) return 'unknown';
+    if (head <= projectedVersion) return 'stranger';
+    if (head - projectedVersion > MAX_UNPROJECTED_TAIL) return 'maybe';
+    const tail = await store.readStream(streamId, { from: projectedVersion + 1, maxCount: head - projectedVersion, types: MEMBERSHIP_EVENTS });
+    for (const stored of tail) {
+      const event = parseConversationEvent(stored);
+      if (event.type === 'ConversationCreated' && event.data.members.includes(actor)) return 'maybe';
+      if (event.type === 'MembersAdded' && event.data.user_ids.includes(actor)) return 'maybe';
+    }
+    return 'stranger';
+  }
+
+  /**
+   * Refuses a stranger (403) or an unknown conversation (404) before the stream is read, when this
+   * process does not hold the stream's state: the same answers the domain gives, without the read.
+   */
+  async function gate(actor: string, conversationId: string): Promise<void> {
+    if (deps.memberships === undefined || worker.holds(conversationStreamId(conversationId))) return;
+    const verdict = (await screen(actor, [conversationId])).get(conversationId);
+    if (verdict === 'unknown') throw notFound('conversation_not_found', 'conversation not found');
+    if (verdict === 'stranger') throw forbidden('not_a_member', 'you are not a member of this conversation');
+  }
+
   async function requireUsers(ids: string[], field: string) {
     const unique = [...new Set(ids)];
     const found = await users.existing(unique);
@@ -88,6 +154,7 @@ export function createConversationCommands(deps: ConversationCommandsDeps) {
    * 404 when it does not exist, 403 when the caller is not a member.
    */
   async function access(actor: string, conversationId: string): Promise<Access> {
+    await gate(actor, conversationId);
     const access = admitted(
       await worker.read(conversationStreamId(conversationId), (state) => {
         if (state.status !== 'active') return null;
@@ -149,6 +216,7 @@ export function createConversationCommands(deps: ConversationCommandsDeps) {
     },
 
     async addMembers(actor: string, conversationId: string, userIds: string[], requestId?: string) {
+      await gate(actor, conversationId);
       await requireUsers(userIds, 'user_ids');
       const outcome = await worker.execute(
         conversationStreamId(conversationId),
@@ -160,6 +228,7 @@ export function createConversationCommands(deps: ConversationCommandsDeps) {
     },
 
     async removeMember(actor: string, conversationId: string, userId: string, requestId?: string) {
+      await gate(actor, conversationId);
       const outcome = await worker.execute(
         conversationStreamId(conversationId),
         { type: 'RemoveMember', data: { actor, user_id: userId }, metadata: { now: now() } },
@@ -179,6 +248,7 @@ export function createConversationCommands(deps: ConversationCommandsDeps) {
       input: { content: string; content_type: ContentType; media: MediaRef | null; client_message_id: string | null },
       requestId?: string,
     ): Promise<{ message: MessageView; created: boolean; position: Position | null }> {
+      await gate(actor, conversationId);
       const streamId = conversationStreamId(conversationId);
       const outcome: CommandOutcome<{ originalVersion: number | null }> = await worker.execute(
         streamId,
@@ -214,6 +284,7 @@ export function createConversationCommands(deps: ConversationCommandsDeps) {
       action: 'add' | 'remove',
       requestId?: string,
     ) {
+      await gate(actor, conversationId);
       const streamId = conversationStreamId(conversationId);
       const outcome = await worker.execute(
         streamId,
@@ -241,6 +312,7 @@ export function createConversationCommands(deps: ConversationCommandsDeps) {
       input: { device_id: string; up_to_version: number; kind: 'delivered' | 'read' },
       requestId?: string,
     ) {
+      await gate(actor, conversationId);
       const outcome = await worker.execute(
         conversationStreamId(conversationId),
         {
@@ -260,10 +332,17 @@ export function createConversationCommands(deps: ConversationCommandsDeps) {
     access,
 
     /**
+     * Who `actor` may be in each conversation, without reading their streams (see Screening):
+     * what a replay for someone who may be a stranger asks first.
+     */
+    screen,
+
+    /**
      * The members other than `actor`, after the same checks as `access` (404, 403): who a
      * signal of the actor in that conversation (typing) is for.
      */
     async otherMembers(actor: string, conversationId: string): Promise<string[]> {
+      await gate(actor, conversationId);
       const seen = admitted(
         await worker.read(conversationStreamId(conversationId), (state) => {
           if (state.status !== 'active') return null;

@@ -216,6 +216,10 @@ export function createStreamWorker(options: StreamWorkerOptions) {
   }
 
   return {
+    /** Whether this worker holds the stream's state (a command or read on it needs no full read of the stream). */
+    holds(streamId: string): boolean {
+      return cache.has(streamId);
+    },
     /**
      * Decides and appends one command. `extract` runs synchronously right after the command was
      * decided (and its events folded in), so it sees exactly this command's outcome.

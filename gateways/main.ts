@@ -84,6 +84,8 @@ export type Stack = {
   devices: DeviceRegistry;
   /** Not listening yet: `listenRealtime` (or a test) makes it listen. */
   gateway: WsGateway;
+  /** Media (issue 5): object store, media service, thumbnail worker. */
+  media: MediaStack;
   /** Starts the WebSocket gateway on host:port; resolves to the bound port. */
   listenRealtime(host: string, port: number): Promise<number>;
   /** Stops serving, then the projector, then closes the store and the databases. */
@@ -118,6 +120,8 @@ export type ProcessStack = {
   devices: DeviceRegistry | null;
   /** gateway; not listening yet: `listenRealtime` makes it listen. */
   gateway: WsGateway | null;
+  /** api, gateway, projector: the object store, the media service, the thumbnail worker. */
+  media: MediaStack | null;
   /** Starts the WebSocket gateway on host:port; resolves to the bound port (rejects without the gateway role). */
   listenRealtime(host: string, port: number): Promise<number>;
   /** Stops serving, then the workers, then closes bus, presence, store and databases. */
@@ -376,8 +380,9 @@ export async function composeProcess(options: ComposeOptions): Promise<ProcessSt
       closers.push(async () => clearInterval(pruneTimer));
     }
 
-    const commands = createConversationCommands({ store, users, clock: () => new Date() });
     const queries = createConversationQueries(primary);
+    // The read model's memberships let the command side refuse strangers without reading streams.
+    const commands = createConversationCommands({ store, users, clock: () => new Date(), memberships: queries });
 
     if (has('api') || has('projector') || has('gateway')) {
       media = await composeMedia({
@@ -413,6 +418,13 @@ export async function composeProcess(options: ComposeOptions): Promise<ProcessSt
         tracing: options.telemetry?.tracing,
         media: media?.service ?? undefined,
         rateLimit: { perSecond: config.wsRateLimit, burst: 2 * config.wsRateLimit, floodFrames: Math.max(1_000, 5 * config.wsRateLimit) },
+        caps: {
+          perUser: config.wsLimits.maxConnectionsPerUser,
+          perAddress: config.wsLimits.maxConnectionsPerAddress,
+          unauthenticatedPerAddress: config.wsLimits.maxUnauthenticatedPerAddress,
+        },
+        trustedProxies: config.wsLimits.trustedProxies,
+        syncRate: { perSecond: config.wsLimits.syncCursorsPerSecond, burst: 5 * config.wsLimits.syncCursorsPerSecond },
       });
       const opened = gateway;
       gatewayHere = gateway;
@@ -468,6 +480,7 @@ export async function composeProcess(options: ComposeOptions): Promise<ProcessSt
       push,
       devices,
       gateway,
+      media,
       async listenRealtime(host: string, port: number) {
         if (gateway === null) throw new Error(`this process has no gateway role (ROLES=${config.roles.join(',')})`);
         websocketPort = await gateway.listen(host, port);
@@ -486,12 +499,12 @@ export async function composeStack(options: ComposeOptions): Promise<Stack> {
   const missing = ROLES.filter((role) => !options.config.roles.includes(role));
   if (missing.length > 0) throw new RangeError(`composeStack builds every role; the configuration leaves out ${missing.join(', ')} (use composeProcess)`);
   const p = await composeProcess(options);
-  const { app, projector, bus, presence, relay, delivery, gateway, push, devices } = p;
-  if (!app || !projector || !bus || !presence || !relay || !delivery || !gateway || !push || !devices) {
+  const { app, projector, bus, presence, relay, delivery, gateway, push, devices, media } = p;
+  if (!app || !projector || !bus || !presence || !relay || !delivery || !gateway || !push || !devices || !media) {
     await p.close();
     throw new Error('composeStack: a role was not built');
   }
-  return { ...p, app, projector, bus, presence, relay, delivery, gateway, push, devices };
+  return { ...p, app, projector, bus, presence, relay, delivery, gateway, push, devices, media };
 }
 
 async function main(): Promise<void> {

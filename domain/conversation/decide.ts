@@ -91,9 +91,10 @@ function createGroup(command: CommandOf<'CreateGroup'>, state: ConversationState
   ];
 }
 
+/** Membership first: a stranger learns nothing about the conversation (not even its kind). */
 function requireGroupAdmin(state: ActiveConversation, actor: string): void {
-  if (state.kind !== 'group') throw illegalState('not_a_group', 'members can only be changed in a group');
   requireMember(state, actor);
+  if (state.kind !== 'group') throw illegalState('not_a_group', 'members can only be changed in a group');
   if (!state.members.get(actor)?.admin) throw forbidden('not_an_admin', 'only a group admin can do this');
 }
 
@@ -114,9 +115,9 @@ function addMembers(command: CommandOf<'AddMembers'>, state: ActiveConversation)
 
 function removeMember(command: CommandOf<'RemoveMember'>, state: ActiveConversation): ConversationEvent[] {
   const { actor, user_id } = command.data;
-  if (state.kind !== 'group') throw illegalState('not_a_group', 'members can only be changed in a group');
   if (actor === user_id) {
     requireMember(state, actor); // leaving
+    if (state.kind !== 'group') throw illegalState('not_a_group', 'members can only be changed in a group');
   } else {
     requireGroupAdmin(state, actor);
     if (!state.members.has(user_id)) throw notFound('member_not_found', 'that user is not a member of this group');

@@ -46,6 +46,12 @@ describe('conversation decider', () => {
 
     it('has no members to add', () =>
       spec.given([direct()]).when({ type: 'AddMembers', data: { actor: 'alice', user_ids: ['carol'] }, metadata }).thenThrows('not_a_group'));
+
+    it('tells a stranger who changes its members only that they are not a member, not what kind of conversation it is', () => {
+      spec.given([direct()]).when({ type: 'AddMembers', data: { actor: 'mallory', user_ids: ['carol'] }, metadata }).thenThrows('not_a_member');
+      spec.given([direct()]).when({ type: 'RemoveMember', data: { actor: 'mallory', user_id: 'bob' }, metadata }).thenThrows('not_a_member');
+      spec.given([direct()]).when({ type: 'RemoveMember', data: { actor: 'mallory', user_id: 'mallory' }, metadata }).thenThrows('not_a_member');
+    });
   });
 
   describe('groups', () => {

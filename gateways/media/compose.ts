@@ -83,9 +83,10 @@ async function createObjectStore(o: ComposeMediaOptions): Promise<{ objects: Obj
 export async function composeMedia(o: ComposeMediaOptions): Promise<MediaStack> {
   const { objects, local } = await createObjectStore(o);
   const registry = createSqlMediaRegistry(o.db);
+  // The service writes the registry; the thumbnail worker reads it (where each sealed copy is).
+  if (o.api || o.projector !== null) await o.ensureSchema('media registry', () => registry.ensureSchema());
   let service: MediaService | null = null;
   if (o.api) {
-    await o.ensureSchema('media registry', () => registry.ensureSchema());
     service = createMediaService({
       settings: o.config.media,
       registry,
@@ -94,6 +95,7 @@ export async function composeMedia(o: ComposeMediaOptions): Promise<MediaStack> 
       commands: o.commands,
       clock: () => new Date(),
       newId: randomUUID,
+      onError: (error, what) => o.logger.warn({ err: error }, `media: ${what} failed`),
     });
   }
   let worker: ThumbnailWorker | null = null;
@@ -102,6 +104,7 @@ export async function composeMedia(o: ComposeMediaOptions): Promise<MediaStack> 
     worker = createThumbnailWorker({
       db: o.db,
       objects,
+      registry,
       thumbnailer: createSharpThumbnailer({ ffmpegPath: ffmpeg }),
       projector: o.projector,
       logger: o.logger,

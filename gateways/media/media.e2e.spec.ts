@@ -140,6 +140,61 @@ describe.each<Store>(['local-disk', 's3rver'])('media on %s', (store) => {
     expect(meta).toMatchObject({ format: 'webp', width: 320, height: 213 });
   });
 
+  it('is write-once from the moment a message names it: a PUT to the upload URL afterwards changes nothing anyone downloads', async () => {
+    const image = await pngImage(300, 200);
+    const announced = await announce(alice, { content_type: 'image/png', size_bytes: image.length, file_name: 'sent.png' });
+    const { media_id: mediaId, upload_url, upload_headers } = announced.body;
+    expect((await fetch(upload_url, { method: 'PUT', headers: upload_headers, body: image })).status).toBe(200);
+    const sent = await send(alice, { content_type: 'image', media_id: mediaId, content: 'as sent' });
+    expect(sent.status).toBe(201);
+
+    // The same URL, still valid, used again with other bytes of the same size and type.
+    const swapped = Buffer.alloc(image.length, 0x41);
+    const put = await fetch(upload_url, { method: 'PUT', headers: upload_headers, body: swapped });
+    await put.arrayBuffer();
+    const downloadBy = async (user: Registered) => {
+      const link = await as(user).get(`/api/v1/media/${mediaId}`);
+      expect(link.status).toBe(200);
+      const res = await fetch(link.body.url);
+      expect(res.status).toBe(200);
+      return sha256(new Uint8Array(await res.arrayBuffer()));
+    };
+    expect(await downloadBy(bob)).toBe(sha256(image));
+    expect(await downloadBy(alice)).toBe(sha256(image));
+
+    // Sending it again names the same sealed bytes; it does not take the new upload.
+    const resent = await send(alice, { content_type: 'image', media_id: mediaId, content: 'once more' });
+    expect(resent.status).toBe(201);
+    expect(await downloadBy(bob)).toBe(sha256(image));
+    const message = await eventually(() => historyMessage(bob, sent.body.message_id), (m) => m?.media?.thumbnail?.status !== 'pending', 5_000);
+    expect(message.media.thumbnail).toMatchObject({ status: 'ready', width: 300, height: 200 });
+  });
+
+  it('media sent before uploads were sealed (no sealed copy) still download, and are sealed by their next send', async () => {
+    const bytes = Buffer.from('%PDF-1.4 sent by an older server');
+    const mediaId = await upload(alice, bytes, 'application/pdf', 'old.pdf');
+    expect((await send(alice, { content_type: 'file', media_id: mediaId })).status).toBe(201);
+    // Back to the state an older server left: the upload under its upload key, nothing sealed.
+    const db = stack.databases[0]!;
+    const { rows } = await db.query<{ object_key: string; sealed_key: string }>('SELECT object_key, sealed_key FROM media_objects WHERE media_id = $1', [mediaId]);
+    const { object_key: uploadKey, sealed_key: sealedKey } = rows[0]!;
+    expect(sealedKey).toMatch(new RegExp(`^sealed/${conversationId}/${mediaId}/`));
+    await stack.media.objects.put(uploadKey, bytes, { contentType: 'application/pdf' });
+    await stack.media.objects.delete(sealedKey);
+    await db.query('UPDATE media_objects SET sealed_key = NULL WHERE media_id = $1', [mediaId]);
+
+    const link = await as(bob).get(`/api/v1/media/${mediaId}`);
+    expect(link.status).toBe(200);
+    expect(sha256(new Uint8Array(await (await fetch(link.body.url)).arrayBuffer()))).toBe(sha256(bytes));
+
+    expect((await send(alice, { content_type: 'file', media_id: mediaId, content: 'again' })).status).toBe(201);
+    const resealed = (await db.query<{ sealed_key: string | null }>('SELECT sealed_key FROM media_objects WHERE media_id = $1', [mediaId])).rows[0]!.sealed_key;
+    expect(resealed).toMatch(/^sealed\//);
+    await stack.media.objects.put(uploadKey, Buffer.from('%PDF-1.4 swapped after the send!'), { contentType: 'application/pdf' });
+    const after = await as(bob).get(`/api/v1/media/${mediaId}`);
+    expect(sha256(new Uint8Array(await (await fetch(after.body.url)).arrayBuffer()))).toBe(sha256(bytes));
+  });
+
   it('uploads far past the JSON body limit (3 MiB) and downloads them byte for byte', async () => {
     const bytes = Buffer.alloc(3 * MiB);
     for (let i = 0; i < bytes.length; i += 4) bytes.writeUInt32LE((i * 2654435761) >>> 0, i);

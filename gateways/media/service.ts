@@ -2,9 +2,9 @@ import type { ConversationCommands } from '../../commands/conversations.js';
 import type { ContentType, MediaRef } from '../../domain/conversation/events.js';
 import { conflict, forbidden, notFound, validation } from '../../domain/errors.js';
 import type { MediaConfig } from '../../infra/config/config.js';
-import type { MediaRegistry } from '../../infra/media/port.js';
-import type { ObjectStore } from '../../infra/object-store/port.js';
-import { mediaObjectKey } from '../../projections/media/keys.js';
+import type { MediaRecord, MediaRegistry } from '../../infra/media/port.js';
+import type { ObjectInfo, ObjectStore } from '../../infra/object-store/port.js';
+import { mediaObjectKey, sealedMediaKey } from '../../projections/media/keys.js';
 import { NO_THUMBNAIL_FOR_FILES } from '../../projections/media/projection.js';
 import type { MediaThumbnailQueries } from '../../projections/media/queries.js';
 import { HttpError } from '../http/errors.js';
@@ -25,6 +25,8 @@ export type MediaServiceDeps = {
   commands: Pick<ConversationCommands, 'access'>;
   clock: () => Date;
   newId: () => string;
+  /** Where failures that do not reach the client are reported (a leftover copy not deleted). */
+  onError?: (error: unknown, what: string) => void;
 };
 
 export type ThumbnailView = {
@@ -59,6 +61,67 @@ export function createMediaService(deps: MediaServiceDeps) {
 
   function allowed(mime: string): boolean {
     return settings.allowedTypes.some((t) => t === mime || (t.endsWith('/*') && mime.startsWith(t.slice(0, -1))));
+  }
+
+  /** Throws media_mismatch unless `info` is what `record` announced. */
+  function checkMatches(record: MediaRecord, info: ObjectInfo, what: string): void {
+    if (info.sizeBytes !== record.size_bytes) {
+      throw conflict('media_mismatch', `media_id: ${what} is ${info.sizeBytes} bytes but size_bytes announced ${record.size_bytes}; announce and upload again`);
+    }
+    if (info.contentType !== null && normalizeMimeType(info.contentType) !== record.mime_type) {
+      throw conflict('media_mismatch', `media_id: ${what} is ${info.contentType} but content_type announced ${record.mime_type}; announce and upload again`);
+    }
+  }
+
+  async function removeQuietly(key: string): Promise<void> {
+    try {
+      await deps.objects.delete(key);
+    } catch (error) {
+      deps.onError?.(error, `delete ${key}`);
+    }
+  }
+
+  /**
+   * Makes the upload write-once from the moment a message names it: the upload URL can be used
+   * again until it expires, so the bytes a message names are copied (inside the store) to a key no
+   * upload URL names, the copy is checked against the announcement, and the registry records it
+   * (the first seal wins; a later send of the same media uses it and copies nothing). Downloads and
+   * thumbnails read the sealed copy. The upload itself is deleted once sealed.
+   */
+  async function seal(record: MediaRecord): Promise<void> {
+    const notUploaded = () =>
+      conflict('media_not_uploaded', `media_id: nothing was uploaded for ${record.media_id} yet; PUT the file to its upload_url, then send the message`);
+    if (record.sealed_key !== null) {
+      const sealed = await deps.objects.head(record.sealed_key);
+      if (sealed === null) throw notUploaded();
+      checkMatches(record, sealed, 'the stored media');
+      return;
+    }
+    const upload = await deps.objects.head(record.object_key);
+    if (upload === null) throw notUploaded();
+    checkMatches(record, upload, 'the upload');
+    const candidate = sealedMediaKey(record.conversation_id, record.media_id, deps.newId());
+    const copied = await deps.objects.copy(record.object_key, candidate);
+    if (copied === null) {
+      // Gone since the head: another send sealed it (and deleted the upload), or it was never whole.
+      const again = await deps.registry.find(record.media_id);
+      if (again?.sealed_key != null) return seal(again);
+      throw notUploaded();
+    }
+    try {
+      checkMatches(record, copied, 'the upload');
+    } catch (error) {
+      await removeQuietly(candidate);
+      throw error;
+    }
+    const recorded = await deps.registry.seal(record.media_id, candidate);
+    if (recorded !== candidate) {
+      // Another send sealed it first: its copy is the one messages name.
+      await removeQuietly(candidate);
+      if (recorded === null) throw notFound('media_not_found', `media_id: no media ${record.media_id}`);
+      return;
+    }
+    await removeQuietly(record.object_key);
   }
 
   return {
@@ -103,7 +166,8 @@ export function createMediaService(deps: MediaServiceDeps) {
     /**
      * The MediaRef a message of `contentType` may carry, after checking that `mediaId` was
      * announced by `actor` for this conversation and that the upload is there, whole, of the
-     * announced size and type. The caller has checked membership.
+     * announced size and type; the upload is sealed on the way (`seal`). The caller has checked
+     * membership.
      */
     async attachable(actor: string, conversationId: string, contentType: ContentType, mediaId: string): Promise<MediaRef> {
       const record = await deps.registry.find(mediaId);
@@ -116,16 +180,7 @@ export function createMediaService(deps: MediaServiceDeps) {
       if (prefix !== undefined && !record.mime_type.startsWith(prefix)) {
         throw validation('media_kind_mismatch', `content_type: "${contentType}" needs ${prefix}* media; ${mediaId} is ${record.mime_type} (send it as "file")`);
       }
-      const head = await deps.objects.head(record.object_key);
-      if (head === null) {
-        throw conflict('media_not_uploaded', `media_id: nothing was uploaded for ${mediaId} yet; PUT the file to its upload_url, then send the message`);
-      }
-      if (head.sizeBytes !== record.size_bytes) {
-        throw conflict('media_mismatch', `media_id: the upload is ${head.sizeBytes} bytes but size_bytes announced ${record.size_bytes}; announce and upload again`);
-      }
-      if (head.contentType !== null && normalizeMimeType(head.contentType) !== record.mime_type) {
-        throw conflict('media_mismatch', `media_id: the upload is ${head.contentType} but content_type announced ${record.mime_type}; announce and upload again`);
-      }
+      await seal(record);
       return { media_id: record.media_id, mime_type: record.mime_type, size_bytes: record.size_bytes, file_name: record.file_name };
     },
 
@@ -134,10 +189,12 @@ export function createMediaService(deps: MediaServiceDeps) {
       const record = await deps.registry.find(mediaId);
       if (record === null) throw new HttpError('media_not_found', `media_id: no media ${mediaId}`);
       await deps.commands.access(actor, record.conversation_id);
-      if ((await deps.objects.head(record.object_key)) === null) {
+      // The sealed copy once a message named it; the upload itself before (and for media sent before sealing existed).
+      const key = record.sealed_key ?? record.object_key;
+      if ((await deps.objects.head(key)) === null) {
         throw new HttpError('media_not_uploaded', `media_id: nothing was uploaded for ${mediaId} yet`);
       }
-      const link = await deps.objects.presignGet(record.object_key, { expiresInSeconds: settings.downloadUrlTtlSeconds, fileName: record.file_name });
+      const link = await deps.objects.presignGet(key, { expiresInSeconds: settings.downloadUrlTtlSeconds, fileName: record.file_name });
       return {
         media_id: record.media_id,
         url: link.url,

@@ -13,14 +13,20 @@ import { AuthError } from '../auth/errors.js';
 import type { SessionRef } from '../../infra/sessions/port.js';
 import type { MediaService } from '../media/service.js';
 import type { ContentType as DomainContentType, MediaRef } from '../../domain/conversation/events.js';
+import type { CapRefusal } from './connection-caps.js';
+import { RefusalWindow } from './refusal-window.js';
+import type { SyncBudget } from './sync-budget.js';
 import {
   CloseCode,
   ContentType,
   HEARTBEAT_INTERVAL_MS,
   MAX_FRAME_BYTES,
+  MAX_QUEUED_SYNC_CURSORS,
   RATE_BURST,
   RATE_FLOOD_FRAMES,
+  RATE_FLOOD_WINDOW_MS,
   RATE_PER_S,
+  SYNC_EVENTS_PER_CURSOR,
   decodeClientFrame,
   encodeServerFrame,
   errorFrame,
@@ -43,7 +49,7 @@ export type ConnectionDeps = {
   nodeId: string;
   /** Checks Hello's token (gateways/auth/access.ts): signature, expiry, account, token version, session. */
   tokens: AccessVerifier;
-  commands: Pick<ConversationCommands, 'sendMessage' | 'markWatermark' | 'access' | 'otherMembers'>;
+  commands: Pick<ConversationCommands, 'sendMessage' | 'markWatermark' | 'access' | 'otherMembers' | 'screen'>;
   store: Pick<EventStore, 'readStream'>;
   queries: Pick<ConversationQueries, 'contacts'>;
   presence: PresenceStore;
@@ -58,13 +64,16 @@ export type ConnectionDeps = {
   metrics?: Metrics;
   /** Spans around command handling (default: none). */
   tracing?: Tracing;
-  /** Request frames per connection (default: RATE_PER_S, RATE_BURST, RATE_FLOOD_FRAMES of limits.ts). */
+  /** Request frames per connection (default: RATE_PER_S, RATE_BURST, RATE_FLOOD_FRAMES, RATE_FLOOD_WINDOW_MS of limits.ts). */
   rateLimit?: RateLimit;
+  /** Sync cursors per user on this node (the gateway's one budget, shared by the user's connections). */
+  syncBudget: SyncBudget;
   /** Checks the media a media message names (gateways/media); absent: media messages are refused. */
   media?: Pick<MediaService, 'attachable'>;
 };
 
-export type RateLimit = { perSecond: number; burst: number; floodFrames: number };
+/** `floodFrames` refused frames within `floodWindowMs` (default RATE_FLOOD_WINDOW_MS) close the connection (4006). */
+export type RateLimit = { perSecond: number; burst: number; floodFrames: number; floodWindowMs?: number };
 
 /** The node's indexes over its authenticated connections (gateway.ts keeps them). */
 export type Hub = {
@@ -72,6 +81,8 @@ export type Hub = {
   unregister(c: Connection): void;
   /** Indexes `c` under these users: it gets their presence changes. */
   addContacts(c: Connection, userIds: Iterable<string>): void;
+  /** `c`'s token names `userId`: null when the user may have one more connection on this node, else the refusal. */
+  authenticate(c: Connection, userId: string): CapRefusal | null;
 };
 
 /** The transport under a connection (a uWS socket in gateway.ts, anything in tests). */
@@ -113,6 +124,8 @@ export class Connection {
   expiresAt = Number.POSITIVE_INFINITY;
   /** The login session of Hello's token: the gateway re-checks it and closes the connection when it ends (session-check.ts). */
   session: SessionRef | undefined;
+  /** The client address the gateway counted this connection under (connection-caps.ts); null: not counted. */
+  countedAddress: string | null = null;
   /**
    * The users this connection's user shares a conversation with (from `queries.contacts` at
    * Welcome, then from live membership events): a plain list kept by the hub, which answers membership from its
@@ -136,10 +149,12 @@ export class Connection {
   private readonly metrics: Metrics;
   private readonly tracing: Tracing;
   private readonly rate: RateLimit;
-  /** Token bucket of request frames, and frames refused in a row. */
+  /** Token bucket of request frames, and the refused ones over the flood window (created on the first refusal). */
   private allowance: number;
   private refilledAt: number;
-  private refusedInARow = 0;
+  private refusals: RefusalWindow | undefined;
+  /** Cursors of this connection's Hello and Syncs not replayed yet. */
+  private queuedSyncCursors = 0;
 
   constructor(
     private readonly deps: ConnectionDeps,
@@ -162,7 +177,7 @@ export class Connection {
 
   /**
    * Takes one frame from the bucket. A frame over the limit is answered RATE_LIMITED and not
-   * handled; `floodFrames` refused in a row close the connection (4006).
+   * handled.
    */
   private admit(requestId: number): boolean {
     const now = this.deps.clock();
@@ -170,18 +185,28 @@ export class Connection {
     this.refilledAt = now;
     if (this.allowance >= 1) {
       this.allowance -= 1;
-      this.refusedInARow = 0;
       return true;
     }
-    this.refusedInARow++;
-    if (this.refusedInARow >= this.rate.floodFrames) {
-      this.send(errorFrame(requestId, 'rate_limited', `more than ${this.rate.floodFrames} frames over the limit of ${this.rate.perSecond} per second`));
-      this.closeWith(CloseCode.RATE_LIMITED, 'rate_limited');
-      return false;
-    }
     const retryAfterMs = Math.ceil(((1 - this.allowance) * 1000) / this.rate.perSecond);
-    this.send(errorFrame(requestId, 'rate_limited', `at most ${this.rate.perSecond} frames per second (bursts of ${this.rate.burst}); retry in ${retryAfterMs} ms`, { retryAfterMs }));
+    this.refuse(requestId, `at most ${this.rate.perSecond} frames per second (bursts of ${this.rate.burst}); retry in ${retryAfterMs} ms`, retryAfterMs, 'rate_limited');
     return false;
+  }
+
+  /**
+   * Answers a request RATE_LIMITED (not handled). Refusals are counted over a sliding window:
+   * `floodFrames` of them within `floodWindowMs` close the connection (4006), even when frames in
+   * between were admitted (a client that keeps sending over the limit is flooding).
+   */
+  private refuse(requestId: number, message: string, retryAfterMs: number, reason: string): void {
+    const now = this.deps.clock();
+    const windowMs = this.rate.floodWindowMs ?? RATE_FLOOD_WINDOW_MS;
+    this.refusals ??= new RefusalWindow(windowMs, now);
+    if (this.refusals.add(now) >= this.rate.floodFrames) {
+      this.send(errorFrame(requestId, 'rate_limited', `${this.rate.floodFrames} requests refused within ${windowMs / 1000} s: flooding`));
+      this.closeWith(CloseCode.RATE_LIMITED, 'rate_limited');
+      return;
+    }
+    this.send(errorFrame(requestId, 'rate_limited', message, { retryAfterMs, reason }));
   }
 
   // ---- output ----
@@ -393,6 +418,7 @@ export class Connection {
         void run(this.ping(requestId, body.value));
         return;
       case 'sync':
+        if (!this.admitSync(requestId, body.value.cursors.length)) return;
         void run(this.sync(requestId, body.value.cursors));
         return;
       default: {
@@ -422,6 +448,13 @@ export class Connection {
         return;
       }
       if (this.state !== 'authenticating') return; // closed meanwhile
+      const refused = this.deps.hub.authenticate(this, user.userId);
+      if (refused !== null) {
+        // Refused at the door: no Error (a client that got one would take its Hello for broken), a Goodbye to reconnect later.
+        this.closeWith(CloseCode.TOO_MANY_CONNECTIONS, refused.reason, refused.reconnectAfterMs);
+        return;
+      }
+      // Counted under the user from here on: the gateway releases it by userId when the socket closes.
       this.userId = user.userId;
       this.deviceId = hello.deviceId;
       this.expiresAt = user.expiresAtMs ?? Number.POSITIVE_INFINITY;
@@ -432,8 +465,12 @@ export class Connection {
         await this.deps.presence.disconnect(this.userId, this.id);
         return;
       }
+      // The cursors cost Sync budget like a Sync's: while the user's is spent they are deferred
+      // (the client sends them in a Sync after retry_after_ms); the session opens either way.
+      const admitted = hello.cursors.length === 0 ? ({ ok: true } as const) : this.deps.syncBudget.take(this.userId, hello.cursors.length);
+      const cursors = admitted.ok ? hello.cursors : [];
       // Hold the cursors' conversations before going live, so the seam has no gap.
-      for (const c of hello.cursors) (this.holding ??= new Map()).set(c.conversationId, []);
+      for (const c of cursors) (this.holding ??= new Map()).set(c.conversationId, []);
       this.state = 'open';
       this.registered = true;
       this.deps.hub.register(this);
@@ -451,12 +488,27 @@ export class Connection {
           },
         },
       });
+      if (!admitted.ok) {
+        this.send(
+          errorFrame(0, 'rate_limited', `hello.cursors: not replayed, this user's Sync budget is spent; send them in a Sync in ${admitted.retryAfterMs} ms`, {
+            field: 'hello.cursors',
+            reason: 'sync_deferred',
+            retryAfterMs: admitted.retryAfterMs,
+          }),
+        );
+      }
+      if (cursors.length > 0) this.queuedSyncCursors += cursors.length;
       // Frames that arrived while the token was checked, in order.
       const queued = this.preAuth ?? [];
       this.preAuth = undefined;
       for (const frame of queued) this.handleBytes(new Uint8Array(frame));
-      await this.loadContacts();
-      if (hello.cursors.length > 0) await this.enqueueSync(hello.cursors, false);
+      try {
+        await this.loadContacts();
+      } catch (error) {
+        // The held cursors must still be replayed (or given back): a failed contacts query costs presence only.
+        this.log.warn({ err: error }, 'contacts not loaded');
+      }
+      if (cursors.length > 0) await this.enqueueSync(cursors, false);
       await this.presenceSnapshot();
     } catch (error) {
       if (this.state === 'authenticating') {
@@ -503,19 +555,92 @@ export class Connection {
 
   // ---- sync ----
 
+  /**
+   * Whether a Sync of `cursors` cursors is taken (then counted as queued): at most
+   * MAX_QUEUED_SYNC_CURSORS wait per connection, and the user's Sync budget must not be spent.
+   * Refused: RATE_LIMITED with retry_after_ms, nothing replayed.
+   */
+  private admitSync(requestId: number, cursors: number): boolean {
+    const rate = this.deps.syncBudget.rate;
+    if (this.queuedSyncCursors + cursors > MAX_QUEUED_SYNC_CURSORS) {
+      const retryAfterMs = Math.max(100, Math.ceil((this.queuedSyncCursors * 1000) / rate.perSecond));
+      this.refuse(requestId, `sync.cursors: ${this.queuedSyncCursors} cursors of this connection still wait for their replay; retry in ${retryAfterMs} ms`, retryAfterMs, 'sync_backlog');
+      return false;
+    }
+    const admitted = this.deps.syncBudget.take(this.userId, cursors);
+    if (!admitted.ok) {
+      this.refuse(
+        requestId,
+        `sync.cursors: at most ${rate.perSecond} cursors per second (bursts of ${rate.burst}); retry in ${admitted.retryAfterMs} ms`,
+        admitted.retryAfterMs,
+        'sync_rate_limited',
+      );
+      return false;
+    }
+    this.queuedSyncCursors += cursors;
+    return true;
+  }
+
+  /**
+   * Replays the cursors in order, after one screening of them all: a conversation the user was
+   * never a member of (or that does not exist) is answered SyncDone access_ended at the cursor
+   * without reading its stream; the others are replayed from the store.
+   */
   private enqueueSync(cursors: { conversationId: string; lastVersion: number }[], startHolding: boolean): Promise<void> {
     if (startHolding) {
       const holding = (this.holding ??= new Map());
       for (const c of cursors) if (!holding.has(c.conversationId)) holding.set(c.conversationId, []);
     }
-    const work = this.syncChain.then(async () => {
-      for (const cursor of cursors) {
+    let left = cursors.length;
+    const work = this.syncChain
+      .then(async () => {
         if (this.state !== 'open') return;
-        await this.syncOne(cursor.conversationId, cursor.lastVersion);
-      }
-    });
+        let screened;
+        try {
+          screened = await this.deps.commands.screen(
+            this.userId,
+            cursors.map((c) => c.conversationId),
+          );
+        } catch (error) {
+          this.log.error({ err: error }, 'sync screening failed');
+          for (const c of cursors) this.releaseHold(c.conversationId);
+          throw error;
+        }
+        for (const [i, cursor] of cursors.entries()) {
+          if (this.state !== 'open') return;
+          const verdict = screened.get(cursor.conversationId);
+          try {
+            if (verdict === 'unknown' || verdict === 'stranger') this.syncEnded(cursor.conversationId, cursor.lastVersion);
+            else await this.syncOne(cursor.conversationId, cursor.lastVersion);
+          } catch (error) {
+            // The request fails; the conversations it did not reach go back to live delivery too.
+            for (const rest of cursors.slice(i + 1)) this.releaseHold(rest.conversationId);
+            throw error;
+          }
+          left--;
+          this.queuedSyncCursors--;
+        }
+      })
+      .finally(() => {
+        this.queuedSyncCursors -= left;
+      });
     this.syncChain = work.catch(() => {});
     return work;
+  }
+
+  /** SyncDone access_ended for a conversation the user was never in: what a replay would answer, without one. */
+  private syncEnded(conversationId: string, after: number): void {
+    this.holding?.delete(conversationId);
+    this.send({ requestId: 0, body: { case: 'syncDone', value: { conversationId, version: after, accessEnded: true } } });
+    const lastSent = (this.lastSent ??= new Map());
+    lastSent.set(conversationId, Math.max(lastSent.get(conversationId) ?? 0, after));
+  }
+
+  /** Gives a held conversation back to live delivery (its sync failed); the client's gap check will ask again. */
+  private releaseHold(conversationId: string): void {
+    const held = this.holding?.get(conversationId) ?? [];
+    this.holding?.delete(conversationId);
+    for (const h of held.sort((a, b) => a.version - b.version)) this.deliver(conversationId, h.version, h.frame, h.createdAtMs);
   }
 
   private async syncOne(conversationId: string, after: number): Promise<void> {
@@ -527,6 +652,8 @@ export class Connection {
         sent = Math.max(sent, version);
         this.sendBytes(frame, 'event');
       });
+      // A replay reads its conversation from the start: a long one costs more than one cursor.
+      this.deps.syncBudget.charge(this.userId, Math.floor(result.eventsRead / SYNC_EVENTS_PER_CURSOR));
       const held = this.holding?.get(conversationId) ?? [];
       this.holding?.delete(conversationId);
       this.send({ requestId: 0, body: { case: 'syncDone', value: { conversationId, version: result.version, accessEnded: result.accessEnded } } });
@@ -541,11 +668,8 @@ export class Connection {
       }
       (this.lastSent ??= new Map()).set(conversationId, sent);
     } catch (error) {
-      // Give the conversation back to live delivery; the client's gap check will ask again.
-      const held = this.holding?.get(conversationId) ?? [];
-      this.holding?.delete(conversationId);
       this.log.error({ err: error, conversationId }, 'sync failed');
-      for (const h of held.sort((a, b) => a.version - b.version)) this.deliver(conversationId, h.version, h.frame, h.createdAtMs);
+      this.releaseHold(conversationId);
       throw error;
     }
   }

@@ -5,11 +5,14 @@ import type { SignalChange } from '../../infra/presence/port.js';
 import { readVarintAtPath } from '../../infra/telemetry/frame-time.js';
 import { noopMetrics } from '../../infra/telemetry/noop.js';
 import { decodeDeliveries, type DeliveryItem } from '../delivery/envelope.js';
+import { createClientAddressOf } from './client-address.js';
 import { Connection, type ConnectionDeps, type Hub, type Socket } from './connection.js';
 import { startSessionCheck } from './session-check.js';
 import type { SessionStore } from '../../infra/sessions/port.js';
+import { DEFAULT_CONNECTION_CAPS, createConnectionCaps, type ConnectionCapsOptions } from './connection-caps.js';
 import { addMember, deleteMember, hasMember, memberCount, type Members } from './members.js';
 import { CloseCode, HANDSHAKE_TIMEOUT_MS, HEARTBEAT_TIMEOUT_MS, TYPING_TTL_MS, encodeServerFrame, presenceFrame, typingFrame } from './protocol/index.js';
+import { DEFAULT_SYNC_RATE, createSyncBudget, type SyncRate } from './sync-budget.js';
 
 /**
  * The WebSocket gateway node on uWebSockets.js (PROTOCOL.md): endpoint /ws, binary protobuf
@@ -19,8 +22,14 @@ import { CloseCode, HANDSHAKE_TIMEOUT_MS, HEARTBEAT_TIMEOUT_MS, TYPING_TTL_MS, e
  * name), both published to every node by the presence store, to its own connections. It keeps no
  * index of conversations: what comes from a conversation comes addressed to users.
  */
-export type WsGatewayDeps = Omit<ConnectionDeps, 'hub' | 'maxBufferedBytes' | 'maxHeldEvents' | 'clock'> & {
+export type WsGatewayDeps = Omit<ConnectionDeps, 'hub' | 'maxBufferedBytes' | 'maxHeldEvents' | 'clock' | 'syncBudget'> & {
   bus: Pick<EventBus, 'onNodeMessage' | 'flush'>;
+  /** Connections per user, per client address, and per address before their handshake (default: limits.ts; 0: no cap). */
+  caps?: ConnectionCapsOptions;
+  /** Reverse proxies whose X-Forwarded-For names the client (client-address.ts); default none. */
+  trustedProxies?: readonly string[];
+  /** Sync cursors per user on this node (default: limits.ts SYNC_CURSORS_PER_S, SYNC_CURSOR_BURST). */
+  syncRate?: SyncRate;
   maxBufferedBytes?: number;
   maxHeldEvents?: number;
   handshakeTimeoutMs?: number;
@@ -38,7 +47,7 @@ export type WsGateway = {
   listen(host: string, port: number): Promise<number>;
   /** Goodbye 4000 to every connection, then stops listening. */
   close(): Promise<void>;
-  stats(): { connections: number; authenticated: number };
+  stats(): { connections: number; authenticated: number; addresses: number };
   /** Re-checks the sessions of every open connection now (after this process ended sessions). */
   recheckSessions(): Promise<void>;
 };
@@ -52,7 +61,7 @@ let corking = false;
 let endAfterCork: (() => void) | undefined;
 
 /** Every field is there from the upgrade on (one shape, no property added later). */
-type UserData = { queryToken: string; closed: boolean; connection: Connection | undefined };
+type UserData = { queryToken: string; address: string; closed: boolean; connection: Connection | undefined };
 
 /** A connection's transport: one small object per socket, its methods on the prototype. */
 class UwsSocket implements Socket {
@@ -125,6 +134,9 @@ export function createWsGateway(deps: WsGatewayDeps): WsGateway {
   const measureLatency = deps.metrics !== undefined;
 
   const all = new Set<Connection>();
+  const caps = createConnectionCaps(deps.caps ?? DEFAULT_CONNECTION_CAPS);
+  const clientAddressOf = createClientAddressOf(deps.trustedProxies ?? []);
+  const syncBudget = createSyncBudget(deps.syncRate ?? DEFAULT_SYNC_RATE, clock);
   // Each index entry keeps the one copy of its id this node holds: a connection's own lists store
   // that copy (add returns it), not the strings its queries returned, so a conversation shared by
   // many connections, or a contact of many users, costs its id once. Its connections are a small
@@ -169,6 +181,9 @@ export function createWsGateway(deps: WsGatewayDeps): WsGateway {
       // concat: one allocation of the exact size (an array grown by push keeps up to half of it empty).
       if (added.length > 0) c.contacts = c.contacts.concat(added);
     },
+    authenticate(c, userId) {
+      return c.countedAddress === null ? null : caps.authenticate(c.countedAddress, userId);
+    },
   };
 
   const connectionDeps: ConnectionDeps = {
@@ -177,6 +192,7 @@ export function createWsGateway(deps: WsGatewayDeps): WsGateway {
     clock,
     maxBufferedBytes: deps.maxBufferedBytes ?? 4 * 1024 * 1024,
     maxHeldEvents: deps.maxHeldEvents ?? 10_000,
+    syncBudget,
   };
 
   // Delivery envelopes for this node's users.
@@ -248,6 +264,7 @@ export function createWsGateway(deps: WsGatewayDeps): WsGateway {
       else if (now - c.lastFrameAt > heartbeatTimeoutMs) c.closeWith(CloseCode.HEARTBEAT_TIMEOUT, 'heartbeat_timeout');
       else if (c.state === 'open' && Date.now() >= c.expiresAt) c.closeWith(CloseCode.TOKEN_EXPIRED, 'token_expired');
     }
+    syncBudget.sweep();
     deps.presence.sweep().catch((error: unknown) => log.warn({ err: error }, 'presence sweep failed'));
   }, deps.sweepIntervalMs ?? 1000);
   sweep.unref();
@@ -266,8 +283,9 @@ export function createWsGateway(deps: WsGatewayDeps): WsGateway {
     upgrade(res, req, context) {
       const query = new URLSearchParams(req.getQuery() ?? '');
       const queryToken = query.get('token') ?? '';
+      const address = clientAddressOf(Buffer.from(res.getRemoteAddressAsText()).toString(), req.getHeader('x-forwarded-for'));
       res.upgrade<UserData>(
-        { queryToken, closed: false, connection: undefined },
+        { queryToken, address, closed: false, connection: undefined },
         req.getHeader('sec-websocket-key'),
         req.getHeader('sec-websocket-protocol'),
         req.getHeader('sec-websocket-extensions'),
@@ -281,6 +299,9 @@ export function createWsGateway(deps: WsGatewayDeps): WsGateway {
       data.connection = connection;
       all.add(connection);
       metrics.connectionOpened();
+      const refused = caps.open(data.address);
+      if (refused !== null) connection.closeWith(CloseCode.TOO_MANY_CONNECTIONS, refused.reason, refused.reconnectAfterMs);
+      else connection.countedAddress = data.address;
     },
     message(ws, message, isBinary) {
       const c = ws.getUserData().connection;
@@ -294,6 +315,11 @@ export function createWsGateway(deps: WsGatewayDeps): WsGateway {
       if (c === undefined) return;
       metrics.connectionClosed();
       all.delete(c);
+      if (c.countedAddress !== null) {
+        // userId is set exactly when the caps admitted the Hello (connection.ts hello()).
+        caps.close(c.countedAddress, c.userId === '' ? null : c.userId);
+        c.countedAddress = null;
+      }
       try {
         c.onClose();
       } catch (error) {
@@ -333,6 +359,10 @@ export function createWsGateway(deps: WsGatewayDeps): WsGateway {
       await new Promise((resolve) => setTimeout(resolve, 20));
     },
     recheckSessions: () => sessionCheck?.now() ?? Promise.resolve(),
-    stats: () => ({ connections: all.size, authenticated: [...byUser.values()].reduce((n, entry) => n + memberCount(entry.conns), 0) }),
+    stats: () => ({
+      connections: all.size,
+      authenticated: [...byUser.values()].reduce((n, entry) => n + memberCount(entry.conns), 0),
+      addresses: caps.stats().addresses,
+    }),
   };
 }

@@ -7,6 +7,8 @@ export type ReplayResult = {
   /** SyncDone.version: every event meant for the user up to it has been handed to `send`. */
   version: number;
   accessEnded: boolean;
+  /** Events read from the store (the replay folds the stream from version 1): what the replay cost. */
+  eventsRead: number;
 };
 
 const PAGE = 1000;
@@ -32,8 +34,10 @@ export async function replayConversation(
   const streamId = conversationStreamId(conversationId);
   const t = emptyTracked(conversationId);
   let lastForUser = 0;
+  let eventsRead = 0;
   for (;;) {
     const events = await store.readStream(streamId, { from: t.version + 1, maxCount: PAGE });
+    eventsRead += events.length;
     for (const event of events) {
       if (event.version !== t.version + 1) throw new Error(`stream ${streamId}: expected version ${t.version + 1}, read ${event.version}`);
       const routed = routeAndFold(t, event);
@@ -45,6 +49,6 @@ export async function replayConversation(
     if (events.length < PAGE) break;
   }
   const member = t.active && t.members.has(userId);
-  if (member) return { version: Math.max(t.version, after), accessEnded: false };
-  return { version: Math.max(after, lastForUser), accessEnded: true };
+  if (member) return { version: Math.max(t.version, after), accessEnded: false, eventsRead };
+  return { version: Math.max(after, lastForUser), accessEnded: true, eventsRead };
 }

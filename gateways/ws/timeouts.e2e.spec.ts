@@ -7,6 +7,7 @@ import { encodeDeliveries } from '../delivery/envelope.js';
 import { Connection, type ConnectionDeps, type Socket } from './connection.js';
 import { createWsGateway, type WsGateway } from './gateway.js';
 import { PROTOCOL_VERSION, encodeClientFrame, encodeServerFrame, decodeServerFrame, goodbyeFrame } from './protocol/index.js';
+import { DEFAULT_SYNC_RATE, createSyncBudget } from './sync-budget.js';
 import { connectClient, openSocket } from './testing/client.js';
 
 /**
@@ -27,7 +28,7 @@ const tokens = {
 const unused = async (): Promise<never> => {
   throw new Error('not used in this test');
 };
-const commands = { sendMessage: unused, markWatermark: unused, access: unused, otherMembers: unused };
+const commands = { sendMessage: unused, markWatermark: unused, access: unused, otherMembers: unused, screen: unused };
 const store = { readStream: async () => [] };
 const queries = { contacts: async () => [] };
 
@@ -116,8 +117,8 @@ describe('gateway timeouts and backpressure', () => {
   });
 
   it('together(): the deliveries inside leave under one cork of the socket; a socket without cork sends each at once', async () => {
-    const hub = { register() {}, unregister() {}, addContacts() {} };
-    const deps: ConnectionDeps = { nodeId: 'n', tokens, commands, store, queries, presence, logger, hub, clock: Date.now, maxBufferedBytes: 1 << 20, maxHeldEvents: 10 };
+    const hub = { register() {}, unregister() {}, addContacts() {}, authenticate: () => null };
+    const deps: ConnectionDeps = { nodeId: 'n', tokens, commands, store, queries, presence, logger, hub, clock: Date.now, maxBufferedBytes: 1 << 20, maxHeldEvents: 10, syncBudget: createSyncBudget(DEFAULT_SYNC_RATE, Date.now) };
     const open = async (socket: Socket, user: string) => {
       const c = new Connection(deps, socket, '');
       c.onMessage(encodeClientFrame({ requestId: 1, body: { case: 'hello', value: { token: `user:${user}`, protocolVersion: PROTOCOL_VERSION, deviceId: 'd', cursors: [] } } }).slice().buffer, true);
@@ -214,8 +215,8 @@ describe('gateway timeouts and backpressure', () => {
         ended = code;
       },
     };
-    const hub = { register() {}, unregister() {}, addContacts() {} };
-    const deps: ConnectionDeps = { nodeId: 'n', tokens, commands, store, queries, presence, logger, hub, clock: Date.now, maxBufferedBytes: 1000, maxHeldEvents: 10 };
+    const hub = { register() {}, unregister() {}, addContacts() {}, authenticate: () => null };
+    const deps: ConnectionDeps = { nodeId: 'n', tokens, commands, store, queries, presence, logger, hub, clock: Date.now, maxBufferedBytes: 1000, maxHeldEvents: 10, syncBudget: createSyncBudget(DEFAULT_SYNC_RATE, Date.now) };
     const c = new Connection(deps, socket, '');
     const hello = encodeClientFrame({ requestId: 1, body: { case: 'hello', value: { token: 'user:slow', protocolVersion: PROTOCOL_VERSION, deviceId: 'd', cursors: [] } } });
     c.onMessage(hello.slice().buffer, true);
@@ -256,12 +257,13 @@ describe('gateway timeouts and backpressure', () => {
         ended = code;
       },
     };
-    const hub = { register() {}, unregister() {}, addContacts() {} };
+    const hub = { register() {}, unregister() {}, addContacts() {}, authenticate: () => null };
     const deps: ConnectionDeps = {
       nodeId: 'n', tokens, commands, store, queries, presence, logger, hub,
       clock: () => now,
       maxBufferedBytes: 1 << 20,
       maxHeldEvents: 10,
+      syncBudget: createSyncBudget(DEFAULT_SYNC_RATE, () => now),
       rateLimit: { perSecond: 10, burst: 5, floodFrames: 20 },
     };
     const c = new Connection(deps, socket, '');
@@ -296,5 +298,68 @@ describe('gateway timeouts and backpressure', () => {
     expect(ended).toBe(4006);
     expect(c.state).toBe('closed');
     c.onClose();
+  });
+  it('closes a steady flood over the rate limit with 4006 even though frames in between are admitted, and forgets refusals older than the window', async () => {
+    let now = 5_000_000;
+    const sent: Uint8Array[] = [];
+    let ended: number | null = null;
+    const socket: Socket = {
+      send(bytes) {
+        sent.push(bytes);
+        return 'ok';
+      },
+      bufferedAmount: () => 0,
+      end(code) {
+        ended = code;
+      },
+    };
+    const deps: ConnectionDeps = {
+      nodeId: 'n', tokens, commands, store, queries, presence, logger,
+      hub: { register() {}, unregister() {}, addContacts() {}, authenticate: () => null },
+      clock: () => now,
+      maxBufferedBytes: 1 << 20,
+      maxHeldEvents: 10,
+      syncBudget: createSyncBudget(DEFAULT_SYNC_RATE, () => now),
+      rateLimit: { perSecond: 10, burst: 5, floodFrames: 20, floodWindowMs: 10_000 },
+    };
+    const open = async (user: string) => {
+      const c = new Connection(deps, socket, '');
+      c.onMessage(encodeClientFrame({ requestId: 1, body: { case: 'hello', value: { token: `user:${user}`, protocolVersion: PROTOCOL_VERSION, deviceId: 'd', cursors: [] } } }).slice().buffer, true);
+      await new Promise((resolve) => setTimeout(resolve, 50));
+      expect(c.state).toBe('open');
+      return c;
+    };
+    const ping = (c: Connection, requestId: number) => c.onMessage(encodeClientFrame({ requestId, body: { case: 'ping', value: { clientTimeMs: 0 } } }).slice().buffer, true);
+    const answers = (from: number) =>
+      sent.map((b) => decodeServerFrame(b)).flatMap((d) => (d.ok && d.frame.requestId >= from ? [d.frame.body.case] : []));
+
+    // Twice the allowed rate, for as long as it takes: every other frame is served, every other refused.
+    const flooder = await open('steady_flooder');
+    for (let i = 0; i < 5; i++) ping(flooder, 1_000 + i); // the burst
+    let tick = 0;
+    for (; tick < 200 && ended === null; tick++) {
+      now += 100; // one frame's worth of allowance
+      ping(flooder, 2_000 + 2 * tick);
+      ping(flooder, 2_001 + 2 * tick);
+      await new Promise((resolve) => setImmediate(resolve)); // the admitted Ping's Pong goes out
+    }
+    await new Promise((resolve) => setTimeout(resolve, 50));
+    expect(answers(2_000).filter((c) => c === 'pong').length).toBeGreaterThan(10); // admitted frames all along
+    expect(ended).toBe(4006);
+    expect(tick).toBeLessThanOrEqual(20); // the 20th refusal within the window closed it
+    flooder.onClose();
+
+    // A client refused now and then, fewer than 20 times in any 10 s, is never closed.
+    ended = null;
+    const steady = await open('now_and_then');
+    for (let i = 0; i < 5; i++) ping(steady, 10_000 + i);
+    for (let second = 0; second < 60; second++) {
+      ping(steady, 20_000 + second); // refused: the bucket is empty
+      now += 1_000;
+      for (let i = 0; i < 5; i++) ping(steady, 30_000 + 10 * second + i); // refilled: served
+    }
+    expect(ended).toBeNull();
+    expect(steady.state).toBe('open');
+    steady.onClose();
   });
 });

@@ -1,4 +1,5 @@
 import { randomUUID } from 'node:crypto';
+import { isIP } from 'node:net';
 import { resolve } from 'node:path';
 import { z } from 'zod';
 
@@ -69,6 +70,8 @@ export type Config = Readonly<{
   pollIntervalMs: number;
   /** Request frames per second per WebSocket connection (bursts of twice as many). */
   wsRateLimit: number;
+  /** Caps on a gateway node's WebSocket connections and on the Sync work one user may ask of it. */
+  wsLimits: WsLimitsConfig;
   /** Base URL clients reach this server at (links it signs); null: http://HOST:<bound port>. */
   publicUrl: string | null;
   /** Media uploads (issue 5): limits, allowlist, URL lifetimes, and S3 (null: local disk under dataDir/media). */
@@ -79,6 +82,24 @@ export type Config = Readonly<{
   elasticsearchIndex: string;
   /** Push notifications (issue 5): provider, FCM credentials, batching and the per-user rate limit. */
   push: PushConfig;
+}>;
+
+/** A cap of 0 means no cap. */
+export type WsLimitsConfig = Readonly<{
+  /** Connections of one user on one gateway node. */
+  maxConnectionsPerUser: number;
+  /** Connections from one client address on one gateway node (authenticated or not). */
+  maxConnectionsPerAddress: number;
+  /** Connections from one client address that have not completed their handshake (Hello → Welcome). */
+  maxUnauthenticatedPerAddress: number;
+  /**
+   * Reverse proxies (IP addresses or CIDR ranges) whose X-Forwarded-For names the client: for a
+   * connection from one of them, the client address is the right-most X-Forwarded-For entry that
+   * is not itself a trusted proxy. Empty (the default): the TCP peer is the client.
+   */
+  trustedProxies: readonly string[];
+  /** Sync cursors per second one user may have replayed by one gateway node (bursts of five times as many). */
+  syncCursorsPerSecond: number;
 }>;
 
 export const PUSH_PROVIDERS = ['log', 'fcm'] as const;
@@ -250,6 +271,32 @@ function urlList(protocols: readonly string[], what: string) {
   );
 }
 
+/** An IP address or a CIDR range (`10.0.0.0/8`, `fd00::/8`). */
+function isAddressOrRange(entry: string): boolean {
+  const [address, prefix, ...rest] = entry.split('/');
+  const family = isIP(address ?? '');
+  if (family === 0 || rest.length > 0) return false;
+  if (prefix === undefined) return true;
+  const bits = /^\d{1,3}$/.test(prefix) ? Number(prefix) : Number.NaN;
+  return bits >= 0 && bits <= (family === 4 ? 32 : 128);
+}
+
+const addressList = z.preprocess(
+  unsetIfEmpty,
+  z
+    .string()
+    .transform((raw, ctx) => {
+      const entries = raw.split(',').map((s) => s.trim()).filter((s) => s !== '');
+      const bad = entries.filter((e) => !isAddressOrRange(e));
+      if (entries.length === 0 || bad.length > 0) {
+        ctx.addIssue({ code: 'custom', message: `expected comma-separated IP addresses or CIDR ranges (10.0.0.5, 10.0.0.0/8, fd00::/8); not valid: ${JSON.stringify(bad.join(','))}` });
+        return z.NEVER;
+      }
+      return entries;
+    })
+    .optional(),
+);
+
 const roles = z.preprocess(
   unsetIfEmpty,
   z
@@ -312,6 +359,11 @@ const EnvSchema = z.object({
   ROLES: roles,
   POLL_INTERVAL_MS: integer(1, 60_000, 20),
   WS_RATE_LIMIT: integer(1, 1_000_000, 200),
+  WS_MAX_CONNECTIONS_PER_USER: integer(0, 1_000_000, 16),
+  WS_MAX_CONNECTIONS_PER_ADDRESS: integer(0, 1_000_000, 256),
+  WS_MAX_UNAUTHENTICATED_PER_ADDRESS: integer(0, 1_000_000, 32),
+  WS_TRUSTED_PROXIES: addressList,
+  WS_SYNC_CURSOR_RATE: integer(1, 1_000_000, 200),
   PUBLIC_URL: httpUrl,
   MEDIA_MAX_BYTES: integer(1, 5 * 1024 * 1024 * 1024, 100_000_000),
   MEDIA_ALLOWED_TYPES: mediaTypes,
@@ -439,6 +491,13 @@ export function parseConfig(env: Record<string, string | undefined>): Config {
     roles: Object.freeze(e.ROLES),
     pollIntervalMs: e.POLL_INTERVAL_MS,
     wsRateLimit: e.WS_RATE_LIMIT,
+    wsLimits: Object.freeze({
+      maxConnectionsPerUser: e.WS_MAX_CONNECTIONS_PER_USER,
+      maxConnectionsPerAddress: e.WS_MAX_CONNECTIONS_PER_ADDRESS,
+      maxUnauthenticatedPerAddress: e.WS_MAX_UNAUTHENTICATED_PER_ADDRESS,
+      trustedProxies: Object.freeze(e.WS_TRUSTED_PROXIES ?? []),
+      syncCursorsPerSecond: e.WS_SYNC_CURSOR_RATE,
+    }),
     publicUrl: e.PUBLIC_URL ?? null,
     media: Object.freeze({
       maxBytes: e.MEDIA_MAX_BYTES,

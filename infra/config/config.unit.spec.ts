@@ -35,6 +35,7 @@ describe('parseConfig', () => {
       roles: ['api', 'gateway', 'projector', 'relay', 'delivery', 'push'],
       pollIntervalMs: 20,
       wsRateLimit: 200,
+      wsLimits: { maxConnectionsPerUser: 16, maxConnectionsPerAddress: 256, maxUnauthenticatedPerAddress: 32, trustedProxies: [], syncCursorsPerSecond: 200 },
       publicUrl: null,
       media: {
         maxBytes: 100_000_000,
@@ -108,6 +109,30 @@ describe('parseConfig', () => {
     expect(() => parseConfig({ ELASTICSEARCH_URL: 'es1:9200' })).toThrow(/^ELASTICSEARCH_URL: /);
     expect(() => parseConfig({ ELASTICSEARCH_INDEX: 'Chat' })).toThrow(/^ELASTICSEARCH_INDEX: /);
     expect(() => parseConfig({ ELASTICSEARCH_INDEX: '_chat' })).toThrow(/^ELASTICSEARCH_INDEX: /);
+  });
+
+  it('reads the WebSocket caps, the trusted proxies and the Sync cursor rate, naming the variable when wrong', () => {
+    expect(
+      parseConfig({
+        WS_MAX_CONNECTIONS_PER_USER: '4',
+        WS_MAX_CONNECTIONS_PER_ADDRESS: '0',
+        WS_MAX_UNAUTHENTICATED_PER_ADDRESS: '8',
+        WS_TRUSTED_PROXIES: '10.0.0.5, 192.168.0.0/16,fd00::/8 ,::1',
+        WS_SYNC_CURSOR_RATE: '50',
+      }).wsLimits,
+    ).toEqual({
+      maxConnectionsPerUser: 4,
+      maxConnectionsPerAddress: 0,
+      maxUnauthenticatedPerAddress: 8,
+      trustedProxies: ['10.0.0.5', '192.168.0.0/16', 'fd00::/8', '::1'],
+      syncCursorsPerSecond: 50,
+    });
+    for (const bad of ['proxy.local', '10.0.0.0/33', '10.0.0.1/8/2', 'fd00::/129', '10.0.0.0/x', ',']) {
+      expect(configErrorOf({ WS_TRUSTED_PROXIES: bad }).variables).toEqual(['WS_TRUSTED_PROXIES']);
+    }
+    expect(configErrorOf({ WS_TRUSTED_PROXIES: 'proxy.local' }).message).toMatch(/^WS_TRUSTED_PROXIES: expected comma-separated IP addresses or CIDR ranges/);
+    expect(configErrorOf({ WS_MAX_CONNECTIONS_PER_USER: '-1' }).variables).toEqual(['WS_MAX_CONNECTIONS_PER_USER']);
+    expect(configErrorOf({ WS_SYNC_CURSOR_RATE: '0' }).variables).toEqual(['WS_SYNC_CURSOR_RATE']);
   });
 
   it('reads WS_PORT and NODE_ID, and refuses a node id that is not a NATS token', () => {

@@ -13,7 +13,13 @@ export type MediaRecord = {
   conversation_id: string;
   /** The user who announced it; only they may send it. */
   uploader_id: string;
+  /** Where the upload URL writes. */
   object_key: string;
+  /**
+   * The write-once copy messages name, made when the first message named the media (a key no
+   * upload URL names); null until then, and for media sent before sealing existed.
+   */
+  sealed_key: string | null;
   mime_type: string;
   size_bytes: number;
   file_name: string;
@@ -22,8 +28,13 @@ export type MediaRecord = {
 
 export interface MediaRegistry {
   ensureSchema(): Promise<void>;
-  announce(record: MediaRecord): Promise<void>;
+  announce(record: Omit<MediaRecord, 'sealed_key'>): Promise<void>;
   find(mediaId: string): Promise<MediaRecord | null>;
+  /**
+   * Records `sealedKey` as the media's sealed copy unless one is recorded already (atomic: of two
+   * concurrent seals one wins); returns the key that is recorded now, or null for an unknown media.
+   */
+  seal(mediaId: string, sealedKey: string): Promise<string | null>;
 }
 
 export type Thumbnail = { data: Buffer; mimeType: string; width: number; height: number };

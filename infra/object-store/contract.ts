@@ -59,6 +59,37 @@ export function objectStoreContract(name: string, start: () => Promise<ObjectSto
       expect(await store().head(k)).toEqual({ sizeBytes: 2, contentType: 'application/pdf' });
     });
 
+    it('copies an object inside the store; what is written to the source afterwards leaves the copy as it was', async () => {
+      const source = key('/upload');
+      const target = key('/sealed');
+      const original = Buffer.from('the photo that was sent');
+      const upload = await store().presignPut(source, { contentType: 'image/png', sizeBytes: original.length, expiresInSeconds: 60 });
+      expect((await fetch(upload.url, { method: 'PUT', headers: upload.headers, body: original })).status).toBe(200);
+
+      expect(await store().copy(source, target)).toEqual({ sizeBytes: original.length, contentType: 'image/png' });
+
+      // The same upload URL, used again, and a plain put: the source changes, the copy does not.
+      const swapped = Buffer.from('a different picture!!!!');
+      expect(swapped.length).toBe(original.length);
+      const again = await fetch(upload.url, { method: 'PUT', headers: upload.headers, body: swapped });
+      await again.arrayBuffer();
+      expect(sha256(await readAll((await store().get(source))!.body))).toBe(sha256(swapped));
+      await store().put(source, Buffer.from('and again'), { contentType: 'text/plain' });
+      await store().delete(source);
+      expect(await store().head(target)).toEqual({ sizeBytes: original.length, contentType: 'image/png' });
+      expect(sha256(await readAll((await store().get(target))!.body))).toBe(sha256(original));
+      const download = await fetch((await store().presignGet(target, { expiresInSeconds: 60 })).url);
+      expect(sha256(Buffer.from(await download.arrayBuffer()))).toBe(sha256(original));
+    });
+
+    it('copies nothing from a missing source, and refuses invalid keys', async () => {
+      const target = key();
+      expect(await store().copy(key(), target)).toBeNull();
+      expect(await store().head(target)).toBeNull();
+      await expect(store().copy('../etc/passwd', target)).rejects.toBeInstanceOf(InvalidObjectKeyError);
+      await expect(store().copy(key(), 'a//b')).rejects.toBeInstanceOf(InvalidObjectKeyError);
+    });
+
     it('refuses invalid keys before any I/O', async () => {
       for (const bad of ['', '../etc/passwd', 'a//b', 'a/./b', 'space here', '/leading']) {
         await expect(store().head(bad)).rejects.toBeInstanceOf(InvalidObjectKeyError);

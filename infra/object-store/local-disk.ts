@@ -1,6 +1,6 @@
 import { createHmac, randomUUID, timingSafeEqual } from 'node:crypto';
 import { createReadStream } from 'node:fs';
-import { mkdir, readFile, rename, rm, writeFile } from 'node:fs/promises';
+import { copyFile, link, mkdir, readFile, rename, rm, stat, writeFile } from 'node:fs/promises';
 import { createWriteStream } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { Transform, type Readable } from 'node:stream';
@@ -20,6 +20,8 @@ import { assertObjectKey, type ObjectInfo, type ObjectStore } from './port.js';
  *
  * Layout: `<dir>/objects/<key>` (bytes), `<dir>/meta/<key>.json` (content type, size; written
  * last, so an object without its metadata file does not exist), `<dir>/tmp/` (uploads in flight).
+ * Files are only ever replaced by renaming a temporary file over them, never written in place:
+ * `copy` relies on it (a hard link keeps the bytes it linked).
  */
 export type LocalDiskObjectStoreOptions = {
   dir: string;
@@ -176,6 +178,36 @@ export function createLocalDiskObjectStore(options: LocalDiskObjectStoreOptions)
       assertObjectKey(key);
       await writeAtomically(objectPath(key), (tmp) => writeFile(tmp, body));
       await storeMeta(key, { sizeBytes: body.length, contentType });
+    },
+
+    async copy(sourceKey, targetKey) {
+      assertObjectKey(sourceKey);
+      assertObjectKey(targetKey);
+      const meta = await readMeta(sourceKey);
+      if (meta === null) return null;
+      let missing = false;
+      // A hard link: no bytes copied. Safe because this store never writes a file in place (every
+      // write goes to a temporary file renamed over the name), so a later upload to the source
+      // gives the source a new file and leaves the linked one as it was.
+      await writeAtomically(objectPath(targetKey), async (tmp) => {
+        try {
+          await link(objectPath(sourceKey), tmp);
+        } catch (error) {
+          const code = error instanceof Error && 'code' in error ? error.code : undefined;
+          if (code === 'ENOENT') {
+            missing = true;
+            throw error;
+          }
+          await copyFile(objectPath(sourceKey), tmp); // a file system without hard links
+        }
+      }).catch((error: unknown) => {
+        if (!missing) throw error;
+      });
+      if (missing) return null;
+      // The size of what was linked (the source may have been replaced since its metadata was read).
+      const info = { sizeBytes: (await stat(objectPath(targetKey))).size, contentType: meta.contentType };
+      await storeMeta(targetKey, info);
+      return info;
     },
 
     async delete(key) {

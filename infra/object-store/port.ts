@@ -14,6 +14,10 @@ import type { Readable } from 'node:stream';
  *   s3rver does not): callers verify with `head` before they trust an upload.
  * - Presigned URLs stop working after `expiresAt` (the store's clock).
  * - `delete` of a missing key is not an error.
+ * - `copy` makes the target an object of its own, inside the store (no bytes through the
+ *   server): the source's bytes and content type as they were at that moment. Whatever is written
+ *   to the source afterwards (a put, a presigned upload) leaves the target as it is. This is how
+ *   uploads are sealed once a message names them (gateways/media/service.ts).
  */
 
 export type PresignedUpload = {
@@ -41,6 +45,8 @@ export interface ObjectStore {
   /** The object's bytes as a stream; null when there is none. */
   get(key: string): Promise<StoredObject | null>;
   put(key: string, body: Buffer, options: { contentType: string }): Promise<void>;
+  /** Copies `sourceKey` to `targetKey` inside the store; what the target holds then, or null when there is no source. */
+  copy(sourceKey: string, targetKey: string): Promise<ObjectInfo | null>;
   delete(key: string): Promise<void>;
   close(): Promise<void>;
 }

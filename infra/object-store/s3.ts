@@ -1,5 +1,6 @@
 import { Readable } from 'node:stream';
 import {
+  CopyObjectCommand,
   CreateBucketCommand,
   DeleteObjectCommand,
   GetObjectCommand,
@@ -11,7 +12,7 @@ import {
 } from '@aws-sdk/client-s3';
 import { getSignedUrl } from '@aws-sdk/s3-request-presigner';
 import { contentDisposition } from './content-disposition.js';
-import { assertObjectKey, type ObjectStore } from './port.js';
+import { assertObjectKey, type ObjectInfo, type ObjectStore } from './port.js';
 
 /**
  * The object store on S3 or anything that speaks its API (MinIO, s3rver, R2, ...).
@@ -50,6 +51,17 @@ export function createS3ObjectStore(options: S3ObjectStoreOptions) {
   });
   const Bucket = options.bucket;
 
+  async function head(key: string): Promise<ObjectInfo | null> {
+    assertObjectKey(key);
+    try {
+      const out = await client.send(new HeadObjectCommand({ Bucket, Key: key }));
+      return { sizeBytes: Number(out.ContentLength ?? 0), contentType: out.ContentType ?? null };
+    } catch (error) {
+      if (isNotFound(error)) return null;
+      throw error;
+    }
+  }
+
   const store = {
     kind: 's3',
 
@@ -85,16 +97,7 @@ export function createS3ObjectStore(options: S3ObjectStoreOptions) {
       return { url, expiresAt: new Date(Date.now() + expiresInSeconds * 1000) };
     },
 
-    async head(key) {
-      assertObjectKey(key);
-      try {
-        const out = await client.send(new HeadObjectCommand({ Bucket, Key: key }));
-        return { sizeBytes: Number(out.ContentLength ?? 0), contentType: out.ContentType ?? null };
-      } catch (error) {
-        if (isNotFound(error)) return null;
-        throw error;
-      }
-    },
+    head,
 
     async get(key) {
       assertObjectKey(key);
@@ -111,6 +114,20 @@ export function createS3ObjectStore(options: S3ObjectStoreOptions) {
     async put(key, body, { contentType }) {
       assertObjectKey(key);
       await client.send(new PutObjectCommand({ Bucket, Key: key, Body: body, ContentType: contentType, ContentLength: body.length }));
+    },
+
+    async copy(sourceKey, targetKey) {
+      assertObjectKey(sourceKey);
+      assertObjectKey(targetKey);
+      try {
+        // Server-side (CopyObject): S3 copies the bytes, up to 5 GB, in one atomic operation.
+        const source = `${Bucket}/${sourceKey.split('/').map(encodeURIComponent).join('/')}`;
+        await client.send(new CopyObjectCommand({ Bucket, Key: targetKey, CopySource: source, MetadataDirective: 'COPY' }));
+      } catch (error) {
+        if (isNotFound(error)) return null;
+        throw error;
+      }
+      return head(targetKey);
     },
 
     async delete(key) {

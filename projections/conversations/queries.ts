@@ -130,6 +130,21 @@ export function createConversationQueries(db: SqlClient): ConversationQueries {
       return rows.length > 0;
     },
 
+    async memberships(userId, conversationIds) {
+      const out = new Map<string, { version: number; membership: 'active' | 'former' | 'never' }>();
+      if (conversationIds.length === 0) return out;
+      const { rows } = await db.query<{ conversation_id: string; version: number; active: boolean | null }>(
+        `SELECT c.conversation_id, c.version, m.active
+         FROM rm_conversations c LEFT JOIN rm_members m ON m.conversation_id = c.conversation_id AND m.user_id = $1
+         WHERE c.conversation_id = ANY($2::text[])`,
+        [userId, [...conversationIds]],
+      );
+      for (const r of rows) {
+        out.set(r.conversation_id, { version: Number(r.version), membership: r.active === null ? 'never' : r.active ? 'active' : 'former' });
+      }
+      return out;
+    },
+
     async history(conversationId, { limit, beforeSequence }) {
       const { rows } = await db.query<MessageRow>(
         `SELECT message_id, conversation_id, sequence_number, sender_id, content, content_type, media, client_message_id, created_at

@@ -73,6 +73,12 @@ export interface ConversationQueries {
   contacts(userId: string, options: { limit: number }): Promise<string[]>;
   /** Whether `otherId` is a contact of `userId` (one lookup, for a single check). */
   isContact(userId: string, otherId: string): Promise<boolean>;
+  /**
+   * The user's membership in each of these conversations the read model knows (absent: unknown to
+   * it), with the conversation's version it has applied: one statement for the whole list (the
+   * command side's MembershipIndex, asked before reading streams for someone who may be a stranger).
+   */
+  memberships(userId: string, conversationIds: readonly string[]): Promise<Map<string, { version: number; membership: 'active' | 'former' | 'never' }>>;
   /** Messages in ascending sequence_number: the `limit` latest below `beforeSequence` (or the latest). */
   history(conversationId: string, options: { limit: number; beforeSequence?: number }): Promise<HistoryPage>;
   messageRef(messageId: string): Promise<MessageRef | null>;

@@ -1,13 +1,14 @@
 import { randomUUID } from 'node:crypto';
 import sharp from 'sharp';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { createSqlMediaRegistry } from '../../infra/media/registry.js';
 import { createSharpThumbnailer } from '../../infra/media/thumbnailer.js';
 import type { Thumbnailer } from '../../infra/media/port.js';
 import type { ObjectStore } from '../../infra/object-store/port.js';
 import { startLocalDisk } from '../../infra/object-store/testing/servers.js';
 import { createPgliteDatabase } from '../../infra/sql/pglite.js';
 import type { SqlDatabase } from '../../infra/sql/port.js';
-import { mediaObjectKey, thumbnailKey } from './keys.js';
+import { mediaObjectKey, sealedMediaKey, thumbnailKey } from './keys.js';
 import { MEDIA_THUMBNAILS_SCHEMA } from './projection.js';
 import { createThumbnailWorker } from './worker.js';
 
@@ -17,10 +18,13 @@ describe('thumbnail worker', () => {
   let local: Awaited<ReturnType<typeof startLocalDisk>>;
   const thumbnailer = createSharpThumbnailer({ ffmpegPath: null });
   const projector = { waitFor: async () => true };
+  let registry: ReturnType<typeof createSqlMediaRegistry>;
 
   beforeAll(async () => {
     db = await createPgliteDatabase();
     await db.exec(MEDIA_THUMBNAILS_SCHEMA);
+    registry = createSqlMediaRegistry(db);
+    await registry.ensureSchema();
     local = await startLocalDisk();
   });
   afterAll(async () => {
@@ -47,12 +51,12 @@ describe('thumbnail worker', () => {
     const { mediaId } = await queue();
     // worker A takes the job and never finishes it (as if its process was killed)
     const stuck: Thumbnailer = { make: () => new Promise(() => {}) };
-    const a = createThumbnailWorker({ db, objects: local.store, thumbnailer: stuck, projector, leaseMs: 200 });
+    const a = createThumbnailWorker({ db, registry, objects: local.store, thumbnailer: stuck, projector, leaseMs: 200 });
     void a.runDue();
     for (let i = 0; i < 100 && (await row(mediaId)).attempts === 0; i++) await new Promise((r) => setTimeout(r, 10));
     expect(await row(mediaId)).toMatchObject({ status: 'pending', attempts: 1 });
 
-    const b = createThumbnailWorker({ db, objects: local.store, thumbnailer, projector, leaseMs: 200 });
+    const b = createThumbnailWorker({ db, registry, objects: local.store, thumbnailer, projector, leaseMs: 200 });
     expect(await b.runDue()).toBe(0); // leased to A: not taken twice
     for (let i = 0; i < 100 && (await b.runDue()) === 0; i++) await new Promise((r) => setTimeout(r, 20));
     expect(await row(mediaId)).toMatchObject({ status: 'ready', attempts: 2, width: 320 });
@@ -62,7 +66,7 @@ describe('thumbnail worker', () => {
   it('retries a failing object store with backoff, then gives none after maxAttempts', async () => {
     const { mediaId } = await queue();
     const broken: ObjectStore = { ...local.store, get: async () => Promise.reject(new Error('store down')) };
-    const worker = createThumbnailWorker({ db, objects: broken, thumbnailer, projector, maxAttempts: 2 });
+    const worker = createThumbnailWorker({ db, registry, objects: broken, thumbnailer, projector, maxAttempts: 2 });
     await worker.runDue();
     expect(await row(mediaId)).toMatchObject({ status: 'pending', attempts: 1 });
     // make the retry due now instead of waiting for the backoff
@@ -76,7 +80,34 @@ describe('thumbnail worker', () => {
   it('a media whose upload vanished gets none, not a crash', async () => {
     const { mediaId, conversationId } = await queue();
     await local.store.delete(mediaObjectKey(conversationId, mediaId));
-    await createThumbnailWorker({ db, objects: local.store, thumbnailer, projector }).runDue();
+    await createThumbnailWorker({ db, registry, objects: local.store, thumbnailer, projector }).runDue();
     expect(await row(mediaId)).toMatchObject({ status: 'none', reason: 'the upload is missing from the object store' });
   });
+  it('makes the thumbnail of the sealed copy a message names, not of what the upload URL holds now', async () => {
+    const { mediaId, conversationId } = await queue(); // the upload key holds a 640 x 480 picture
+    const sealed = sealedMediaKey(conversationId, mediaId, randomUUID());
+    const sent = await sharp({ create: { width: 400, height: 100, channels: 3, background: { r: 9, g: 9, b: 9 } } }).png().toBuffer();
+    await local.store.put(sealed, sent, { contentType: 'image/png' });
+    await registry.announce({
+      media_id: mediaId,
+      conversation_id: conversationId,
+      uploader_id: randomUUID(),
+      object_key: mediaObjectKey(conversationId, mediaId),
+      mime_type: 'image/png',
+      size_bytes: sent.length,
+      file_name: 'sent.png',
+      created_at: new Date().toISOString(),
+    });
+    expect(await registry.seal(mediaId, sealed)).toBe(sealed);
+    expect(await registry.seal(mediaId, 'sealed/another/copy')).toBe(sealed); // the first seal stays
+    await createThumbnailWorker({ db, registry, objects: local.store, thumbnailer, projector }).runDue();
+    const thumbnail = await sharp(Buffer.concat(await readAllChunks(mediaId))).metadata();
+    expect({ width: thumbnail.width, height: thumbnail.height }).toEqual({ width: 320, height: 80 });
+  });
+
+  async function readAllChunks(mediaId: string): Promise<Buffer[]> {
+    const chunks: Buffer[] = [];
+    for await (const chunk of (await local.store.get(thumbnailKey(mediaId)))!.body) chunks.push(Buffer.from(chunk as Buffer));
+    return chunks;
+  }
 });

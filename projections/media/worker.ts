@@ -1,4 +1,4 @@
-import type { ThumbnailOutcome, Thumbnailer } from '../../infra/media/port.js';
+import type { MediaRegistry, ThumbnailOutcome, Thumbnailer } from '../../infra/media/port.js';
 import type { ObjectStore } from '../../infra/object-store/port.js';
 import type { SqlDatabase } from '../../infra/sql/port.js';
 import type { Logger, Projector } from '../runtime.js';
@@ -7,8 +7,8 @@ import { MEDIA_THUMBNAILS_PROJECTION, type ThumbnailQueued } from './projection.
 
 /**
  * The thumbnail worker: takes `pending` rows of `media_thumbnails` (queued by the projection),
- * reads the original from the object store, makes the thumbnail, stores it, and records the
- * outcome. Runs beside the projector (the `projector` role).
+ * reads the original from the object store (the sealed copy its message names), makes the
+ * thumbnail, stores it, and records the outcome. Runs beside the projector (the `projector` role).
  *
  * - Restart-safe: a job is claimed by pushing its `next_attempt_at` one lease ahead (row lock,
  *   SKIP LOCKED), so a worker that dies mid-job leaves it to be taken again when the lease runs
@@ -21,6 +21,8 @@ import { MEDIA_THUMBNAILS_PROJECTION, type ThumbnailQueued } from './projection.
 export type ThumbnailWorkerDeps = {
   db: SqlDatabase;
   objects: ObjectStore;
+  /** Where each original is: its sealed copy (the bytes its message names), else the upload (media sent before sealing existed). */
+  registry: Pick<MediaRegistry, 'find'>;
   thumbnailer: Thumbnailer;
   projector: Pick<Projector, 'waitFor'>;
   logger?: Logger;
@@ -82,7 +84,8 @@ export function createThumbnailWorker(deps: ThumbnailWorkerDeps) {
       return;
     }
     try {
-      const source = await deps.objects.get(mediaObjectKey(job.conversation_id, job.media_id));
+      const record = await deps.registry.find(job.media_id);
+      const source = await deps.objects.get(record?.sealed_key ?? mediaObjectKey(job.conversation_id, job.media_id));
       if (source === null) {
         await finish(job.media_id, { status: 'none', reason: 'the upload is missing from the object store' }, null);
         return;

@@ -38,6 +38,11 @@ export const CloseCode = Object.freeze({
   HANDSHAKE_TIMEOUT: 4005,
   /** Too many frames for too long: reconnect after a back-off. */
   RATE_LIMITED: 4006,
+  /**
+   * Refused at the door: the user, or the client's address, has as many connections on this node
+   * as it may (or as many still in their handshake): reconnect after Goodbye.reconnect_after_ms.
+   */
+  TOO_MANY_CONNECTIONS: 4007,
 
   /** The token was rejected (invalid, expired at Hello, or revoked): log in again first. */
   UNAUTHENTICATED: 4100,

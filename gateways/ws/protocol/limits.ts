@@ -24,12 +24,42 @@ export const MAX_CURSORS = 2000;
 /**
  * Request frames per connection: a token bucket of RATE_BURST frames refilled at RATE_PER_S.
  * A frame over the limit is not handled: it gets Error RATE_LIMITED with retry_after_ms. A client
- * that goes on sending RATE_FLOOD_FRAMES frames over the limit without pausing is closed (4006).
+ * whose refused frames reach RATE_FLOOD_FRAMES within RATE_FLOOD_WINDOW_MS is closed (4006),
+ * whether or not frames in between were admitted (a steady flood over the limit is a flood).
  * Far above what a person or a well-behaved bot sends; Ping is counted like any frame.
  */
 export const RATE_PER_S = 200;
 export const RATE_BURST = 400;
 export const RATE_FLOOD_FRAMES = 1_000;
+export const RATE_FLOOD_WINDOW_MS = 60_000;
+
+/**
+ * Sync cursors (Hello's and Sync's) per user and gateway node: a bucket of SYNC_CURSOR_BURST
+ * refilled at SYNC_CURSORS_PER_S. A frame is taken while the bucket is not empty and charged its
+ * cursors, possibly into debt (so a full frame of MAX_CURSORS is always taken eventually); while
+ * the bucket is empty a Sync gets Error RATE_LIMITED with retry_after_ms, and a Hello's cursors
+ * are deferred (Error RATE_LIMITED, request_id 0, reason `sync_deferred`): the client sends them
+ * in a Sync after retry_after_ms. A replay that reads more than SYNC_EVENTS_PER_CURSOR events of
+ * its conversation is charged one more cursor per that many.
+ */
+export const SYNC_CURSORS_PER_S = 200;
+export const SYNC_CURSOR_BURST = 5 * SYNC_CURSORS_PER_S;
+export const SYNC_EVENTS_PER_CURSOR = 1_000;
+/** Cursors one connection may have waiting for their replay; a Sync past it gets RATE_LIMITED (reason `sync_backlog`). */
+export const MAX_QUEUED_SYNC_CURSORS = 2 * MAX_CURSORS;
+
+/**
+ * Connections per gateway node (server defaults; WS_MAX_CONNECTIONS_PER_USER, ..._PER_ADDRESS,
+ * WS_MAX_UNAUTHENTICATED_PER_ADDRESS): one user's, one client address's, and one address's that
+ * have not completed their handshake. A connection over a cap is closed with Goodbye
+ * TOO_MANY_CONNECTIONS (4007) and reconnect_after_ms.
+ */
+export const MAX_CONNECTIONS_PER_USER = 16;
+export const MAX_CONNECTIONS_PER_ADDRESS = 256;
+export const MAX_UNAUTHENTICATED_PER_ADDRESS = 32;
+/** Goodbye 4007's reconnect_after_ms: for a handshake slot (they free within a round trip) and for the other caps. */
+export const RECONNECT_AFTER_HANDSHAKE_CAP_MS = 1_000;
+export const RECONNECT_AFTER_CONNECTION_CAP_MS = 10_000;
 
 /** The first frame must be a Hello within this long after the upgrade. */
 export const HANDSHAKE_TIMEOUT_MS = 10_000;

@@ -38,6 +38,9 @@ import { ChatHttpError, restClient, type FetchLike } from './rest.js';
  * - `send()` retries under the same client_message_id (across reconnects) until a SendAck comes;
  * - emits each conversation's events in version order, once: duplicates are dropped and real gaps
  *   (Event.previous_version above the cursor) are filled with a Sync from the cursor;
+ * - sends its Syncs one at a time, merging what waits into one frame (at most MAX_CURSORS), and
+ *   paces them as the server asks: a Sync answered RATE_LIMITED is sent again after
+ *   retry_after_ms, and Hello cursors the server deferred (`sync_deferred`) follow in a Sync;
  * - coalesces delivery / read acks, throttles typing, sends heartbeats.
  */
 
@@ -115,6 +118,8 @@ export type ChatClientEvents = {
 export type ChatClientStats = {
   reconnects: number;
   syncRequests: number;
+  /** Syncs (and Hello cursors) the server asked to send again later (RATE_LIMITED). */
+  syncsDeferred: number;
   gaps: number;
   duplicates: number;
   events: number;
@@ -225,11 +230,18 @@ export function createChatClient(options: ChatClientOptions): ChatClient {
   let nextRequestId = 0;
   const requests = new Map<number, Pending>();
   const outbox = new Map<string, Outgoing>();
+  /** Conversations with a Sync asked for and not done (queued or in flight): one at a time each. */
   const pendingSync = new Set<string>();
+  /** Conversations waiting for the next Sync frame, in the order they were asked for. */
+  let syncQueue = new Set<string>();
+  let syncInFlight = false;
+  let syncTimer: ReturnType<typeof setTimeout> | null = null;
+  /** The cursors this connection's Hello carried (the server may defer them). */
+  let helloCursors: string[] = [];
   const pendingAcks = { delivered: new Map<string, number>(), read: new Map<string, number>() };
   const typingSent = new Map<string, { at: number; isTyping: boolean }>();
   const openWaiters: { resolve(w: Welcome): void; reject(e: Error): void }[] = [];
-  const counters: ChatClientStats = { reconnects: 0, syncRequests: 0, gaps: 0, duplicates: 0, events: 0, lastRttMs: null };
+  const counters: ChatClientStats = { reconnects: 0, syncRequests: 0, syncsDeferred: 0, gaps: 0, duplicates: 0, events: 0, lastRttMs: null };
 
   const setState = (next: ChatClientState) => {
     if (state === next) return;
@@ -337,6 +349,7 @@ export function createChatClient(options: ChatClientOptions): ChatClient {
 
   async function hello(currentToken: string, gen: number): Promise<void> {
     const all = cursors.entries().map(([conversationId, lastVersion]) => ({ conversationId, lastVersion }));
+    helloCursors = all.slice(0, MAX_CURSORS).map((c) => c.conversationId);
     const body: ClientBody = {
       case: 'hello',
       value: { token: currentToken, protocolVersion: PROTOCOL_VERSION, deviceId: options.deviceId, cursors: all.slice(0, MAX_CURSORS) },
@@ -376,7 +389,8 @@ export function createChatClient(options: ChatClientOptions): ChatClient {
     attempt = 0;
     setState('open');
     startHeartbeat(options.heartbeatIntervalMs ?? (w.heartbeatIntervalMs > 0 ? w.heartbeatIntervalMs : HEARTBEAT_INTERVAL_MS));
-    for (let i = MAX_CURSORS; i < all.length; i += MAX_CURSORS) void syncRequest(all.slice(i, i + MAX_CURSORS));
+    // The cursors Hello could not carry follow in Syncs, paced by the server.
+    for (const c of all.slice(MAX_CURSORS)) queueSync(c.conversationId);
     for (const waiter of openWaiters.splice(0)) waiter.resolve(w);
     emitter.emit('open', w);
     for (const entry of outbox.values()) dispatch(entry);
@@ -427,6 +441,13 @@ export function createChatClient(options: ChatClientOptions): ChatClient {
         goodbye = body.value;
         return;
       case 'error':
+        if (body.value.reason === 'sync_deferred') {
+          // The server took the session but not Hello's cursors yet: Sync them once it says so.
+          counters.syncsDeferred++;
+          for (const id of helloCursors) queueSync(id);
+          holdSyncs(body.value.retryAfterMs);
+          return;
+        }
         return report(new ChatRequestError(body.value.code, body.value.message, body.value.retryable, body.value.reason, body.value.retryAfterMs));
       default:
         return; // a late reply to a request that timed out
@@ -460,19 +481,69 @@ export function createChatClient(options: ChatClientOptions): ChatClient {
 
   function requestSync(conversationId: string): void {
     if (pendingSync.has(conversationId) || state !== 'open') return;
-    pendingSync.add(conversationId);
-    void syncRequest([{ conversationId, lastVersion: cursors.get(conversationId) ?? 0 }]);
+    queueSync(conversationId);
   }
 
-  async function syncRequest(list: { conversationId: string; lastVersion: number }[]): Promise<void> {
+  function queueSync(conversationId: string): void {
+    pendingSync.add(conversationId);
+    syncQueue.add(conversationId);
+    pumpSyncs();
+  }
+
+  /** No Sync leaves before `delayMs` (the server's retry_after_ms). */
+  function holdSyncs(delayMs: number): void {
+    if (syncTimer !== null) clearTimeout(syncTimer);
+    syncTimer = setTimeout(
+      () => {
+        syncTimer = null;
+        pumpSyncs();
+      },
+      Math.max(1, delayMs),
+    );
+  }
+
+  /** One Sync at a time, of everything waiting (up to MAX_CURSORS), from the cursors as they are when it leaves. */
+  function pumpSyncs(): void {
+    if (syncInFlight || syncTimer !== null || state !== 'open' || syncQueue.size === 0) return;
+    const batch = [...syncQueue].slice(0, MAX_CURSORS);
+    for (const id of batch) syncQueue.delete(id);
+    syncInFlight = true;
+    const gen = generation;
+    void syncRequest(batch.map((conversationId) => ({ conversationId, lastVersion: cursors.get(conversationId) ?? 0 }))).then((retryAfterMs) => {
+      if (gen !== generation) return; // the connection went: the next Hello carries the cursors
+      syncInFlight = false;
+      if (retryAfterMs !== null) {
+        // Refused as too much for now: first in line again, after the wait the server named.
+        counters.syncsDeferred++;
+        syncQueue = new Set([...batch, ...syncQueue]);
+        holdSyncs(retryAfterMs);
+        return;
+      }
+      for (const id of batch) pendingSync.delete(id);
+      pumpSyncs();
+    });
+  }
+
+  /** Sends one Sync; resolves with the server's retry_after_ms when it was refused for now (RATE_LIMITED), else null. */
+  async function syncRequest(list: { conversationId: string; lastVersion: number }[]): Promise<number | null> {
     counters.syncRequests++;
     try {
       expect(await request({ case: 'sync', value: { cursors: list } }, Math.max(requestTimeoutMs, 30_000)), 'ok');
     } catch (error) {
-      report(error);
-    } finally {
-      for (const c of list) pendingSync.delete(c.conversationId);
+      // RATE_LIMITED (too many cursors for now, or too many waiting): the server says when.
+      if (error instanceof ChatRequestError && error.retryable && error.retryAfterMs !== undefined && error.retryAfterMs > 0) return error.retryAfterMs;
+      // A connection that went is not worth reporting: the next Hello carries the cursors.
+      if (!(error instanceof ChatConnectionError && error.kind !== 'timeout')) report(error);
     }
+    return null;
+  }
+
+  function resetSyncs(): void {
+    pendingSync.clear();
+    syncQueue.clear();
+    syncInFlight = false;
+    if (syncTimer !== null) clearTimeout(syncTimer);
+    syncTimer = null;
   }
 
   function startHeartbeat(intervalMs: number): void {
@@ -520,7 +591,7 @@ export function createChatClient(options: ChatClientOptions): ChatClient {
       pending.reject(new ChatConnectionError(`connection closed (${code}) before the reply`, 'closed'));
       requests.delete(id);
     }
-    pendingSync.clear();
+    resetSyncs();
     if (stopped) return;
     const kind = closeCodeKind(code);
     if (kind === 'terminal') {
@@ -529,7 +600,10 @@ export function createChatClient(options: ChatClientOptions): ChatClient {
     }
     if (code === CloseCode.TOKEN_EXPIRED) keeper.expired();
     if (code === CloseCode.RATE_LIMITED) attempt += 3;
-    const delay = Math.max(backoffDelay(attempt, backoff, random), goodbye?.reconnectAfterMs ?? 0);
+    // Refused at the door (too many connections): come back later, not all at the same moment.
+    const asked = goodbye?.reconnectAfterMs ?? 0;
+    const after = code === CloseCode.TOO_MANY_CONNECTIONS ? asked * (1 + random() / 2) : asked;
+    const delay = Math.max(backoffDelay(attempt, backoff, random), Math.round(after));
     emitter.emit('disconnected', { code, reason, reconnectInMs: delay });
     scheduleReconnect(delay);
   }
@@ -552,6 +626,7 @@ export function createChatClient(options: ChatClientOptions): ChatClient {
     if (ackTimer !== null) clearTimeout(ackTimer);
     reconnectTimer = ackTimer = null;
     stopHeartbeat();
+    resetSyncs();
     const error = new ChatConnectionError(`client stopped: ${code} ${reason}`, 'client_closed');
     for (const entry of outbox.values()) entry.reject(error);
     outbox.clear();

@@ -80,6 +80,26 @@ describe('chat client SDK (fake socket)', () => {
     expect(c.stats().reconnects).toBe(1);
   });
 
+  it('comes back after a refusal at the door (4007), no sooner than Goodbye.reconnect_after_ms and spread over half as long again', async () => {
+    for (const random of [() => 0, () => 0.999]) {
+      FakeSocket.instances = [];
+      const c = createChatClient({ baseUrl: 'http://fake', token: 't', deviceId: 'd', WebSocket: FakeSocket, fetch: fakeFetch, reconnect: { minMs: 10, maxMs: 20 }, random });
+      client = c;
+      await c.connect();
+      const disconnected = new Promise<{ code: number; reconnectInMs: number | null }>((resolve) => c.on('disconnected', resolve));
+      const reopened = new Promise<void>((resolve) => c.on('open', () => resolve()));
+      FakeSocket.instances[0]!.push(goodbyeFrame(4007, 'too_many_connections', 100));
+      FakeSocket.instances[0]!.serverClose(4007, 'too_many_connections');
+      const { code, reconnectInMs } = await disconnected;
+      expect(code).toBe(4007);
+      expect(reconnectInMs).toBe(random() === 0 ? 100 : 150);
+      expect(c.state).toBe('reconnecting');
+      await reopened;
+      expect(FakeSocket.instances).toHaveLength(2);
+      await c.close();
+    }
+  });
+
   it('stops on a terminal close code and rejects pending sends', async () => {
     const c = make();
     await c.connect();

@@ -14,8 +14,8 @@ import {
  */
 export type TestClient = Awaited<ReturnType<typeof openSocket>>;
 
-export async function openSocket(url: string) {
-  const ws = new WebSocket(url);
+export async function openSocket(url: string, options: { headers?: Record<string, string> } = {}) {
+  const ws = new WebSocket(url, options.headers === undefined ? {} : { headers: options.headers });
   ws.binaryType = 'nodebuffer';
   const frames: ServerFrame[] = [];
   const undecodable: Buffer[] = [];
@@ -115,9 +115,9 @@ export async function openSocket(url: string) {
 /** Opens a socket and completes the handshake; throws unless Welcome comes back. */
 export async function connectClient(
   url: string,
-  options: { token: string; deviceId?: string; cursors?: { conversationId: string; lastVersion: number }[] },
+  options: { token: string; deviceId?: string; cursors?: { conversationId: string; lastVersion: number }[]; headers?: Record<string, string> },
 ) {
-  const client = await openSocket(url);
+  const client = await openSocket(url, options.headers === undefined ? {} : { headers: options.headers });
   const reply = await client.request({
     case: 'hello',
     value: { token: options.token, protocolVersion: PROTOCOL_VERSION, deviceId: options.deviceId ?? 'device-1', cursors: options.cursors ?? [] },
