@@ -269,4 +269,42 @@ describe('WebSocket gateway (embedded stack)', () => {
     expect(negotiated.body.value).toMatchObject({ protocolVersion: 1 });
     future.close();
   });
+
+  it('hostile values in frames get Error VALIDATION naming the field (never INTERNAL), store nothing, keep the connection', async () => {
+    const alice = await stack.client.register('hostile_ws_a');
+    const bob = await stack.client.register('hostile_ws_b');
+    const conversationId = await direct(alice, bob);
+    const a = await connect(alice);
+    await a.request({ case: 'sync', value: { cursors: [{ conversationId, lastVersion: 0 }] } });
+    const versionBefore = (await a.waitFor('syncDone', (d) => d.conversationId === conversationId)).version;
+
+    const cases: [string, Parameters<typeof a.request>[0]][] = [
+      ['send_message.content', sendFrame(conversationId, 'a\u0000b', 'h-1')],
+      ['send_message.content', sendFrame(conversationId, 'a\uffffb', 'h-2')],
+      ['send_message.client_message_id', sendFrame(conversationId, 'hi', 'h\u0000')],
+      ['send_message.conversation_id', sendFrame('c\u0000', 'hi', 'h-3')],
+      ['typing.conversation_id', { case: 'typing', value: { conversationId: 'c\u0000', isTyping: true } }],
+      ['mark_read.conversation_id', { case: 'markRead', value: { conversationId: '\u0000', upToVersion: 1 } }],
+      ['ack_delivered.up_to_version', { case: 'ackDelivered', value: { conversationId, upToVersion: 2 ** 31 } }],
+      ['sync.cursors[0].conversation_id', { case: 'sync', value: { cursors: [{ conversationId: 'c\u0000', lastVersion: 0 }] } }],
+      ['sync.cursors[0].last_version', { case: 'sync', value: { cursors: [{ conversationId, lastVersion: 2 ** 40 }] } }],
+    ];
+    for (const [field, body] of cases) {
+      const reply = await a.request(body);
+      expect({ field, reply: reply.body.case, code: reply.body.case === 'error' ? reply.body.value.code : null }).toEqual({ field, reply: 'error', code: ErrorCode.VALIDATION });
+      expect(reply.body.value).toMatchObject({ field });
+    }
+    expect(a.closed).toBeNull();
+    // Nothing was stored; a good send still works on the same connection.
+    const ack = await a.request(sendFrame(conversationId, 'still here', 'h-ok'));
+    expect(ack.body.value).toMatchObject({ sequenceNumber: versionBefore + 1 });
+
+    // A Hello with a device id the store cannot hold: VALIDATION, and a corrected Hello is welcome.
+    const fresh = await openSocket(url);
+    open.push(fresh);
+    const refused = await fresh.request({ case: 'hello', value: { token: alice.token, protocolVersion: 1, deviceId: 'phone\u0000', cursors: [] } });
+    expect(refused.body.value).toMatchObject({ code: ErrorCode.VALIDATION, field: 'hello.device_id' });
+    const welcome = await fresh.request({ case: 'hello', value: { token: alice.token, protocolVersion: 1, deviceId: 'phone', cursors: [] } });
+    expect(welcome.body.case).toBe('welcome');
+  });
 });

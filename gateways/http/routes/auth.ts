@@ -1,5 +1,6 @@
 import type { FastifyPluginAsync } from 'fastify';
 import { z } from 'zod';
+import { line } from '../../../domain/fields.js';
 import { HttpError } from '../errors.js';
 import type { RouteDeps } from '../deps.js';
 import type { ZodTypeProvider } from '../zod.js';
@@ -23,7 +24,7 @@ const RegisterBody = z.object({
     .optional(),
 });
 
-const Login = z.string().min(1).max(254);
+const Login = line(1, 254);
 const LoginBody = z
   .object({ username: Login.optional(), email: Login.optional(), login: Login.optional(), password: z.string().min(1).max(1024) })
   .superRefine((body, ctx) => {
