@@ -21,7 +21,7 @@ import { createProjections } from '../projections/registry.js';
 import { lockDataDir, openDatabases } from './data-dir.js';
 import { createConversationQueries } from '../projections/conversations/queries.js';
 import { createProjector, type Projector } from '../projections/runtime.js';
-import { createSearchQueries } from '../projections/search/queries.js';
+import { createSearchQueries, searchCursorKey } from '../projections/search/queries.js';
 import { rebuildSearchIfIndexBehind } from '../projections/search/recover.js';
 import { searchIndexFromConfig } from '../infra/search/from-config.js';
 import { buildApp } from './http/app.js';
@@ -385,7 +385,7 @@ export async function composeProcess(options: ComposeOptions): Promise<ProcessSt
           commands,
           queries,
           projector: projector ?? checkpointPoller(readModels, Math.min(config.pollIntervalMs, 20)),
-          search: createSearchQueries({ db: primary, index: searchIndex }),
+          search: createSearchQueries({ db: primary, index: searchIndex, cursorKey: searchCursorKey(jwt.secret) }),
           devices: devices ?? undefined,
           media: media?.service ?? undefined,
           mediaFiles: media?.localFiles ?? undefined,
