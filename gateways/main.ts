@@ -25,6 +25,7 @@ import { createSearchQueries, searchCursorKey } from '../projections/search/quer
 import { rebuildSearchIfIndexBehind } from '../projections/search/recover.js';
 import { searchIndexFromConfig } from '../infra/search/from-config.js';
 import { buildApp } from './http/app.js';
+import { websocketUrlOf } from './http/routes/realtime.js';
 import { createTokenService, type TokenService } from './http/auth.js';
 import { createDeliveryWorker, type DeliveryWorker } from './delivery/worker.js';
 import { pushFromConfig, pushQueueFromConfig } from './push/from-config.js';
@@ -390,7 +391,7 @@ export async function composeProcess(options: ComposeOptions): Promise<ProcessSt
           media: media?.service ?? undefined,
           mediaFiles: media?.localFiles ?? undefined,
         },
-        { presence: presence!, websocketPort: () => websocketPort },
+        { presence: presence!, websocketUrl: () => websocketUrlOf(config, websocketPort) },
       );
       const opened = app;
       closers.push(() => closeHttp(opened, HTTP_DRAIN_MS));

@@ -40,11 +40,19 @@ describe('WebSocket gateway (embedded stack)', () => {
     return { case: 'sendMessage' as const, value: { conversationId, clientMessageId, content, contentType: ContentType.TEXT } };
   }
 
-  it('discovery: GET /api/v1/realtime names the WebSocket endpoint', async () => {
+  it('discovery: GET /api/v1/realtime names the WebSocket endpoint from configuration, whatever Host the request names', async () => {
     const alice = await stack.client.register('disc');
     const res = await as(alice).get('/api/v1/realtime');
     expect(res.status).toBe(200);
-    expect(res.body.websocket_url).toBe(url.replace('127.0.0.1', 'localhost'));
+    expect(res.body.websocket_url).toBe(url);
+    const spoofs: Record<string, string>[] = [{ host: 'evil.example:1234' }, { host: 'evil.example', 'x-forwarded-host': 'evil.example', 'x-forwarded-proto': 'https' }];
+    for (const headers of spoofs) {
+      const spoofed = await as(alice).get('/api/v1/realtime', headers);
+      expect(spoofed.body.websocket_url).toBe(url);
+    }
+    const client = await connectClient(res.body.websocket_url, { token: alice.token });
+    open.push(client);
+    expect(client.welcome.userId).toBe(alice.user_id);
   });
 
   it('alice and bob: message, delivered and read receipts, typing and presence cross', async () => {
@@ -306,5 +314,22 @@ describe('WebSocket gateway (embedded stack)', () => {
     expect(refused.body.value).toMatchObject({ code: ErrorCode.VALIDATION, field: 'hello.device_id' });
     const welcome = await fresh.request({ case: 'hello', value: { token: alice.token, protocolVersion: 1, deviceId: 'phone', cursors: [] } });
     expect(welcome.body.case).toBe('welcome');
+  });
+});
+
+describe('WebSocket discovery with PUBLIC_WS_URL', () => {
+  let stack: ApiStack;
+  beforeAll(async () => {
+    stack = await createApiStack('pglite', { env: { PUBLIC_WS_URL: 'wss://chat.example.com/ws' } });
+  });
+  afterAll(async () => {
+    await stack?.close();
+  });
+
+  it('answers the configured URL, also before (or without) a gateway listening here, and ignores Host', async () => {
+    const alice = await stack.client.register('pubws');
+    const res = await stack.client.as(alice).get('/api/v1/realtime', { host: 'evil.example:1234' });
+    expect(res.status).toBe(200);
+    expect(res.body.websocket_url).toBe('wss://chat.example.com/ws');
   });
 });
