@@ -15,6 +15,7 @@ import { realtimeRoutes, type RealtimeRouteDeps } from './routes/realtime.js';
 import { receiptRoutes } from './routes/receipts.js';
 import { searchRoutes } from './routes/search.js';
 import { deviceRoutes } from './routes/devices.js';
+import { useSecurityHeaders } from './security-headers.js';
 import { useZod } from './zod.js';
 
 export type { AppDeps } from './deps.js';
@@ -41,6 +42,7 @@ export async function buildApp(deps: AppDeps, realtime?: RealtimeRouteDeps): Pro
   app.removeContentTypeParser('text/plain');
   installErrorHandling(app, { bodyLimit });
   app.decorateRequest('user', null);
+  await useSecurityHeaders(app);
 
   const windowMs = deps.settings.rateLimitWindowMs;
   await app.register(rateLimit, {
