@@ -1,7 +1,7 @@
 import { resolve } from 'node:path';
 import { pathToFileURL } from 'node:url';
 import type { FastifyInstance } from 'fastify';
-import { pino, type Logger } from 'pino';
+import { pino, type DestinationStream, type Logger } from 'pino';
 import { createConversationCommands } from '../commands/conversations.js';
 import { ConfigError, loadConfig, ROLES, type Config, type Role } from '../infra/config/config.js';
 import { resolveJwtSecret } from '../infra/config/jwt-secret.js';
@@ -36,6 +36,7 @@ import type { DeviceRegistry } from '../infra/devices/port.js';
 import type { PushProvider } from '../infra/push/port.js';
 import { createWsGateway, type WsGateway } from './ws/gateway.js';
 import { composeMedia, publicUrlOf, type MediaStack } from './media/compose.js';
+import { REDACT_PATHS, SAFE_SERIALIZERS } from './lib/log-safety.js';
 
 /**
  * The composition root: the one place that chooses adapters from the configuration.
@@ -110,12 +111,15 @@ export type ProcessStack = {
   close(): Promise<void>;
 };
 
-export function createRootLogger(config: Pick<Config, 'logLevel'>): Logger {
-  return pino({
+/** The process's logger: JSON lines on stdout (or `destination`), with no secret in them (log-safety.ts). */
+export function createRootLogger(config: Pick<Config, 'logLevel'>, destination?: DestinationStream): Logger {
+  const options = {
     level: config.logLevel,
     base: { service: 'chat-backend' },
-    redact: { paths: ['req.headers.authorization', 'headers.authorization', 'authorization', '*.password', 'password', 'token'], censor: '[redacted]' },
-  });
+    serializers: SAFE_SERIALIZERS,
+    redact: { paths: [...REDACT_PATHS], censor: '[redacted]' },
+  };
+  return destination === undefined ? pino(options) : pino(options, destination);
 }
 
 // Shared with the operator tools (scripts/replay.ts, scripts/projections.ts), which must not load the whole server.

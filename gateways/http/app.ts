@@ -16,6 +16,7 @@ import { receiptRoutes } from './routes/receipts.js';
 import { searchRoutes } from './routes/search.js';
 import { deviceRoutes } from './routes/devices.js';
 import { useSecurityHeaders } from './security-headers.js';
+import { SAFE_SERIALIZERS } from '../lib/log-safety.js';
 import { useZod } from './zod.js';
 
 export type { AppDeps } from './deps.js';
@@ -33,7 +34,8 @@ export const bodyLimitFor = (maxMessageBytes: number) => maxMessageBytes * 4 + 1
 export async function buildApp(deps: AppDeps, realtime?: RealtimeRouteDeps): Promise<FastifyInstance> {
   const bodyLimit = bodyLimitFor(deps.settings.maxMessageBytes);
   const app = Fastify({
-    loggerInstance: deps.logger,
+    // Request lines without query strings, errors without statement values, whatever logger is given.
+    loggerInstance: deps.logger.child({}, { serializers: SAFE_SERIALIZERS }),
     bodyLimit,
     return503OnClosing: true,
   });
