@@ -2,7 +2,7 @@ import rateLimit from '@fastify/rate-limit';
 import Fastify, { type FastifyInstance } from 'fastify';
 import { authenticate } from './auth.js';
 import { createMessageLookup, createReadYourWrites, type AppDeps, type RouteDeps } from './deps.js';
-import { HttpError, installErrorHandling } from './errors.js';
+import { HttpError, installErrorHandling, replyWithError } from './errors.js';
 import { authRoutes } from './routes/auth.js';
 import { conversationRoutes } from './routes/conversations.js';
 import { groupRoutes } from './routes/groups.js';
@@ -15,7 +15,7 @@ import { realtimeRoutes, type RealtimeRouteDeps } from './routes/realtime.js';
 import { receiptRoutes } from './routes/receipts.js';
 import { searchRoutes } from './routes/search.js';
 import { deviceRoutes } from './routes/devices.js';
-import { useSecurityHeaders } from './security-headers.js';
+import { applySecurityHeaders, useSecurityHeaders } from './security-headers.js';
 import { SAFE_SERIALIZERS } from '../lib/log-safety.js';
 import { useZod } from './zod.js';
 
@@ -38,13 +38,18 @@ export async function buildApp(deps: AppDeps, realtime?: RealtimeRouteDeps): Pro
     loggerInstance: deps.logger.child({}, { serializers: SAFE_SERIALIZERS }),
     bodyLimit,
     return503OnClosing: true,
+    // Errors the router raises before any route or hook (a path that does not decode): the catalogue's format too.
+    frameworkErrors: (error, request, reply) => {
+      applySecurityHeaders(request.raw, reply.raw);
+      return replyWithError(reply, error, { bodyLimit });
+    },
   });
   useZod(app);
   // JSON only: a text/plain body gets 415 rather than a confusing "expected object".
   app.removeContentTypeParser('text/plain');
   installErrorHandling(app, { bodyLimit });
   app.decorateRequest('user', null);
-  await useSecurityHeaders(app);
+  useSecurityHeaders(app);
 
   const windowMs = deps.settings.rateLimitWindowMs;
   await app.register(rateLimit, {

@@ -71,6 +71,8 @@ const ROWS: Row[] = [
   { name: 'media_id with NUL', method: 'POST', url: (c) => `/api/v1/conversations/${c.conversationId}/messages`, body: () => ({ content_type: 'file', media_id: NUL }), field: 'media_id' },
   { name: 'conversation id with NUL (send)', method: 'POST', url: () => `/api/v1/conversations/${NUL_URL}/messages`, body: text('content', 'hi'), field: 'id' },
   { name: 'conversation id with NUL (history)', method: 'GET', url: () => `/api/v1/conversations/${NUL_URL}/messages`, field: 'id' },
+  { name: 'conversation id as a UTF-8 lone surrogate (%ED%A0%80)', method: 'GET', url: () => '/api/v1/conversations/%ED%A0%80/messages', field: 'path', code: 'bad_request' },
+  { name: 'message id with a byte that is no UTF-8 (%FF)', method: 'GET', url: () => '/api/v1/messages/%FF/status', field: 'path', code: 'bad_request' },
   { name: 'history before past 2^31-1', method: 'GET', url: (c) => `/api/v1/conversations/${c.conversationId}/messages?before=99999999999`, field: 'before' },
   { name: 'history before 2^31', method: 'GET', url: (c) => `/api/v1/conversations/${c.conversationId}/messages?before=2147483648`, field: 'before' },
   { name: 'history before 10^60', method: 'GET', url: (c) => `/api/v1/conversations/${c.conversationId}/messages?before=${'9'.repeat(60)}`, field: 'before' },

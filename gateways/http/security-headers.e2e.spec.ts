@@ -52,6 +52,7 @@ describe('security headers', () => {
       ['forbidden', await as.put(`/api/v1/users/${bob.user_id}/presence`, { status: 'away' })],
       ['not found', await as.get('/api/v1/media/00000000-0000-4000-8000-000000000000')],
       ['no route', await as.get('/api/v1/nothing-here')],
+      ['undecodable path', await as.get('/api/v1/conversations/%ED%A0%80/messages')],
       ['login refused', await stack.client.anonymous.post('/api/v1/auth/login', { username: alice.username, password: 'wrong password' })],
     ];
     expect(replies.map(([what, r]) => [what, r.status])).toEqual([
@@ -63,6 +64,7 @@ describe('security headers', () => {
       ['forbidden', 403],
       ['not found', 404],
       ['no route', 404],
+      ['undecodable path', 400],
       ['login refused', 401],
     ]);
     for (const [what, res] of replies) expectJsonApiHeaders(res, what);

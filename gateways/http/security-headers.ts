@@ -1,10 +1,11 @@
-import helmet from '@fastify/helmet';
+import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { FastifyInstance } from 'fastify';
+import helmet from 'helmet';
 
 /**
- * Security headers on every reply of the REST API (errors, 404s and 429s included), by
- * @fastify/helmet with settings for a JSON API, plus `Cache-Control: no-store` for whatever does
- * not set its own caching (every JSON reply is private to its caller):
+ * Security headers on every reply of the REST API, by helmet (the library @fastify/helmet
+ * wraps) with settings for a JSON API, plus `Cache-Control: no-store` on whatever sets no caching
+ * of its own (every JSON reply is private to its caller):
  *
  * - `X-Content-Type-Options: nosniff`: a browser never reads a reply as another type than it says;
  * - `Content-Security-Policy: default-src 'none'; frame-ancestors 'none'` and
@@ -14,22 +15,32 @@ import type { FastifyInstance } from 'fastify';
  *   `Cross-Origin-Opener-Policy: same-origin`, `Strict-Transport-Security` (one year; browsers
  *   heed it over HTTPS only), and helmet's other defaults.
  *
- * The local-disk media route (routes/media-files.ts) serves user bytes and sets its own headers
- * over these: a sandboxing CSP, `Content-Disposition: attachment`, private caching for the
- * lifetime of its signed URL, and a cross-origin resource policy so that apps can show
- * thumbnails from another origin.
+ * helmet itself rather than @fastify/helmet: the plugin sets the headers in an onRequest hook,
+ * and Fastify runs no hook for a request its router refuses (a path that does not decode), whose
+ * reply would go out bare; `applySecurityHeaders` is the one function both the hook and that
+ * refusal (app.ts, frameworkErrors) call.
  *
- * Register before the routes and the rate limiter, so their replies carry the headers too.
+ * The local-disk media route (routes/media-files.ts) serves user bytes and sets its own headers
+ * over these (a route's headers win over ones set here): a sandboxing CSP,
+ * `Content-Disposition: attachment`, private caching for the lifetime of its signed URL, and a
+ * cross-origin resource policy so that apps can show thumbnails from another origin.
  */
-export async function useSecurityHeaders(app: FastifyInstance): Promise<void> {
-  await app.register(helmet, {
-    global: true,
-    contentSecurityPolicy: { useDefaults: false, directives: { defaultSrc: ["'none'"], frameAncestors: ["'none'"] } },
-    frameguard: { action: 'deny' },
-    referrerPolicy: { policy: 'no-referrer' },
-  });
-  app.addHook('onSend', async (_request, reply, payload) => {
-    if (!reply.hasHeader('cache-control')) reply.header('cache-control', 'no-store');
-    return payload;
+const setHelmetHeaders = helmet({
+  contentSecurityPolicy: { useDefaults: false, directives: { defaultSrc: ["'none'"], frameAncestors: ["'none'"] } },
+  xFrameOptions: { action: 'deny' },
+  referrerPolicy: { policy: 'no-referrer' },
+});
+
+/** Sets the headers on a raw response (before its head is written). */
+export function applySecurityHeaders(request: IncomingMessage, response: ServerResponse): void {
+  setHelmetHeaders(request, response, () => {});
+  response.setHeader('cache-control', 'no-store');
+}
+
+/** Register before the routes and the rate limiter, so that their replies carry the headers too. */
+export function useSecurityHeaders(app: FastifyInstance): void {
+  app.addHook('onRequest', (request, reply, done) => {
+    applySecurityHeaders(request.raw, reply.raw);
+    done();
   });
 }
