@@ -1,7 +1,7 @@
 import { resolve } from 'node:path';
 import { pathToFileURL } from 'node:url';
 import type { FastifyInstance } from 'fastify';
-import { pino, type Logger } from 'pino';
+import { pino, type DestinationStream, type Logger } from 'pino';
 import { createConversationCommands } from '../commands/conversations.js';
 import { ConfigError, loadConfig, ROLES, type Config, type Role } from '../infra/config/config.js';
 import { resolveJwtSecret } from '../infra/config/jwt-secret.js';
@@ -21,7 +21,7 @@ import { createProjections } from '../projections/registry.js';
 import { lockDataDir, openDatabases } from './data-dir.js';
 import { createConversationQueries } from '../projections/conversations/queries.js';
 import { createProjector, type Projector } from '../projections/runtime.js';
-import { createSearchQueries } from '../projections/search/queries.js';
+import { createSearchQueries, searchCursorKey } from '../projections/search/queries.js';
 import { rebuildSearchIfIndexBehind } from '../projections/search/recover.js';
 import { searchIndexFromConfig } from '../infra/search/from-config.js';
 import { buildApp } from './http/app.js';
@@ -32,6 +32,7 @@ import { createSqlSessionStore } from '../infra/sessions/sql.js';
 import type { SessionStore } from '../infra/sessions/port.js';
 import { createSqlLoginThrottle } from '../infra/login-throttle/sql.js';
 import { loadCommonPasswords } from '../infra/users/password-policy.js';
+import { websocketUrlOf } from './http/routes/realtime.js';
 import { createDeliveryWorker, type DeliveryWorker } from './delivery/worker.js';
 import { pushFromConfig, pushQueueFromConfig } from './push/from-config.js';
 import type { PushPipeline } from './push/pipeline.js';
@@ -41,6 +42,7 @@ import type { DeviceRegistry } from '../infra/devices/port.js';
 import type { PushProvider } from '../infra/push/port.js';
 import { createWsGateway, type WsGateway } from './ws/gateway.js';
 import { composeMedia, publicUrlOf, type MediaStack } from './media/compose.js';
+import { REDACT_PATHS, SAFE_SERIALIZERS } from './lib/log-safety.js';
 
 /**
  * The composition root: the one place that chooses adapters from the configuration.
@@ -128,15 +130,15 @@ export type ProcessStack = {
   close(): Promise<void>;
 };
 
-export function createRootLogger(config: Pick<Config, 'logLevel'>): Logger {
-  return pino({
+/** The process's logger: JSON lines on stdout (or `destination`), with no secret in them (log-safety.ts). */
+export function createRootLogger(config: Pick<Config, 'logLevel'>, destination?: DestinationStream): Logger {
+  const options = {
     level: config.logLevel,
     base: { service: 'chat-backend' },
-    redact: {
-      paths: ['req.headers.authorization', 'headers.authorization', 'authorization', '*.password', 'password', 'token', '*.refresh_token', 'refresh_token', '*.current_password', '*.new_password'],
-      censor: '[redacted]',
-    },
-  });
+    serializers: SAFE_SERIALIZERS,
+    redact: { paths: [...REDACT_PATHS], censor: '[redacted]' },
+  };
+  return destination === undefined ? pino(options) : pino(options, destination);
 }
 
 // Shared with the operator tools (scripts/replay.ts, scripts/projections.ts), which must not load the whole server.
@@ -451,12 +453,12 @@ export async function composeProcess(options: ComposeOptions): Promise<ProcessSt
           commands,
           queries,
           projector: projector ?? checkpointPoller(readModels, Math.min(config.pollIntervalMs, 20)),
-          search: createSearchQueries({ db: primary, index: searchIndex }),
+          search: createSearchQueries({ db: primary, index: searchIndex, cursorKey: searchCursorKey(jwt.secret) }),
           devices: devices ?? undefined,
           media: media?.service ?? undefined,
           mediaFiles: media?.localFiles ?? undefined,
         },
-        { presence: presence!, websocketPort: () => websocketPort },
+        { presence: presence!, websocketUrl: () => websocketUrlOf(config, websocketPort) },
       );
       const opened = app;
       closers.push(() => closeHttp(opened, HTTP_DRAIN_MS));

@@ -17,7 +17,7 @@
  * a throw-away database, dropped at the end. Progress on stderr; the last three lines on stdout are
  * JSON objects.
  */
-import { randomUUID } from 'node:crypto';
+import { randomBytes, randomUUID } from 'node:crypto';
 import { loadavg } from 'node:os';
 import { parseArgs } from 'node:util';
 import { random } from '../domain/testing/random.js';
@@ -260,7 +260,7 @@ async function main() {
     await db.query('ANALYZE search_members');
 
     // 3. Queries as random users.
-    const queries = createSearchQueries({ db, index });
+    const queries = createSearchQueries({ db, index, cursorKey: randomBytes(32) });
     const byUser = new Map<string, Conversation[]>();
     for (const c of conversations) for (const m of c.members) (byUser.get(m) ?? byUser.set(m, []).get(m)!).push(c);
     const kinds = ['common', 'medium', 'rare', 'two words', 'common + sender', 'medium + 30 days', 'rare + sender + 90 days'] as const;

@@ -6,7 +6,8 @@
  * worker's fold (recipients.ts, up to 10,000). Folds N MessageSent events parsed from JSON, as
  * they come from the store, into one conversation, and prints the live heap they added per message
  * (after a full collection) as one JSON line per fold: with a client_message_id on every message
- * (what the SDK sends) and without.
+ * (what the SDK sends) and without; then the command-side state's memory per reaction (two users
+ * reacting once, then twice, to every message).
  *
  * Runs with --expose-gc (package.json); a heap figure needs the collector to have run.
  */
@@ -71,6 +72,29 @@ for (const withClientId of [true, false]) {
   for (const [fold_, r] of [['conversation-state', state], ['delivery-fold', fold]] as const) {
     process.stdout.write(`${JSON.stringify({ bench: 'state', fold: fold_, client_message_ids: withClientId, messages, bytes_per_message: Math.round(r.bytes / messages) })}\n`);
   }
+}
+// Reactions: alice and bob each put 1 (then 2) emoji on every message of a conversation; the
+// command-side state keeps each user's emojis per message (the decider's cap needs the count).
+for (const perUser of [1, 2]) {
+  let s: ConversationState = evolve(initialState(), parseConversationEvent(stored(1, 'ConversationCreated', created)), 1);
+  const sends = Array.from({ length: messages }, (_, i) => sent(i + 2, false));
+  for (const e of sends) s = evolve(s, parseConversationEvent(e), e.version);
+  let version = messages + 1;
+  const reactions = heapAfter(() => {
+    for (const e of sends) {
+      const messageId = (e.data as { message_id: string }).message_id;
+      for (const user of [alice, bob]) {
+        for (const emoji of ['👍', '❤️'].slice(0, perUser)) {
+          version++;
+          s = evolve(s, parseConversationEvent(stored(version, 'ReactionAdded', { message_id: messageId, message_version: e.version, user_id: user, emoji, at: new Date().toISOString() })), version);
+        }
+      }
+    }
+    return s;
+  });
+  results.push(reactions.kept);
+  const count = messages * 2 * perUser;
+  process.stdout.write(`${JSON.stringify({ bench: 'state', fold: 'conversation-state', reactions: count, reactions_per_user_and_message: perUser, bytes_per_reaction: Math.round(reactions.bytes / count) })}\n`);
 }
 // Keep every fold reachable until the end, so no measurement is collected under another.
 if (results.length === 0) process.exit(1);

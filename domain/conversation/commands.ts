@@ -1,4 +1,5 @@
 import { z } from 'zod';
+import { MAX_CLIENT_MESSAGE_ID_CHARS, MAX_DESCRIPTION_CHARS, MAX_EMOJI_CHARS, MAX_GROUP_NAME_CHARS, MAX_ID_CHARS } from '../fields.js';
 import { ContentType, Id, MediaRef, MAX_GROUP_MEMBERS } from './events.js';
 
 /**
@@ -18,8 +19,8 @@ export const CreateGroup = z.object({
   data: z.object({
     conversation_id: Id,
     actor: Id,
-    name: z.string().trim().min(1).max(100),
-    description: z.string().max(2048).nullable(),
+    name: z.string().trim().min(1).max(MAX_GROUP_NAME_CHARS),
+    description: z.string().max(MAX_DESCRIPTION_CHARS).nullable(),
     member_ids: z.array(Id).max(MAX_GROUP_MEMBERS),
   }),
   metadata: Metadata,
@@ -46,7 +47,7 @@ export const SendMessage = z.object({
     content: z.string(),
     content_type: ContentType,
     media: MediaRef.nullable(),
-    client_message_id: z.string().min(1).max(128).nullable(),
+    client_message_id: z.string().min(1).max(MAX_CLIENT_MESSAGE_ID_CHARS).nullable(),
   }),
   metadata: Metadata,
 });
@@ -55,7 +56,7 @@ const ReactionCommandData = z.object({
   actor: Id,
   message_id: Id,
   message_version: z.number().int().positive(),
-  emoji: z.string().min(1).max(32),
+  emoji: z.string().min(1).max(MAX_EMOJI_CHARS),
   /**
    * The message_id of the MessageSent the store holds at message_version, or null when that
    * version is no message (or past the stream's end), as the caller read it before the command.
@@ -67,7 +68,7 @@ export const RemoveReaction = z.object({ type: z.literal('RemoveReaction'), data
 
 const WatermarkCommandData = z.object({
   actor: Id,
-  device_id: z.string().min(1).max(64),
+  device_id: z.string().min(1).max(MAX_ID_CHARS),
   up_to_version: z.number().int().positive(),
 });
 export const MarkDelivered = z.object({ type: z.literal('MarkDelivered'), data: WatermarkCommandData, metadata: Metadata });

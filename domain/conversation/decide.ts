@@ -1,4 +1,5 @@
 import { conflict, forbidden, illegalState, notFound, validation } from '../errors.js';
+import { isReactionEmoji, MAX_REACTIONS_PER_USER_AND_MESSAGE } from '../fields.js';
 import type { ConversationCommand, CommandOf } from './commands.js';
 import { MAX_GROUP_MEMBERS, type ConversationEvent } from './events.js';
 import {
@@ -6,7 +7,7 @@ import {
   deviceWatermarks,
   evolve,
   initialState,
-  reactionKey,
+  reactionsOf,
   type ActiveConversation,
   type ConversationState,
 } from './state.js';
@@ -159,9 +160,23 @@ function react(command: CommandOf<'AddReaction' | 'RemoveReaction'>, state: Acti
   if (d.message_version > state.version || d.stored_message_id !== d.message_id) {
     throw notFound('message_not_found', 'message not found in this conversation');
   }
-  const present = state.reactions.has(reactionKey(d.message_id, d.actor, d.emoji));
+  const held = reactionsOf(state, d.message_id, d.actor);
+  const present = held.includes(d.emoji);
   const data = { message_id: d.message_id, message_version: d.message_version, user_id: d.actor, emoji: d.emoji, at: command.metadata.now };
-  if (command.type === 'AddReaction') return present ? [] : [{ type: 'ReactionAdded', data }];
+  if (command.type === 'AddReaction') {
+    // Only emoji, and a bounded number of them per user and message. (Reactions added before these
+    // rules stay, and can be removed.)
+    if (!isReactionEmoji(d.emoji)) throw validation('invalid_emoji', 'emoji: expected one emoji (a fully-qualified RGI emoji such as 👍 or ❤️)', { field: 'emoji' });
+    if (present) return [];
+    if (held.length >= MAX_REACTIONS_PER_USER_AND_MESSAGE) {
+      throw validation(
+        'too_many_reactions',
+        `emoji: you already have ${held.length} reactions on this message, the most one person may have (${MAX_REACTIONS_PER_USER_AND_MESSAGE}); remove one first`,
+        { field: 'emoji' },
+      );
+    }
+    return [{ type: 'ReactionAdded', data }];
+  }
   if (!present) throw notFound('reaction_not_found', 'you have not reacted with this emoji');
   return [{ type: 'ReactionRemoved', data }];
 }

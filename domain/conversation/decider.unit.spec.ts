@@ -3,6 +3,7 @@ import { deciderSpecification } from '../testing/decider-spec.js';
 import type { ConversationCommand } from './commands.js';
 import { decider } from './decide.js';
 import type { ConversationEvent } from './events.js';
+import { MAX_REACTIONS_PER_USER_AND_MESSAGE } from '../fields.js';
 
 const spec = deciderSpecification(decider);
 const now = '2026-11-27T10:00:00.000Z';
@@ -154,6 +155,38 @@ describe('conversation decider', () => {
       spec.given([direct(), sent('alice', 'm1')]).when(react('AddReaction', 'bob', 2, 'm9')).thenThrows('message_not_found'));
     it('refuses a version this state has not reached, whatever the caller read', () =>
       spec.given([direct(), sent('alice', 'm1')]).when(react('AddReaction', 'bob', 3, 'm1')).thenThrows('message_not_found'));
+
+    const reactWith = (type: 'AddReaction' | 'RemoveReaction', actor: string, emoji: string): ConversationCommand => ({
+      type,
+      data: { actor, message_id: 'm1', message_version: 2, emoji, stored_message_id: 'm1' },
+      metadata,
+    });
+    const addedBy = (user: string, emoji: string): ConversationEvent => ({ type: 'ReactionAdded', data: { message_id: 'm1', message_version: 2, user_id: user, emoji, at: now } });
+    const removedBy = (user: string, emoji: string): ConversationEvent => ({ type: 'ReactionRemoved', data: { message_id: 'm1', message_version: 2, user_id: user, emoji, at: now } });
+    /** Emoji enough to reach the cap: the 20 RGI emoji from U+1F600 on. */
+    const faces = Array.from({ length: MAX_REACTIONS_PER_USER_AND_MESSAGE + 1 }, (_, i) => String.fromCodePoint(0x1f600 + i));
+    const atTheCap = [direct(), sent('alice', 'm1'), ...faces.slice(0, MAX_REACTIONS_PER_USER_AND_MESSAGE).map((e) => addedBy('bob', e))];
+
+    it.each(['❤️', '👍🏽', '🇫🇷', '#️⃣', '👨‍👩‍👧', '🏳️‍🌈'])('takes one emoji (skin tones, flags, keycaps and ZWJ sequences too): %s', (emoji) =>
+      spec.given([direct(), sent('alice', 'm1')]).when(reactWith('AddReaction', 'bob', emoji)).then([addedBy('bob', emoji)]));
+    it.each(['<svg/onload=alert(1)>', 'a', ':)', '👍👍', '❤', '\u0000', '\ud83d'])('refuses what is not one emoji (markup, letters, two emoji, an unqualified symbol): %j', (emoji) =>
+      spec.given([direct(), sent('alice', 'm1')]).when(reactWith('AddReaction', 'bob', emoji)).thenThrows('invalid_emoji'));
+    it(`caps one user's distinct reactions on one message at ${MAX_REACTIONS_PER_USER_AND_MESSAGE}`, () =>
+      spec.given(atTheCap).when(reactWith('AddReaction', 'bob', faces[MAX_REACTIONS_PER_USER_AND_MESSAGE]!)).thenThrows('too_many_reactions'));
+    it('at the cap, adding one the user already has still changes nothing', () =>
+      spec.given(atTheCap).when(reactWith('AddReaction', 'bob', faces[0]!)).thenNothingHappens());
+    it("the cap is per user: another member still reacts to the same message", () =>
+      spec.given(atTheCap).when(reactWith('AddReaction', 'alice', faces[0]!)).then([addedBy('alice', faces[0]!)]));
+    it('a removal makes room again', () =>
+      spec
+        .given([...atTheCap, removedBy('bob', faces[3]!)])
+        .when(reactWith('AddReaction', 'bob', faces[MAX_REACTIONS_PER_USER_AND_MESSAGE]!))
+        .then([addedBy('bob', faces[MAX_REACTIONS_PER_USER_AND_MESSAGE]!)]));
+    it('a reaction stored before the emoji rule can still be removed', () =>
+      spec
+        .given([direct(), sent('alice', 'm1'), addedBy('bob', '<b>hi</b>'), addedBy('bob', '👍')])
+        .when(reactWith('RemoveReaction', 'bob', '<b>hi</b>'))
+        .then([removedBy('bob', '<b>hi</b>')]));
   });
 
   describe('watermarks', () => {

@@ -1,4 +1,5 @@
 import { z } from 'zod';
+import { MAX_CLIENT_MESSAGE_ID_CHARS, MAX_DESCRIPTION_CHARS, MAX_EMOJI_CHARS, MAX_GROUP_NAME_CHARS, MAX_ID_CHARS } from '../fields.js';
 
 /**
  * The events of one conversation stream. Every conversation is one stream; the stream version of
@@ -11,7 +12,8 @@ import { z } from 'zod';
 
 export const MAX_GROUP_MEMBERS = 256;
 
-export const Id = z.string().min(1).max(64);
+/** As stored: the edges check more (domain/fields.ts); these schemas read what older versions stored too. */
+export const Id = z.string().min(1).max(MAX_ID_CHARS);
 export const ContentType = z.enum(['text', 'image', 'video', 'file']);
 export type ContentType = z.infer<typeof ContentType>;
 
@@ -31,8 +33,8 @@ export const ConversationCreated = z.object({
     created_by: Id,
     /** Every member at creation, the creator included. */
     members: z.array(Id).min(1).max(MAX_GROUP_MEMBERS),
-    name: z.string().max(100).nullable(),
-    description: z.string().max(2048).nullable(),
+    name: z.string().max(MAX_GROUP_NAME_CHARS).nullable(),
+    description: z.string().max(MAX_DESCRIPTION_CHARS).nullable(),
     created_at: z.string(),
   }),
 });
@@ -56,7 +58,7 @@ export const MessageSent = z.object({
     content: z.string(),
     content_type: ContentType,
     media: MediaRef.nullable(),
-    client_message_id: z.string().max(128).nullable(),
+    client_message_id: z.string().max(MAX_CLIENT_MESSAGE_ID_CHARS).nullable(),
     created_at: z.string(),
   }),
 });
@@ -66,7 +68,7 @@ const ReactionData = z.object({
   /** The sequence_number of the message reacted to. */
   message_version: z.number().int().positive(),
   user_id: Id,
-  emoji: z.string().min(1).max(32),
+  emoji: z.string().min(1).max(MAX_EMOJI_CHARS),
   at: z.string(),
 });
 export const ReactionAdded = z.object({ type: z.literal('ReactionAdded'), data: ReactionData });
@@ -75,7 +77,7 @@ export const ReactionRemoved = z.object({ type: z.literal('ReactionRemoved'), da
 /** A watermark: "user U, device D, has received / read every message up to version V". */
 const WatermarkData = z.object({
   user_id: Id,
-  device_id: z.string().min(1).max(64),
+  device_id: z.string().min(1).max(MAX_ID_CHARS),
   up_to_version: z.number().int().positive(),
   at: z.string(),
 });

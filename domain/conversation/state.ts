@@ -30,8 +30,13 @@ export type ConversationState =
       members: Map<string, Member>;
       /** sender_id -> client_message_id -> the message's sequence number (stream version). */
       clientMessages: Map<string, Map<string, number>>;
-      /** `${message_id}\u0000${user_id}\u0000${emoji}` */
-      reactions: Set<string>;
+      /**
+       * `${message_id}\u0000${user_id}` -> that user's emojis on that message, joined by U+0000
+       * (no stored value holds a NUL: the store refuses them). One string per user and message,
+       * usually the event's own emoji string: no more memory than a Set entry per reaction, and
+       * the per-user count (the cap) without scanning the conversation's reactions.
+       */
+      reactions: Map<string, string>;
       /** user_id -> highest watermarks over all of the user's devices. */
       userWatermarks: Map<string, Watermarks>;
       /** `${user_id}\u0000${device_id}` -> the device's watermarks. */
@@ -42,7 +47,7 @@ export type ActiveConversation = Extract<ConversationState, { status: 'active' }
 
 export const initialState = (): ConversationState => ({ status: 'absent', version: 0 });
 
-export const reactionKey = (messageId: string, userId: string, emoji: string) => `${messageId}\u0000${userId}\u0000${emoji}`;
+const reactionKey = (messageId: string, userId: string) => `${messageId}\u0000${userId}`;
 const deviceKey = (userId: string, deviceId: string) => `${userId}\u0000${deviceId}`;
 
 /**
@@ -66,7 +71,7 @@ export function evolve(state: ConversationState, event: ConversationEvent, versi
       description: d.description,
       members,
       clientMessages: new Map(),
-      reactions: new Set(),
+      reactions: new Map(),
       userWatermarks: new Map(),
       deviceWatermarks: new Map(),
     };
@@ -99,12 +104,20 @@ export function evolve(state: ConversationState, event: ConversationEvent, versi
       }
       return state;
     }
-    case 'ReactionAdded':
-      state.reactions.add(reactionKey(event.data.message_id, event.data.user_id, event.data.emoji));
+    case 'ReactionAdded': {
+      const key = reactionKey(event.data.message_id, event.data.user_id);
+      const held = state.reactions.get(key);
+      if (held === undefined) state.reactions.set(key, event.data.emoji);
+      else if (!held.split('\u0000').includes(event.data.emoji)) state.reactions.set(key, `${held}\u0000${event.data.emoji}`);
       return state;
-    case 'ReactionRemoved':
-      state.reactions.delete(reactionKey(event.data.message_id, event.data.user_id, event.data.emoji));
+    }
+    case 'ReactionRemoved': {
+      const key = reactionKey(event.data.message_id, event.data.user_id);
+      const rest = (state.reactions.get(key)?.split('\u0000') ?? []).filter((emoji) => emoji !== event.data.emoji);
+      if (rest.length === 0) state.reactions.delete(key);
+      else state.reactions.set(key, rest.join('\u0000'));
       return state;
+    }
     case 'Delivered':
     case 'Read': {
       const d = event.data;
@@ -125,6 +138,19 @@ export function evolve(state: ConversationState, event: ConversationEvent, versi
       const unreachable: never = event;
       return unreachable;
     }
+  }
+}
+
+/** The emojis `userId` has on message `messageId` (in the order they were added). */
+export function reactionsOf(state: ActiveConversation, messageId: string, userId: string): string[] {
+  return state.reactions.get(reactionKey(messageId, userId))?.split('\u0000') ?? [];
+}
+
+/** Every reaction of the conversation (for tools: `npm run replay -- --at-version`). */
+export function* allReactions(state: ActiveConversation): Generator<{ message_id: string; user_id: string; emoji: string }> {
+  for (const [key, emojis] of state.reactions) {
+    const [message_id = '', user_id = ''] = key.split('\u0000');
+    for (const emoji of emojis.split('\u0000')) yield { message_id, user_id, emoji };
   }
 }
 
@@ -177,12 +203,9 @@ export function undoOf(state: ConversationState, event: ConversationEvent): () =
       break;
     }
     case 'ReactionAdded':
-    case 'ReactionRemoved': {
-      const key = reactionKey(event.data.message_id, event.data.user_id, event.data.emoji);
-      const had = state.reactions.has(key);
-      undo = [() => (had ? state.reactions.add(key) : state.reactions.delete(key))];
+    case 'ReactionRemoved':
+      undo = [restore(state.reactions, reactionKey(event.data.message_id, event.data.user_id))];
       break;
-    }
     case 'Delivered':
     case 'Read': {
       const d = event.data;

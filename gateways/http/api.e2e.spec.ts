@@ -406,6 +406,35 @@ describe.each<Adapter>(['pglite', 'postgres'])('REST API on %s', (adapter) => {
     expect(after.body.messages[0].reactions).toEqual([{ emoji: '👍', count: 1, user_ids: [a.user_id] }]);
   });
 
+  it('reactions are one emoji each, at most 20 distinct per user and message, even when sent all at once', async () => {
+    const a = await api().register('cap_a');
+    const b = await api().register('cap_b');
+    const id = await directConversation(a, b);
+    const msg = (await send(a, id, 'so many feelings')).body;
+    const url = `/api/v1/messages/${msg.message_id}/reactions`;
+    const emoji = Array.from({ length: 25 }, (_, i) => String.fromCodePoint(0x1f600 + i)); // 😀 ... 😘
+
+    const replies = await Promise.all(emoji.map((e) => as(b).post(url, { emoji: e })));
+    expect(replies.filter((r) => r.status === 201)).toHaveLength(20);
+    const refused = replies.filter((r) => r.status !== 201);
+    expect(refused.map((r) => [r.status, r.body.error.code])).toEqual(Array(5).fill([400, 'too_many_reactions']));
+    expect(refused[0]!.body.error.message).toMatch(/^emoji: /);
+    const history = async () => (await as(a).get(`/api/v1/conversations/${id}/messages`)).body.messages[0].reactions as { user_ids: string[] }[];
+    expect((await history()).filter((r) => r.user_ids.includes(b.user_id))).toHaveLength(20);
+
+    // Another member is not affected; a removal makes room again.
+    expect((await as(a).post(url, { emoji: '😀' })).status).toBe(201);
+    const kept = replies.findIndex((r) => r.status === 201);
+    expect((await as(b).delete(`${url}/${encodeURIComponent(emoji[kept]!)}`)).status).toBe(204);
+    const late = emoji[replies.findIndex((r) => r.status !== 201)]!;
+    expect((await as(b).post(url, { emoji: late })).status).toBe(201);
+    expect((await history()).filter((r) => r.user_ids.includes(b.user_id))).toHaveLength(20);
+
+    const markup = await as(b).post(url, { emoji: '<svg/onload=alert(1)>' });
+    expect(markup.status).toBe(400);
+    expect(markup.body.error.message).toMatch(/^emoji: /);
+  });
+
   it('pages history backwards with before (a sequence number or a message id)', async () => {
     const a = await api().register('page_a');
     const b = await api().register('page_b');

@@ -2,7 +2,7 @@ import rateLimit from '@fastify/rate-limit';
 import Fastify, { type FastifyInstance } from 'fastify';
 import { identify, requireUser } from './auth.js';
 import { createMessageLookup, createReadYourWrites, type AppDeps, type RouteDeps } from './deps.js';
-import { HttpError, installErrorHandling } from './errors.js';
+import { HttpError, installErrorHandling, replyWithError } from './errors.js';
 import { authRoutes, sessionRoutes, type AuthRouteDeps } from './routes/auth.js';
 import { createFailureLimit } from './failure-limit.js';
 import { conversationRoutes } from './routes/conversations.js';
@@ -16,6 +16,8 @@ import { realtimeRoutes, type RealtimeRouteDeps } from './routes/realtime.js';
 import { receiptRoutes } from './routes/receipts.js';
 import { searchRoutes } from './routes/search.js';
 import { deviceRoutes } from './routes/devices.js';
+import { applySecurityHeaders, useSecurityHeaders } from './security-headers.js';
+import { SAFE_SERIALIZERS } from '../lib/log-safety.js';
 import { useZod } from './zod.js';
 
 export type { AppDeps } from './deps.js';
@@ -36,9 +38,15 @@ export const bodyLimitFor = (maxMessageBytes: number) => maxMessageBytes * 4 + 1
 export async function buildApp(deps: AppDeps, realtime?: RealtimeRouteDeps): Promise<FastifyInstance> {
   const bodyLimit = bodyLimitFor(deps.settings.maxMessageBytes);
   const app = Fastify({
-    loggerInstance: deps.logger,
+    // Request lines without query strings, errors without statement values, whatever logger is given.
+    loggerInstance: deps.logger.child({}, { serializers: SAFE_SERIALIZERS }),
     bodyLimit,
     return503OnClosing: true,
+    // Errors the router raises before any route or hook (a path that does not decode): the catalogue's format too.
+    frameworkErrors: (error, request, reply) => {
+      applySecurityHeaders(request.raw, reply.raw);
+      return replyWithError(reply, error, { bodyLimit });
+    },
   });
   useZod(app);
   // JSON only: a text/plain body gets 415 rather than a confusing "expected object".
@@ -46,6 +54,7 @@ export async function buildApp(deps: AppDeps, realtime?: RealtimeRouteDeps): Pro
   installErrorHandling(app, { bodyLimit });
   app.decorateRequest('user', null);
   app.decorateRequest('authFailure', null);
+  useSecurityHeaders(app);
 
   const windowMs = deps.settings.rateLimitWindowMs;
   await app.register(rateLimit, {

@@ -1,4 +1,4 @@
-import type { FastifyBaseLogger, FastifyError, FastifyInstance } from 'fastify';
+import type { FastifyBaseLogger, FastifyError, FastifyInstance, FastifyReply } from 'fastify';
 import { DomainError, type ErrorKind } from '../../domain/errors.js';
 
 /**
@@ -100,6 +100,11 @@ export function mapError(error: unknown, limits: { bodyLimit: number }): MappedE
         return clientError(400, 'validation_error', 'body: Required (Content-Type is application/json but the body is empty)');
       case 'FST_ERR_CTP_INVALID_MEDIA_TYPE':
         return clientError(415, 'unsupported_media_type', 'Content-Type: send application/json');
+      // Raised by the router before any route runs (Fastify's frameworkErrors, app.ts).
+      case 'FST_ERR_BAD_URL':
+        return clientError(400, 'bad_request', 'path: not a valid URL (malformed percent-encoding, or not UTF-8 once decoded)');
+      case 'FST_ERR_MAX_PARAM_LENGTH':
+        return clientError(414, 'bad_request', 'path: a path parameter is longer than the router accepts');
     }
     const status = error.statusCode ?? 500;
     if (status >= 400 && status < 500) return clientError(status, 'bad_request', error.message);
@@ -113,6 +118,12 @@ function clientError(status: number, code: string, message: string): MappedError
 
 function isFastifyError(error: unknown): error is FastifyError {
   return error instanceof Error && 'code' in error && typeof error.code === 'string';
+}
+
+/** Answers `error` in the catalogue's format (the router's own errors, which reach no error handler). */
+export function replyWithError(reply: FastifyReply, error: unknown, limits: { bodyLimit: number }) {
+  const mapped = mapError(error, limits);
+  return reply.code(mapped.status).type('application/json; charset=utf-8').send(mapped.body);
 }
 
 /** Installs the catalogue as the app's error and not-found handlers. */

@@ -1,11 +1,25 @@
 import { z } from 'zod';
 
-/** Zod schemas shared by the route plugins: identifiers and the bodies the API returns. */
+/**
+ * Zod schemas shared by the route plugins: the request fields that are the API's own, and the
+ * bodies it returns. Field rules (ids, text, versions, dates) are domain/fields.ts, shared with
+ * the WebSocket gateway.
+ */
 
-/** Ids as the domain takes them (users, conversations, messages). */
-export const Id = z.string().min(1).max(64);
+export { Id } from '../../domain/fields.js';
 
-export const Limit = (fallback: number, max: number) => z.coerce.number().int().min(1).max(max).default(fallback);
+/**
+ * An integer query parameter from `min` to `max`: decimal digits only (`1e2`, `0x10`, `NaN`,
+ * `Infinity`, `-1` and `1.5` are refused, naming the parameter).
+ */
+export const QueryInteger = (min: number, max: number) =>
+  z
+    .string()
+    .regex(/^\d{1,16}$/, `expected an integer from ${min} to ${max}`)
+    .transform(Number)
+    .pipe(z.number().int().min(min, `expected an integer from ${min} to ${max}`).max(max, `expected an integer from ${min} to ${max}`));
+
+export const Limit = (fallback: number, max: number) => QueryInteger(1, max).default(fallback);
 
 export const ContentType = z.enum(['text', 'image', 'video', 'file']);
 

@@ -40,11 +40,19 @@ describe('WebSocket gateway (embedded stack)', () => {
     return { case: 'sendMessage' as const, value: { conversationId, clientMessageId, content, contentType: ContentType.TEXT } };
   }
 
-  it('discovery: GET /api/v1/realtime names the WebSocket endpoint', async () => {
+  it('discovery: GET /api/v1/realtime names the WebSocket endpoint from configuration, whatever Host the request names', async () => {
     const alice = await stack.client.register('disc');
     const res = await as(alice).get('/api/v1/realtime');
     expect(res.status).toBe(200);
-    expect(res.body.websocket_url).toBe(url.replace('127.0.0.1', 'localhost'));
+    expect(res.body.websocket_url).toBe(url);
+    const spoofs: Record<string, string>[] = [{ host: 'evil.example:1234' }, { host: 'evil.example', 'x-forwarded-host': 'evil.example', 'x-forwarded-proto': 'https' }];
+    for (const headers of spoofs) {
+      const spoofed = await as(alice).get('/api/v1/realtime', headers);
+      expect(spoofed.body.websocket_url).toBe(url);
+    }
+    const client = await connectClient(res.body.websocket_url, { token: alice.token });
+    open.push(client);
+    expect(client.welcome.userId).toBe(alice.user_id);
   });
 
   it('alice and bob: message, delivered and read receipts, typing and presence cross', async () => {
@@ -268,5 +276,60 @@ describe('WebSocket gateway (embedded stack)', () => {
     const negotiated = await future.request({ case: 'hello', value: { token: user.token, protocolVersion: 7, deviceId: 'd', cursors: [] } });
     expect(negotiated.body.value).toMatchObject({ protocolVersion: 1 });
     future.close();
+  });
+
+  it('hostile values in frames get Error VALIDATION naming the field (never INTERNAL), store nothing, keep the connection', async () => {
+    const alice = await stack.client.register('hostile_ws_a');
+    const bob = await stack.client.register('hostile_ws_b');
+    const conversationId = await direct(alice, bob);
+    const a = await connect(alice);
+    await a.request({ case: 'sync', value: { cursors: [{ conversationId, lastVersion: 0 }] } });
+    const versionBefore = (await a.waitFor('syncDone', (d) => d.conversationId === conversationId)).version;
+
+    const cases: [string, Parameters<typeof a.request>[0]][] = [
+      ['send_message.content', sendFrame(conversationId, 'a\u0000b', 'h-1')],
+      ['send_message.content', sendFrame(conversationId, 'a\uffffb', 'h-2')],
+      ['send_message.client_message_id', sendFrame(conversationId, 'hi', 'h\u0000')],
+      ['send_message.conversation_id', sendFrame('c\u0000', 'hi', 'h-3')],
+      ['typing.conversation_id', { case: 'typing', value: { conversationId: 'c\u0000', isTyping: true } }],
+      ['mark_read.conversation_id', { case: 'markRead', value: { conversationId: '\u0000', upToVersion: 1 } }],
+      ['ack_delivered.up_to_version', { case: 'ackDelivered', value: { conversationId, upToVersion: 2 ** 31 } }],
+      ['sync.cursors[0].conversation_id', { case: 'sync', value: { cursors: [{ conversationId: 'c\u0000', lastVersion: 0 }] } }],
+      ['sync.cursors[0].last_version', { case: 'sync', value: { cursors: [{ conversationId, lastVersion: 2 ** 40 }] } }],
+    ];
+    for (const [field, body] of cases) {
+      const reply = await a.request(body);
+      expect({ field, reply: reply.body.case, code: reply.body.case === 'error' ? reply.body.value.code : null }).toEqual({ field, reply: 'error', code: ErrorCode.VALIDATION });
+      expect(reply.body.value).toMatchObject({ field });
+    }
+    expect(a.closed).toBeNull();
+    // Nothing was stored; a good send still works on the same connection.
+    const ack = await a.request(sendFrame(conversationId, 'still here', 'h-ok'));
+    expect(ack.body.value).toMatchObject({ sequenceNumber: versionBefore + 1 });
+
+    // A Hello with a device id the store cannot hold: VALIDATION, and a corrected Hello is welcome.
+    const fresh = await openSocket(url);
+    open.push(fresh);
+    const refused = await fresh.request({ case: 'hello', value: { token: alice.token, protocolVersion: 1, deviceId: 'phone\u0000', cursors: [] } });
+    expect(refused.body.value).toMatchObject({ code: ErrorCode.VALIDATION, field: 'hello.device_id' });
+    const welcome = await fresh.request({ case: 'hello', value: { token: alice.token, protocolVersion: 1, deviceId: 'phone', cursors: [] } });
+    expect(welcome.body.case).toBe('welcome');
+  });
+});
+
+describe('WebSocket discovery with PUBLIC_WS_URL', () => {
+  let stack: ApiStack;
+  beforeAll(async () => {
+    stack = await createApiStack('pglite', { env: { PUBLIC_WS_URL: 'wss://chat.example.com/ws' } });
+  });
+  afterAll(async () => {
+    await stack?.close();
+  });
+
+  it('answers the configured URL, also before (or without) a gateway listening here, and ignores Host', async () => {
+    const alice = await stack.client.register('pubws');
+    const res = await stack.client.as(alice).get('/api/v1/realtime', { host: 'evil.example:1234' });
+    expect(res.status).toBe(200);
+    expect(res.body.websocket_url).toBe('wss://chat.example.com/ws');
   });
 });

@@ -74,6 +74,8 @@ export type Config = Readonly<{
   wsLimits: WsLimitsConfig;
   /** Base URL clients reach this server at (links it signs); null: http://HOST:<bound port>. */
   publicUrl: string | null;
+  /** The WebSocket URL GET /api/v1/realtime gives clients; null: ws://HOST:<the gateway's bound port>/ws (never a request's Host). */
+  publicWsUrl: string | null;
   /** Media uploads (issue 5): limits, allowlist, URL lifetimes, and S3 (null: local disk under dataDir/media). */
   media: MediaConfig;
   /** Elasticsearch nodes for message search; empty: PostgreSQL full-text search in the read-model database. */
@@ -223,6 +225,23 @@ const httpUrl = z.preprocess(
     .optional(),
 );
 
+const wsUrl = z.preprocess(
+  unsetIfEmpty,
+  z
+    .string()
+    .superRefine((raw, ctx) => {
+      let ok = false;
+      try {
+        const url = new URL(raw);
+        ok = (url.protocol === 'ws:' || url.protocol === 'wss:') && url.search === '' && url.hash === '' && url.username === '' && url.password === '';
+      } catch {
+        // reported below
+      }
+      if (!ok) ctx.addIssue({ code: 'custom', message: 'expected a ws:// or wss:// URL without credentials, query or fragment (wss://chat.example.com/ws)' });
+    })
+    .optional(),
+);
+
 function text(fallback: string) {
   return z.preprocess(unsetIfEmpty, z.string().default(fallback));
 }
@@ -365,6 +384,7 @@ const EnvSchema = z.object({
   WS_TRUSTED_PROXIES: addressList,
   WS_SYNC_CURSOR_RATE: integer(1, 1_000_000, 200),
   PUBLIC_URL: httpUrl,
+  PUBLIC_WS_URL: wsUrl,
   MEDIA_MAX_BYTES: integer(1, 5 * 1024 * 1024 * 1024, 100_000_000),
   MEDIA_ALLOWED_TYPES: mediaTypes,
   MEDIA_UPLOAD_URL_TTL_SECONDS: integer(10, 7 * 86_400, 900),
@@ -499,6 +519,7 @@ export function parseConfig(env: Record<string, string | undefined>): Config {
       syncCursorsPerSecond: e.WS_SYNC_CURSOR_RATE,
     }),
     publicUrl: e.PUBLIC_URL ?? null,
+    publicWsUrl: e.PUBLIC_WS_URL ?? null,
     media: Object.freeze({
       maxBytes: e.MEDIA_MAX_BYTES,
       allowedTypes: Object.freeze(e.MEDIA_ALLOWED_TYPES ?? [...DEFAULT_MEDIA_TYPES]),

@@ -37,6 +37,7 @@ describe('parseConfig', () => {
       wsRateLimit: 200,
       wsLimits: { maxConnectionsPerUser: 16, maxConnectionsPerAddress: 256, maxUnauthenticatedPerAddress: 32, trustedProxies: [], syncCursorsPerSecond: 200 },
       publicUrl: null,
+      publicWsUrl: null,
       media: {
         maxBytes: 100_000_000,
         allowedTypes: expect.arrayContaining(['image/jpeg', 'image/png', 'video/mp4', 'application/pdf']),
@@ -195,6 +196,14 @@ describe('parseConfig', () => {
     expect(configErrorOf({ PUSH_PROVIDER: 'apns' }).message).toBe('PUSH_PROVIDER: expected one of log, fcm, got "apns"');
     expect(configErrorOf({ FCM_PROJECT_ID: 'Bad Project' }).variables).toEqual(['FCM_PROJECT_ID']);
     expect(configErrorOf({ PUSH_MIN_INTERVAL_MS: '-5' }).variables).toEqual(['PUSH_MIN_INTERVAL_MS']);
+  });
+
+  it('reads PUBLIC_WS_URL as a ws:// or wss:// URL, naming the variable when it is anything else', () => {
+    expect(parseConfig({ PUBLIC_WS_URL: 'wss://chat.example.com/ws' }).publicWsUrl).toBe('wss://chat.example.com/ws');
+    expect(parseConfig({ PUBLIC_WS_URL: 'ws://10.0.0.5:3001/ws' }).publicWsUrl).toBe('ws://10.0.0.5:3001/ws');
+    for (const bad of ['https://chat.example.com/ws', 'chat.example.com', 'wss://chat.example.com/ws?x=1', 'wss://user:pw@chat.example.com/ws']) {
+      expect(configErrorOf({ PUBLIC_WS_URL: bad }).variables).toEqual(['PUBLIC_WS_URL']);
+    }
   });
 
   it('treats an empty variable as unset', () => {

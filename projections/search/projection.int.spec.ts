@@ -1,4 +1,4 @@
-import { randomUUID } from 'node:crypto';
+import { randomBytes, randomUUID } from 'node:crypto';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createPgliteEventStore } from '../../infra/event-store/pglite.js';
 import type { NewEvent } from '../../infra/event-store/port.js';
@@ -23,7 +23,7 @@ describe('search projection', { timeout: 60_000 }, () => {
     const index = createPostgresSearchIndex({ db });
     projector = createProjector({ store, db, projections: [createSearchProjection({ index })], batchSize: 3 });
     await projector.ensureSchema();
-    queries = createSearchQueries({ db, index });
+    queries = createSearchQueries({ db, index, cursorKey: randomBytes(32) });
   }, 180_000);
   afterAll(async () => {
     await store?.close();

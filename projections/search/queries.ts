@@ -1,5 +1,6 @@
-import { createHash } from 'node:crypto';
+import { createHash, createHmac, timingSafeEqual } from 'node:crypto';
 import { z } from 'zod';
+import { Id, parseInstant } from '../../domain/fields.js';
 import { analyzeQuery } from '../../domain/search/analysis.js';
 import { EmptyQueryError, type MembershipInterval, type SearchAfter, type SearchIndex } from '../../infra/search/port.js';
 import type { SqlClient } from '../../infra/sql/port.js';
@@ -40,7 +41,17 @@ export class InvalidCursorError extends Error {
   override readonly name = 'InvalidCursorError';
 }
 
-const CursorBody = z.object({ v: z.literal(1), q: z.string(), s: z.number().finite(), c: z.string().min(1), m: z.string().min(1) });
+const CursorBody = z.object({
+  v: z.literal(1),
+  q: z.string(),
+  s: z.number().finite(),
+  c: z.string().refine((c) => parseInstant(c) !== null),
+  m: Id,
+});
+
+/** The key that signs search cursors, derived from the server's secret for this one purpose. */
+export const searchCursorKey = (secret: string | Uint8Array): Buffer =>
+  createHmac('sha256', secret).update('chat-backend search cursor v1').digest();
 
 /** What a cursor is bound to: the same query and filters (not the limit, which may change between pages). */
 function fingerprint(q: Omit<UserSearch, 'limit' | 'cursor'>): string {
@@ -50,25 +61,49 @@ function fingerprint(q: Omit<UserSearch, 'limit' | 'cursor'>): string {
     .slice(0, 16);
 }
 
-export function encodeCursor(after: SearchAfter, q: Omit<UserSearch, 'limit' | 'cursor'>): string {
-  return Buffer.from(JSON.stringify({ v: 1, q: fingerprint(q), s: after.score, c: after.created_at, m: after.message_id })).toString('base64url');
+const signatureOf = (key: Uint8Array, payload: string) => createHmac('sha256', key).update(payload).digest();
+
+/**
+ * `<payload>.<signature>`: the payload is the last hit's sort key and the query's fingerprint
+ * (base64url JSON), the signature an HMAC-SHA256 of it with the server's cursor key. A client
+ * can neither forge a cursor nor edit one (a score or date that the index cannot take, another
+ * message id): the index is only ever asked to continue after a hit it returned.
+ */
+export function encodeCursor(after: SearchAfter, q: Omit<UserSearch, 'limit' | 'cursor'>, key: Uint8Array): string {
+  const payload = Buffer.from(JSON.stringify({ v: 1, q: fingerprint(q), s: after.score, c: after.created_at, m: after.message_id })).toString('base64url');
+  return `${payload}.${signatureOf(key, payload).toString('base64url')}`;
 }
 
-export function decodeCursor(cursor: string, q: Omit<UserSearch, 'limit' | 'cursor'>): SearchAfter {
+export function decodeCursor(cursor: string, q: Omit<UserSearch, 'limit' | 'cursor'>, key: Uint8Array): SearchAfter {
+  const notOurs = () => new InvalidCursorError('cursor: not a cursor returned by this API');
+  const match = /^([A-Za-z0-9_-]+)\.([A-Za-z0-9_-]{43})$/.exec(cursor);
+  if (match === null) throw notOurs();
+  const [, payload = '', signature = ''] = match;
+  const given = Buffer.from(signature, 'base64url');
+  const expected = signatureOf(key, payload);
+  if (given.length !== expected.length || !timingSafeEqual(given, expected)) throw notOurs();
   let parsed: unknown;
   try {
-    if (!/^[A-Za-z0-9_-]+$/.test(cursor)) throw new Error('not base64url');
-    parsed = JSON.parse(Buffer.from(cursor, 'base64url').toString('utf8'));
+    parsed = JSON.parse(Buffer.from(payload, 'base64url').toString('utf8'));
   } catch {
-    throw new InvalidCursorError('cursor: not a cursor returned by this API');
+    throw notOurs();
   }
+  // Signed by us, so well-formed; checked all the same, as everything read from outside is.
   const body = CursorBody.safeParse(parsed);
-  if (!body.success || Number.isNaN(Date.parse(body.data.c))) throw new InvalidCursorError('cursor: not a cursor returned by this API');
+  if (!body.success) throw notOurs();
   if (body.data.q !== fingerprint(q)) throw new InvalidCursorError('cursor: belongs to another query (query and filters must stay the same between pages)');
   return { score: body.data.s, created_at: body.data.c, message_id: body.data.m };
 }
 
-export function createSearchQueries(deps: { db: SqlClient; index: SearchIndex }) {
+export type SearchQueriesDeps = {
+  db: SqlClient;
+  index: SearchIndex;
+  /** Signs the cursors (searchCursorKey of the server's secret; at least 32 bytes). */
+  cursorKey: Uint8Array;
+};
+
+export function createSearchQueries(deps: SearchQueriesDeps) {
+  if (deps.cursorKey.length < 32) throw new RangeError('search queries: the cursor key must be at least 32 bytes');
   async function scopeOf(userId: string, conversationId?: string): Promise<MembershipInterval[]> {
     const { rows } = await deps.db.query<{ conversation_id: string; from_version: number; to_version: number | null }>(
       conversationId === undefined
@@ -86,7 +121,7 @@ export function createSearchQueries(deps: { db: SqlClient; index: SearchIndex })
     async search(q: UserSearch): Promise<SearchResults> {
       const terms = analyzeQuery(q.text);
       if (terms.length === 0) throw new EmptyQueryError();
-      const after = q.cursor === undefined ? undefined : decodeCursor(q.cursor, q);
+      const after = q.cursor === undefined ? undefined : decodeCursor(q.cursor, q, deps.cursorKey);
       const scope = await scopeOf(q.userId, q.conversationId);
       const page = await deps.index.search({
         text: q.text,
@@ -106,7 +141,7 @@ export function createSearchQueries(deps: { db: SqlClient; index: SearchIndex })
           created_at: h.created_at,
           snippet: buildSnippet(h.content, terms),
         })),
-        next_cursor: page.next === null ? null : encodeCursor(page.next, q),
+        next_cursor: page.next === null ? null : encodeCursor(page.next, q, deps.cursorKey),
       };
     },
   };

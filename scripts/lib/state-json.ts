@@ -1,4 +1,4 @@
-import type { ConversationState } from '../../domain/conversation/state.js';
+import { allReactions, type ConversationState } from '../../domain/conversation/state.js';
 
 /** A conversation state as plain JSON (the decider's Maps and Sets as sorted arrays), for printing and comparing. */
 export function stateToJson(state: ConversationState): Record<string, unknown> {
@@ -25,10 +25,7 @@ export function stateToJson(state: ConversationState): Record<string, unknown> {
       (c) => `${c.sender_id}\u0000${c.client_message_id}`,
     ),
     reactions: byKey(
-      [...state.reactions].map((key) => {
-        const [message_id, user_id, emoji] = split(key);
-        return { message_id, user_id, emoji };
-      }),
+      [...allReactions(state)],
       (r) => `${r.message_id}\u0000${r.user_id}\u0000${r.emoji}`,
     ),
     watermarks: byKey(

@@ -4,6 +4,7 @@ import { MAX_PASSWORD_LENGTH, passwordProblem } from '../../../infra/users/passw
 import type { AccountService } from '../accounts.js';
 import { caller } from '../auth.js';
 import type { FailureLimit } from '../failure-limit.js';
+import { line } from '../../../domain/fields.js';
 import type { ZodTypeProvider } from '../zod.js';
 
 /**
@@ -35,7 +36,7 @@ const newPassword = (minLength: number) =>
 const Session = z.object({ user_id: z.string(), username: z.string(), token: z.string(), refresh_token: z.string(), expires_in: z.number() });
 const Renewed = z.object({ user_id: z.string(), username: z.string(), token: z.string(), expires_in: z.number() });
 
-const Login = z.string().min(1).max(254);
+const Login = line(1, 254);
 const LoginBody = z
   .object({ username: Login.optional(), email: Login.optional(), login: Login.optional(), password: z.string().min(1).max(MAX_PASSWORD_LENGTH * 2) })
   .superRefine((body, ctx) => {

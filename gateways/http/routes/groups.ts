@@ -2,6 +2,7 @@ import type { FastifyPluginAsync } from 'fastify';
 import { z } from 'zod';
 import type { ConversationView } from '../../../commands/conversations.js';
 import { MAX_GROUP_MEMBERS } from '../../../domain/conversation/events.js';
+import { Description, GroupName } from '../../../domain/fields.js';
 import { caller } from '../auth.js';
 import type { RouteDeps } from '../deps.js';
 import { GroupBody, Id } from '../schemas.js';
@@ -13,8 +14,8 @@ import type { ZodTypeProvider } from '../zod.js';
  */
 
 const CreateGroupBody = z.object({
-  name: z.string().trim().min(1).max(100),
-  description: z.string().max(2048).nullable().optional(),
+  name: GroupName,
+  description: Description.nullable().optional(),
   member_ids: z.array(Id).max(MAX_GROUP_MEMBERS),
 });
 

@@ -54,13 +54,17 @@ export function mediaFileRoutes(store: LocalDiskObjectStore): FastifyPluginAsync
       } catch (error) {
         throw asHttp(error);
       }
+      // User bytes: never sniffed, never run (a sandboxed document with no sources), saved rather
+      // than shown when opened as a page (an <img> of a thumbnail still shows), embeddable from
+      // the app's origin (the signed URL is the authorisation), cached by the client alone.
       reply
         .header('content-type', object.contentType ?? 'application/octet-stream')
         .header('content-length', String(object.sizeBytes))
         .header('x-content-type-options', 'nosniff')
         .header('content-security-policy', "default-src 'none'; sandbox")
+        .header('content-disposition', object.fileName !== null ? contentDisposition(object.fileName) : 'attachment')
+        .header('cross-origin-resource-policy', 'cross-origin')
         .header('cache-control', 'private, max-age=300');
-      if (object.fileName !== null) reply.header('content-disposition', contentDisposition(object.fileName));
       return reply.send(object.body);
     });
   };

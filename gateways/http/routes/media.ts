@@ -1,5 +1,6 @@
 import type { FastifyPluginAsync } from 'fastify';
 import { z } from 'zod';
+import { FileName, line } from '../../../domain/fields.js';
 import { caller } from '../auth.js';
 import type { RouteDeps } from '../deps.js';
 import { HttpError } from '../errors.js';
@@ -14,9 +15,9 @@ import type { MediaService } from '../../media/service.js';
  */
 
 const AnnounceBody = z.object({
-  content_type: z.string().min(3).max(255),
+  content_type: line(3, 255),
   size_bytes: z.number().int().min(1),
-  file_name: z.string().min(1).max(1024),
+  file_name: FileName,
   conversation_id: Id,
 });
 

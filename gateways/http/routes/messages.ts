@@ -6,6 +6,7 @@ import { HttpError } from '../errors.js';
 import { ContentType, HistoryMessageBody, Id, Limit, MessageBody } from '../schemas.js';
 import type { ZodTypeProvider } from '../zod.js';
 import type { MediaRef } from '../../../domain/conversation/events.js';
+import { ClientMessageId, MAX_VERSION, text } from '../../../domain/fields.js';
 
 /**
  * POST /api/v1/conversations/:id/messages (send; idempotent by client_message_id) and
@@ -16,17 +17,30 @@ const ConversationParams = z.object({ id: Id });
 
 const SendBody = z.object({
   /** The text; for image / video / file a caption, which may be empty. */
-  content: z.string().optional(),
+  content: text().optional(),
   content_type: ContentType.default('text'),
   /** From POST /api/v1/media, after the upload: required for image / video / file. */
   media_id: Id.optional(),
-  client_message_id: z.string().min(1).max(128).optional(),
+  client_message_id: ClientMessageId.optional(),
+});
+
+/** `before`: a sequence_number (digits, 1..MAX_VERSION) or a message_id of this conversation. */
+const Before = z.string().transform((raw, ctx): { sequence: number } | { messageId: string } => {
+  if (/^\d+$/.test(raw)) {
+    const sequence = Number(raw);
+    if (sequence >= 1 && sequence <= MAX_VERSION) return { sequence };
+    ctx.addIssue({ code: 'custom', message: `a sequence_number is from 1 to ${MAX_VERSION}` });
+    return z.NEVER;
+  }
+  const id = Id.safeParse(raw);
+  if (id.success) return { messageId: id.data };
+  ctx.addIssue({ code: 'custom', message: `expected a sequence_number or a message_id: ${id.error.issues[0]?.message ?? 'invalid'}` });
+  return z.NEVER;
 });
 
 const HistoryQuery = z.object({
   limit: Limit(50, 200),
-  /** A message_id of this conversation, or a sequence_number. */
-  before: z.string().min(1).max(64).optional(),
+  before: Before.optional(),
 });
 
 export function messageRoutes(deps: RouteDeps): FastifyPluginAsync {
@@ -92,12 +106,12 @@ export function messageRoutes(deps: RouteDeps): FastifyPluginAsync {
         const { limit, before } = request.query;
         let beforeSequence: number | undefined;
         if (before !== undefined) {
-          if (/^\d+$/.test(before)) {
-            beforeSequence = Number(before);
+          if ('sequence' in before) {
+            beforeSequence = before.sequence;
           } else {
-            const ref = await deps.queries.messageRef(before);
+            const ref = await deps.queries.messageRef(before.messageId);
             if (!ref || ref.conversation_id !== conversationId) {
-              throw new HttpError('invalid_cursor', `before: no message ${before} in this conversation`);
+              throw new HttpError('invalid_cursor', `before: no message ${before.messageId} in this conversation`);
             }
             beforeSequence = ref.sequence_number;
           }

@@ -2,16 +2,19 @@ import type { FastifyPluginAsync } from 'fastify';
 import { z } from 'zod';
 import { caller } from '../auth.js';
 import type { RouteDeps } from '../deps.js';
+import { Emoji, line, MAX_EMOJI_CHARS } from '../../../domain/fields.js';
 import { Id } from '../schemas.js';
 import type { ZodTypeProvider } from '../zod.js';
 
-/** POST /api/v1/messages/:message_id/reactions {emoji}; DELETE .../reactions/:emoji (URL-encoded). Members only. */
+/**
+ * POST /api/v1/messages/:message_id/reactions {emoji}: one RGI emoji, at most
+ * MAX_REACTIONS_PER_USER_AND_MESSAGE distinct ones per user and message (the decider's rules).
+ * DELETE .../reactions/:emoji (URL-encoded): any reaction the caller has, including one added
+ * before reactions were limited to emoji. Members only.
+ */
 
-const Emoji = z
-  .string()
-  .min(1)
-  .max(32)
-  .regex(/^\S+$/u, 'expected an emoji, without spaces');
+/** What a reaction added before the emoji rule may hold: one line of up to 32 characters. */
+const StoredReaction = line(1, MAX_EMOJI_CHARS);
 
 const ReactionReply = z.object({ message_id: z.string(), conversation_id: z.string(), user_id: z.string(), emoji: z.string() });
 
@@ -36,7 +39,7 @@ export function reactionRoutes(deps: RouteDeps): FastifyPluginAsync {
 
     app.delete(
       '/messages/:message_id/reactions/:emoji',
-      { schema: { params: z.object({ message_id: Id, emoji: Emoji }) } },
+      { schema: { params: z.object({ message_id: Id, emoji: StoredReaction }) } },
       async (request, reply) => {
         const me = caller(request);
         const ref = await deps.requireMessage(request.params.message_id);

@@ -1,6 +1,7 @@
 import type { FastifyPluginAsync } from 'fastify';
 import { z } from 'zod';
 import { forbidden } from '../../../domain/errors.js';
+import type { Config } from '../../../infra/config/config.js';
 import type { PresenceStore } from '../../../infra/presence/port.js';
 import { caller } from '../auth.js';
 import type { RouteDeps } from '../deps.js';
@@ -18,9 +19,23 @@ import type { ZodTypeProvider } from '../zod.js';
  */
 export type RealtimeRouteDeps = {
   presence: PresenceStore;
-  /** The WebSocket gateway's port, once it listens (null: no gateway in this process). */
-  websocketPort: () => number | null;
+  /** What GET /realtime answers (websocketUrlOf): from configuration only, never from the request. */
+  websocketUrl: () => string | null;
 };
+
+/**
+ * The WebSocket URL clients are given: PUBLIC_WS_URL, else ws://HOST:<the gateway's bound port>/ws
+ * (HOST 0.0.0.0 / :: becomes 127.0.0.1), else null (no gateway in this process and none
+ * configured). Never built from a request's Host or X-Forwarded-* headers: anyone can set those,
+ * and a reply (or a cache in front of the API) would then send clients, with their token in
+ * Hello, to the attacker's host.
+ */
+export function websocketUrlOf(config: Pick<Config, 'publicWsUrl' | 'host'>, gatewayPort: number | null): string | null {
+  if (config.publicWsUrl !== null) return config.publicWsUrl;
+  if (gatewayPort === null) return null;
+  const host = config.host === '0.0.0.0' || config.host === '::' ? '127.0.0.1' : config.host.includes(':') ? `[${config.host}]` : config.host;
+  return `ws://${host}:${gatewayPort}/ws`;
+}
 
 const PresenceBody = z.object({
   user_id: z.string(),
@@ -34,11 +49,7 @@ export function realtimeRoutes(deps: RouteDeps, realtime: RealtimeRouteDeps): Fa
 
     app.get('/realtime', { schema: { response: { 200: z.object({ websocket_url: z.string().nullable() }) } } }, async (request) => {
       caller(request);
-      const port = realtime.websocketPort();
-      if (port === null) return { websocket_url: null };
-      const hostname = request.hostname.replace(/:\d+$/, '') || '127.0.0.1';
-      const scheme = request.protocol === 'https' ? 'wss' : 'ws';
-      return { websocket_url: `${scheme}://${hostname}:${port}/ws` };
+      return { websocket_url: realtime.websocketUrl() };
     });
 
     app.post(

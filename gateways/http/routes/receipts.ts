@@ -1,5 +1,6 @@
 import type { FastifyPluginAsync } from 'fastify';
 import { z } from 'zod';
+import { DeviceId } from '../../../domain/fields.js';
 import { caller } from '../auth.js';
 import type { RouteDeps } from '../deps.js';
 import { HttpError } from '../errors.js';
@@ -30,7 +31,7 @@ export function receiptRoutes(deps: RouteDeps): FastifyPluginAsync {
       {
         schema: {
           params: MessageParams,
-          headers: z.looseObject({ 'x-device-id': z.string().min(1).max(64).default('default') }),
+          headers: z.looseObject({ 'x-device-id': DeviceId.default('default') }),
           body: z.object({ status: z.enum(['delivered', 'read']) }),
           response: { 200: MarkReply },
         },

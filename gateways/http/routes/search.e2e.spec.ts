@@ -176,6 +176,33 @@ describe.each<Adapter>(['pglite', 'postgres'])('search API on %s', (adapter) => 
     expect(stolen.status).toBe(400);
   });
 
+  it('refuses a cursor the client edited (score, date, message id) with 400 invalid_cursor, and takes the real one', async () => {
+    const alice = await register('alice');
+    const bob = await register('bob');
+    const conv = await direct(alice, bob);
+    const w = word('ledger');
+    for (let i = 0; i < 3; i++) await send(alice, conv, `${w} entry ${i}`);
+    await eventually(alice, { query: w }, 3);
+    const first = await search(alice, { query: w, limit: 1 });
+    const cursor: string = first.body.next_cursor;
+    // What an attacker does: decode the payload (base64url JSON), keep its query fingerprint,
+    // change what the index is asked to continue after, encode it again, signature (if any) kept.
+    const edited = (change: Record<string, unknown>) => {
+      const [payload = '', ...signature] = cursor.split('.');
+      const body = JSON.parse(Buffer.from(payload, 'base64url').toString('utf8'));
+      return [Buffer.from(JSON.stringify({ ...body, ...change })).toString('base64url'), ...signature].join('.');
+    };
+    for (const change of [{ s: 1e308 }, { s: -1e308 }, { c: '0000-01-01T00:00:00.000Z' }, { c: '+275760-09-13T00:00:00.000Z' }, { m: '\u0000' }, { m: 'x'.repeat(100) }, { s: 0 }]) {
+      const res = await search(alice, { query: w, limit: 1, cursor: edited(change) });
+      expect({ change, status: res.status, code: res.body.error?.code }).toEqual({ change, status: 400, code: 'invalid_cursor' });
+      expect(res.body.error.message).toMatch(/^cursor: /);
+    }
+    const next = await search(alice, { query: w, limit: 1, cursor });
+    expect(next.status).toBe(200);
+    expect(next.body.hits).toHaveLength(1);
+    expect(next.body.hits[0].message_id).not.toBe(first.body.hits[0].message_id);
+  });
+
   it('answers 400 naming the parameter for bad input', async () => {
     const alice = await register('alice');
     const cases: [Record<string, string | number>, RegExp, string?][] = [

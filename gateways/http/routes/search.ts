@@ -6,6 +6,7 @@ import { caller } from '../auth.js';
 import type { RouteDeps } from '../deps.js';
 import { HttpError } from '../errors.js';
 import { Id, Limit } from '../schemas.js';
+import { MAX_INSTANT_MS, parseInstant, text } from '../../../domain/fields.js';
 import type { ZodTypeProvider } from '../zod.js';
 
 /**
@@ -16,23 +17,27 @@ import type { ZodTypeProvider } from '../zod.js';
  */
 
 const MAX_QUERY_CHARS = 500;
-const DATE_ONLY = /^\d{4}-\d{2}-\d{2}$/;
-const DATE_TIME = /^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}(:\d{2}(\.\d{1,9})?)?(Z|[+-]\d{2}:\d{2})$/;
+/** The cursors this API hands out are about 200 characters (projections/search/queries.ts). */
+const MAX_CURSOR_CHARS = 512;
 
-const QueryText = z
-  .string({ error: 'Required' })
+const QueryText = text()
   .trim()
   .min(1, 'must not be empty')
   .max(MAX_QUERY_CHARS, `at most ${MAX_QUERY_CHARS} characters`);
 
-/** An ISO 8601 date (YYYY-MM-DD, UTC) or date-time with an offset. */
-const Instant = z
-  .string()
-  .refine((s) => (DATE_ONLY.test(s) || DATE_TIME.test(s)) && !Number.isNaN(Date.parse(DATE_ONLY.test(s) ? `${s}T00:00:00Z` : s)), {
-    message: 'expected an ISO 8601 date (2026-01-31) or date-time with offset (2026-01-31T18:00:00Z)',
-  });
+/** An ISO 8601 date (YYYY-MM-DD, UTC) or date-time with an offset, from year 1 to 9999. */
+const Instant = z.string().transform((raw, ctx) => {
+  const instant = parseInstant(raw);
+  if (instant === null) {
+    ctx.addIssue({ code: 'custom', message: 'expected an ISO 8601 date (2026-01-31) or date-time with offset (2026-01-31T18:00:00Z), from year 0001 to 9999' });
+    return z.NEVER;
+  }
+  return instant;
+});
 
-const ConversationSearchQuery = z.object({ query: QueryText, limit: Limit(20, 100), cursor: z.string().min(1).max(512).optional() });
+const Cursor = z.string().min(1).max(MAX_CURSOR_CHARS);
+
+const ConversationSearchQuery = z.object({ query: QueryText, limit: Limit(20, 100), cursor: Cursor.optional() });
 
 const GlobalSearchQuery = ConversationSearchQuery.extend({
   sender: Id.optional(),
@@ -51,14 +56,19 @@ const SearchHitBody = z.object({
 });
 const SearchResponse = z.object({ hits: z.array(SearchHitBody), next_cursor: z.string().nullable() });
 
-/** `from` is inclusive from its first millisecond; `to` is inclusive up to its last (a date: the whole day, UTC). */
-export function dateRange(from: string | undefined, to: string | undefined): { from?: string; until?: string } {
-  const start = from === undefined ? undefined : Date.parse(DATE_ONLY.test(from) ? `${from}T00:00:00Z` : from);
-  const end = to === undefined ? undefined : DATE_ONLY.test(to) ? Date.parse(`${to}T00:00:00Z`) + 86_400_000 : Date.parse(to) + 1;
+type Instant = { ms: number; dateOnly: boolean };
+
+/**
+ * `from` is inclusive from its first millisecond; `to` is inclusive up to its last (a date: the
+ * whole day, UTC). A `to` at the end of year 9999 sets no upper bound (nothing is later).
+ */
+export function dateRange(from: Instant | undefined, to: Instant | undefined): { from?: string; until?: string } {
+  const start = from?.ms;
+  const end = to === undefined ? undefined : to.ms + (to.dateOnly ? 86_400_000 : 1);
   if (start !== undefined && end !== undefined && start >= end) throw new HttpError('validation_error', 'from: must not be after to');
   return {
     ...(start !== undefined ? { from: new Date(start).toISOString() } : {}),
-    ...(end !== undefined ? { until: new Date(end).toISOString() } : {}),
+    ...(end !== undefined && end <= MAX_INSTANT_MS ? { until: new Date(end).toISOString() } : {}),
   };
 }
 

@@ -1,18 +1,14 @@
 import { z } from 'zod';
+import { ClientMessageId, CursorVersion, DeviceId, Id, text, Version } from '../../../domain/fields.js';
 import { ContentType, PresenceStatus } from './gen/chat/v1/common_pb.js';
 import type { ClientFrame } from './frames.js';
-import { MAX_CLIENT_MESSAGE_ID_LENGTH, MAX_CONTENT_BYTES, MAX_CURSORS, MAX_ID_LENGTH, MAX_TOKEN_LENGTH } from './limits.js';
+import { MAX_CONTENT_BYTES, MAX_CURSORS, MAX_TOKEN_LENGTH } from './limits.js';
 
 /**
  * What a decoded ClientFrame must hold before the gateway acts on it. protobuf decoding checks
- * the wire types; these schemas check the values (PROTOCOL.md lists the limits).
+ * the wire types; these schemas check the values (PROTOCOL.md lists the limits). The field rules
+ * (ids, text, versions) are the REST API's too: domain/fields.ts.
  */
-
-const Id = z.string().min(1).max(MAX_ID_LENGTH);
-/** A stream version the client refers to: 1 .. 2^53-1. */
-const Version = z.number().int().min(1).max(Number.MAX_SAFE_INTEGER);
-/** A cursor may be 0: "I know this conversation but have seen none of its events". */
-const CursorVersion = z.number().int().min(0).max(Number.MAX_SAFE_INTEGER);
 
 const Cursor = z.object({ conversationId: Id, lastVersion: CursorVersion });
 const Cursors = z
@@ -31,16 +27,15 @@ const Cursors = z
 const Hello = z.object({
   token: z.string().max(MAX_TOKEN_LENGTH),
   protocolVersion: z.number().int().min(1, 'must be at least 1'),
-  deviceId: Id,
+  deviceId: DeviceId,
   cursors: Cursors,
 });
 
 const SendMessage = z.object({
   conversationId: Id,
-  clientMessageId: z.string().min(1).max(MAX_CLIENT_MESSAGE_ID_LENGTH),
+  clientMessageId: ClientMessageId,
   // Each UTF-16 unit is at most 3 bytes of UTF-8: short strings need no counting.
-  content: z
-    .string()
+  content: text()
     .refine((s) => s.length * 3 <= MAX_CONTENT_BYTES || utf8Length(s) <= MAX_CONTENT_BYTES, `longer than ${MAX_CONTENT_BYTES} bytes of UTF-8`),
   contentType: z.literal([ContentType.TEXT, ContentType.IMAGE, ContentType.VIDEO, ContentType.FILE], 'unknown or unspecified content type'),
   mediaId: Id.optional(),
@@ -54,7 +49,8 @@ const SetPresence = z.object({
   status: z.literal([PresenceStatus.ONLINE, PresenceStatus.AWAY, PresenceStatus.OFFLINE], 'unknown or unspecified status'),
 });
 
-const Ping = z.object({ clientTimeMs: CursorVersion });
+/** Echoed in the Pong, never stored: any safe integer from 0. */
+const Ping = z.object({ clientTimeMs: z.number().int().min(0).max(Number.MAX_SAFE_INTEGER) });
 
 const Sync = z.object({ cursors: Cursors.min(1) });
 

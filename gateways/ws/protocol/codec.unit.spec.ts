@@ -4,7 +4,7 @@ import { decodeClientFrame, decodeServerFrame, encodeClientFrame, encodeServerFr
 import type { ClientFrame } from './frames.js';
 import { ContentType, PresenceStatus } from './gen/chat/v1/common_pb.js';
 import { ClientFrameSchema as PbClientFrame, ServerFrameSchema as PbServerFrame } from './gen/chat/v1/frames_pb.js';
-import { MAX_CLIENT_MESSAGE_ID_LENGTH, MAX_CONTENT_BYTES, MAX_CURSORS, MAX_FRAME_BYTES, MAX_ID_LENGTH } from './limits.js';
+import { MAX_CLIENT_MESSAGE_ID_LENGTH, MAX_CONTENT_BYTES, MAX_CURSORS, MAX_FRAME_BYTES, MAX_ID_LENGTH, MAX_VERSION } from './limits.js';
 import { CLIENT_SAMPLES, CONVERSATION_ID, SERVER_SAMPLES } from './testing/samples.js';
 
 /** A protobuf tag (field number and wire type) as varint bytes. */
@@ -75,6 +75,21 @@ describe('client frames', () => {
     );
     const tooMany = Array.from({ length: MAX_CURSORS + 1 }, (_, i) => ({ conversationId: `c${i}`, lastVersion: i }));
     expectInvalid({ requestId: 1, body: { case: 'sync', value: { cursors: tooMany } } }, 'sync.cursors');
+  });
+
+  it('refuses what the store cannot hold: NUL, noncharacters and control characters in ids, versions past 2^31-1', () => {
+    expectInvalid(sendMessage({ content: 'a\u0000b' }), 'send_message.content');
+    expectInvalid(sendMessage({ content: 'a\uffffb' }), 'send_message.content');
+    expectInvalid(sendMessage({ conversationId: 'c\u0000' }), 'send_message.conversation_id');
+    expectInvalid(sendMessage({ clientMessageId: 'c\u0000' }), 'send_message.client_message_id');
+    expectInvalid(sendMessage({ mediaId: 'm\n' }), 'send_message.media_id');
+    expectInvalid({ requestId: 1, body: { case: 'typing', value: { conversationId: '\u0000', isTyping: true } } }, 'typing.conversation_id');
+    expectInvalid({ requestId: 1, body: { case: 'hello', value: { token: 't', protocolVersion: 1, deviceId: 'd\u0000', cursors: [] } } }, 'hello.device_id');
+    expectInvalid({ requestId: 1, body: { case: 'ackDelivered', value: { conversationId: 'c', upToVersion: MAX_VERSION + 1 } } }, 'ack_delivered.up_to_version');
+    expectInvalid({ requestId: 1, body: { case: 'sync', value: { cursors: [{ conversationId: 'c', lastVersion: 2 ** 40 }] } } }, 'sync.cursors[0].last_version');
+    expectInvalid({ requestId: 1, body: { case: 'sync', value: { cursors: [{ conversationId: 'c\u0000', lastVersion: 0 }] } } }, 'sync.cursors[0].conversation_id');
+    // Multi-line text and every script are content as usual.
+    expect(decodeClientFrame(encodeClientFrame(sendMessage({ content: 'line one\nline two 東京 😀' }))).ok).toBe(true);
   });
 
   it('counts content in UTF-8 bytes, not characters', () => {

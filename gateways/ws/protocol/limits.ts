@@ -1,7 +1,8 @@
 /**
  * The numbers of the protocol (PROTOCOL.md). Shared by the gateway and the client SDK, so this
- * module imports nothing.
+ * module imports nothing but the domain's field limits (pure, no Node.js module).
  */
+import { MAX_CLIENT_MESSAGE_ID_CHARS, MAX_ID_CHARS, MAX_VERSION } from '../../../domain/fields.js';
 
 /** The protocol version this code speaks (Hello.protocol_version, Welcome.protocol_version). */
 export const PROTOCOL_VERSION = 1;
@@ -13,9 +14,11 @@ export const MAX_FRAME_BYTES = 128 * 1024;
 /** SendMessage.content: at most this many bytes of UTF-8. */
 export const MAX_CONTENT_BYTES = 64 * 1024;
 /** Conversation ids, device ids, media ids: 1..64 characters (the domain's Id). */
-export const MAX_ID_LENGTH = 64;
+export const MAX_ID_LENGTH = MAX_ID_CHARS;
 /** SendMessage.client_message_id: 1..128 characters (the domain's and the REST API's limit). */
-export const MAX_CLIENT_MESSAGE_ID_LENGTH = 128;
+export const MAX_CLIENT_MESSAGE_ID_LENGTH = MAX_CLIENT_MESSAGE_ID_CHARS;
+/** Versions and cursors: at most 2^31-1 (the store keeps versions as 32-bit integers). */
+export { MAX_VERSION };
 /** Hello.token: a JWT is far shorter; anything longer is refused before verification. */
 export const MAX_TOKEN_LENGTH = 8 * 1024;
 /** Cursors in one Hello or Sync; a client that knows more conversations sends further Syncs. */

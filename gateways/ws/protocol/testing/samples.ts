@@ -3,6 +3,7 @@ import type { StoredEventLike } from '../event-frames.js';
 import type { ClientFrame, ClientFrameCase, ServerFrame, ServerFrameCase } from '../frames.js';
 import { ContentType, ErrorCode, PresenceStatus } from '../gen/chat/v1/common_pb.js';
 import { ConversationKind } from '../gen/chat/v1/events_pb.js';
+import { MAX_VERSION } from '../limits.js';
 
 /**
  * One sample (or more) of every frame type and every domain event, for round-trip tests and as
@@ -52,7 +53,7 @@ export const CLIENT_SAMPLES: Record<ClientFrameCase, ClientFrame[]> = {
     },
   ],
   ackDelivered: [{ requestId: 3, body: { case: 'ackDelivered', value: { conversationId: CONVERSATION_ID, upToVersion: 42 } } }],
-  markRead: [{ requestId: 4, body: { case: 'markRead', value: { conversationId: CONVERSATION_ID, upToVersion: Number.MAX_SAFE_INTEGER } } }],
+  markRead: [{ requestId: 4, body: { case: 'markRead', value: { conversationId: CONVERSATION_ID, upToVersion: MAX_VERSION } } }],
   typing: [
     { requestId: 5, body: { case: 'typing', value: { conversationId: CONVERSATION_ID, isTyping: true } } },
     { requestId: 0, body: { case: 'typing', value: { conversationId: CONVERSATION_ID, isTyping: false } } },
