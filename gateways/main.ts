@@ -427,6 +427,7 @@ export async function composeProcess(options: ComposeOptions): Promise<ProcessSt
         },
         trustedProxies: config.wsLimits.trustedProxies,
         syncRate: { perSecond: config.wsLimits.syncCursorsPerSecond, burst: 5 * config.wsLimits.syncCursorsPerSecond },
+        hellosPerMinute: config.wsLimits.hellosPerMinute,
       });
       const opened = gateway;
       gatewayHere = gateway;

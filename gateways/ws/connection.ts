@@ -68,6 +68,8 @@ export type ConnectionDeps = {
   rateLimit?: RateLimit;
   /** Sync cursors per user on this node (the gateway's one budget, shared by the user's connections). */
   syncBudget: SyncBudget;
+  /** Accepted Hellos per user on this node (a reconnect loop would repeat each Welcome's queries); absent or null: no limit. */
+  helloBudget?: SyncBudget | null;
   /** Checks the media a media message names (gateways/media); absent: media messages are refused. */
   media?: Pick<MediaService, 'attachable'>;
 };
@@ -448,6 +450,12 @@ export class Connection {
         return;
       }
       if (this.state !== 'authenticating') return; // closed meanwhile
+      const handshake = this.deps.helloBudget?.take(user.userId, 1);
+      if (handshake !== undefined && !handshake.ok) {
+        // A reconnect loop: each Welcome would cost a contacts query and a presence snapshot.
+        this.closeWith(CloseCode.TOO_MANY_CONNECTIONS, 'too_many_handshakes', handshake.retryAfterMs);
+        return;
+      }
       const refused = this.deps.hub.authenticate(this, user.userId);
       if (refused !== null) {
         // Refused at the door: no Error (a client that got one would take its Hello for broken), a Goodbye to reconnect later.

@@ -11,7 +11,7 @@ import { startSessionCheck } from './session-check.js';
 import type { SessionStore } from '../../infra/sessions/port.js';
 import { DEFAULT_CONNECTION_CAPS, createConnectionCaps, type ConnectionCapsOptions } from './connection-caps.js';
 import { addMember, deleteMember, hasMember, memberCount, type Members } from './members.js';
-import { CloseCode, HANDSHAKE_TIMEOUT_MS, HEARTBEAT_TIMEOUT_MS, TYPING_TTL_MS, encodeServerFrame, presenceFrame, typingFrame } from './protocol/index.js';
+import { CloseCode, HANDSHAKE_TIMEOUT_MS, HELLOS_PER_MINUTE, HEARTBEAT_TIMEOUT_MS, TYPING_TTL_MS, encodeServerFrame, presenceFrame, typingFrame } from './protocol/index.js';
 import { DEFAULT_SYNC_RATE, createSyncBudget, type SyncRate } from './sync-budget.js';
 
 /**
@@ -22,7 +22,7 @@ import { DEFAULT_SYNC_RATE, createSyncBudget, type SyncRate } from './sync-budge
  * name), both published to every node by the presence store, to its own connections. It keeps no
  * index of conversations: what comes from a conversation comes addressed to users.
  */
-export type WsGatewayDeps = Omit<ConnectionDeps, 'hub' | 'maxBufferedBytes' | 'maxHeldEvents' | 'clock' | 'syncBudget'> & {
+export type WsGatewayDeps = Omit<ConnectionDeps, 'hub' | 'maxBufferedBytes' | 'maxHeldEvents' | 'clock' | 'syncBudget' | 'helloBudget'> & {
   bus: Pick<EventBus, 'onNodeMessage' | 'flush'>;
   /** Connections per user, per client address, and per address before their handshake (default: limits.ts; 0: no cap). */
   caps?: ConnectionCapsOptions;
@@ -30,6 +30,8 @@ export type WsGatewayDeps = Omit<ConnectionDeps, 'hub' | 'maxBufferedBytes' | 'm
   trustedProxies?: readonly string[];
   /** Sync cursors per user on this node (default: limits.ts SYNC_CURSORS_PER_S, SYNC_CURSOR_BURST). */
   syncRate?: SyncRate;
+  /** Accepted Hellos per user on this node per minute (default: limits.ts HELLOS_PER_MINUTE; 0: no limit). */
+  hellosPerMinute?: number;
   maxBufferedBytes?: number;
   maxHeldEvents?: number;
   handshakeTimeoutMs?: number;
@@ -137,6 +139,8 @@ export function createWsGateway(deps: WsGatewayDeps): WsGateway {
   const caps = createConnectionCaps(deps.caps ?? DEFAULT_CONNECTION_CAPS);
   const clientAddressOf = createClientAddressOf(deps.trustedProxies ?? []);
   const syncBudget = createSyncBudget(deps.syncRate ?? DEFAULT_SYNC_RATE, clock);
+  const hellosPerMinute = deps.hellosPerMinute ?? HELLOS_PER_MINUTE;
+  const helloBudget = hellosPerMinute > 0 ? createSyncBudget({ perSecond: hellosPerMinute / 60, burst: hellosPerMinute }, clock) : null;
   // Each index entry keeps the one copy of its id this node holds: a connection's own lists store
   // that copy (add returns it), not the strings its queries returned, so a conversation shared by
   // many connections, or a contact of many users, costs its id once. Its connections are a small
@@ -193,6 +197,7 @@ export function createWsGateway(deps: WsGatewayDeps): WsGateway {
     maxBufferedBytes: deps.maxBufferedBytes ?? 4 * 1024 * 1024,
     maxHeldEvents: deps.maxHeldEvents ?? 10_000,
     syncBudget,
+    helloBudget,
   };
 
   // Delivery envelopes for this node's users.
@@ -265,6 +270,7 @@ export function createWsGateway(deps: WsGatewayDeps): WsGateway {
       else if (c.state === 'open' && Date.now() >= c.expiresAt) c.closeWith(CloseCode.TOKEN_EXPIRED, 'token_expired');
     }
     syncBudget.sweep();
+    helloBudget?.sweep();
     deps.presence.sweep().catch((error: unknown) => log.warn({ err: error }, 'presence sweep failed'));
   }, deps.sweepIntervalMs ?? 1000);
   sweep.unref();

@@ -38,7 +38,7 @@ describe('gateway connection caps', () => {
     await presence.close();
   });
 
-  async function gateway(caps: ConnectionCapsOptions, trustedProxies: string[] = []): Promise<{ url: string; node: WsGateway }> {
+  async function gateway(caps: ConnectionCapsOptions, trustedProxies: string[] = [], hellosPerMinute?: number): Promise<{ url: string; node: WsGateway }> {
     const node = createWsGateway({
       nodeId: `node-caps-${gateways.length}`,
       tokens,
@@ -50,6 +50,7 @@ describe('gateway connection caps', () => {
       logger,
       caps,
       trustedProxies,
+      ...(hellosPerMinute === undefined ? {} : { hellosPerMinute }),
     });
     gateways.push(node);
     return { url: `ws://127.0.0.1:${await node.listen('127.0.0.1', 0)}/ws`, node };
@@ -87,6 +88,26 @@ describe('gateway connection caps', () => {
     await expect.poll(() => node.stats().authenticated).toBe(2);
     const again = await connect(url, 'capped');
     expect(again.welcome.userId).toBe('capped');
+  });
+
+  it('refuses a user in a reconnect loop once its handshakes per minute are spent (4007 too_many_handshakes), and no one else', async () => {
+    const { url } = await gateway({ perUser: 0, perAddress: 0, unauthenticatedPerAddress: 0 }, [], 3);
+    for (let i = 0; i < 3; i++) {
+      const c = await connect(url, 'looper');
+      c.close();
+      await c.waitClosed();
+    }
+    const refused = await socket(url);
+    void hello(refused, 'looper').catch(() => {});
+    const goodbye = await refused.waitFor('goodbye');
+    expect(goodbye).toMatchObject({ closeCode: 4007, reason: 'too_many_handshakes' });
+    // Three a minute: the next one is allowed within 20 s.
+    expect(goodbye.reconnectAfterMs).toBeGreaterThan(0);
+    expect(goodbye.reconnectAfterMs).toBeLessThanOrEqual(20_000);
+    expect((await refused.waitClosed()).code).toBe(4007);
+    expect(refused.frames.some((f) => f.body.case === 'welcome')).toBe(false);
+    // Another user (from the same address) is not affected.
+    expect((await connect(url, 'not_looping')).welcome.userId).toBe('not_looping');
   });
 
   it('refuses an address more connections waiting for their handshake than the cap, and counts a connection apart once it said Hello', async () => {

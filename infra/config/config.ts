@@ -102,6 +102,8 @@ export type WsLimitsConfig = Readonly<{
   trustedProxies: readonly string[];
   /** Sync cursors per second one user may have replayed by one gateway node (bursts of five times as many). */
   syncCursorsPerSecond: number;
+  /** Accepted Hellos per user and gateway node per minute (0: no limit). */
+  hellosPerMinute: number;
 }>;
 
 export const PUSH_PROVIDERS = ['log', 'fcm'] as const;
@@ -383,6 +385,7 @@ const EnvSchema = z.object({
   WS_MAX_UNAUTHENTICATED_PER_ADDRESS: integer(0, 1_000_000, 32),
   WS_TRUSTED_PROXIES: addressList,
   WS_SYNC_CURSOR_RATE: integer(1, 1_000_000, 200),
+  WS_HELLOS_PER_MINUTE: integer(0, 1_000_000, 30),
   PUBLIC_URL: httpUrl,
   PUBLIC_WS_URL: wsUrl,
   MEDIA_MAX_BYTES: integer(1, 5 * 1024 * 1024 * 1024, 100_000_000),
@@ -517,6 +520,7 @@ export function parseConfig(env: Record<string, string | undefined>): Config {
       maxUnauthenticatedPerAddress: e.WS_MAX_UNAUTHENTICATED_PER_ADDRESS,
       trustedProxies: Object.freeze(e.WS_TRUSTED_PROXIES ?? []),
       syncCursorsPerSecond: e.WS_SYNC_CURSOR_RATE,
+      hellosPerMinute: e.WS_HELLOS_PER_MINUTE,
     }),
     publicUrl: e.PUBLIC_URL ?? null,
     publicWsUrl: e.PUBLIC_WS_URL ?? null,

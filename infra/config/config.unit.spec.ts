@@ -35,7 +35,7 @@ describe('parseConfig', () => {
       roles: ['api', 'gateway', 'projector', 'relay', 'delivery', 'push'],
       pollIntervalMs: 20,
       wsRateLimit: 200,
-      wsLimits: { maxConnectionsPerUser: 16, maxConnectionsPerAddress: 256, maxUnauthenticatedPerAddress: 32, trustedProxies: [], syncCursorsPerSecond: 200 },
+      wsLimits: { maxConnectionsPerUser: 16, maxConnectionsPerAddress: 256, maxUnauthenticatedPerAddress: 32, trustedProxies: [], syncCursorsPerSecond: 200, hellosPerMinute: 30 },
       publicUrl: null,
       publicWsUrl: null,
       media: {
@@ -112,7 +112,7 @@ describe('parseConfig', () => {
     expect(() => parseConfig({ ELASTICSEARCH_INDEX: '_chat' })).toThrow(/^ELASTICSEARCH_INDEX: /);
   });
 
-  it('reads the WebSocket caps, the trusted proxies and the Sync cursor rate, naming the variable when wrong', () => {
+  it('reads the WebSocket caps, the trusted proxies, the Sync cursor rate and the handshake rate, naming the variable when wrong', () => {
     expect(
       parseConfig({
         WS_MAX_CONNECTIONS_PER_USER: '4',
@@ -120,6 +120,7 @@ describe('parseConfig', () => {
         WS_MAX_UNAUTHENTICATED_PER_ADDRESS: '8',
         WS_TRUSTED_PROXIES: '10.0.0.5, 192.168.0.0/16,fd00::/8 ,::1',
         WS_SYNC_CURSOR_RATE: '50',
+        WS_HELLOS_PER_MINUTE: '0',
       }).wsLimits,
     ).toEqual({
       maxConnectionsPerUser: 4,
@@ -127,6 +128,7 @@ describe('parseConfig', () => {
       maxUnauthenticatedPerAddress: 8,
       trustedProxies: ['10.0.0.5', '192.168.0.0/16', 'fd00::/8', '::1'],
       syncCursorsPerSecond: 50,
+      hellosPerMinute: 0,
     });
     for (const bad of ['proxy.local', '10.0.0.0/33', '10.0.0.1/8/2', 'fd00::/129', '10.0.0.0/x', ',']) {
       expect(configErrorOf({ WS_TRUSTED_PROXIES: bad }).variables).toEqual(['WS_TRUSTED_PROXIES']);
@@ -134,6 +136,7 @@ describe('parseConfig', () => {
     expect(configErrorOf({ WS_TRUSTED_PROXIES: 'proxy.local' }).message).toMatch(/^WS_TRUSTED_PROXIES: expected comma-separated IP addresses or CIDR ranges/);
     expect(configErrorOf({ WS_MAX_CONNECTIONS_PER_USER: '-1' }).variables).toEqual(['WS_MAX_CONNECTIONS_PER_USER']);
     expect(configErrorOf({ WS_SYNC_CURSOR_RATE: '0' }).variables).toEqual(['WS_SYNC_CURSOR_RATE']);
+    expect(configErrorOf({ WS_HELLOS_PER_MINUTE: '-1' }).variables).toEqual(['WS_HELLOS_PER_MINUTE']);
   });
 
   it('reads WS_PORT and NODE_ID, and refuses a node id that is not a NATS token', () => {

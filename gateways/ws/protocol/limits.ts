@@ -64,6 +64,15 @@ export const MAX_UNAUTHENTICATED_PER_ADDRESS = 32;
 export const RECONNECT_AFTER_HANDSHAKE_CAP_MS = 1_000;
 export const RECONNECT_AFTER_CONNECTION_CAP_MS = 10_000;
 
+/**
+ * Handshakes (accepted Hellos) per user and gateway node, per minute (server default;
+ * WS_HELLOS_PER_MINUTE, 0 = no limit), in bursts of as many. Each Welcome costs the node a contacts
+ * query and a presence snapshot, so a client in a reconnect loop would have the database repeat
+ * them without end; past the budget a Hello gets Goodbye TOO_MANY_CONNECTIONS (4007, reason
+ * `too_many_handshakes`) with reconnect_after_ms = when the next one is allowed.
+ */
+export const HELLOS_PER_MINUTE = 30;
+
 /** The first frame must be a Hello within this long after the upgrade. */
 export const HANDSHAKE_TIMEOUT_MS = 10_000;
 /** Clients send Ping this often (Welcome.heartbeat_interval_ms). */
