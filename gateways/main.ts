@@ -241,7 +241,7 @@ export async function composeProcess(options: ComposeOptions): Promise<ProcessSt
     const users = createSqlUserRepository(primary, options.users);
     await ensureSchemaWithRetry('users', () => users.ensureSchema(), logger);
     // Every role may read sessions (api and gateway check tokens, push sends to live sessions' devices).
-    const sessions = createSqlSessionStore(primary, { refreshTtlSeconds: config.refreshTokenTtlSeconds });
+    const sessions = createSqlSessionStore(primary, { refreshTtlSeconds: config.refreshTokenTtlSeconds, maxLivePerUser: config.maxSessionsPerUser });
     await ensureSchemaWithRetry('sessions', () => sessions.ensureSchema(), logger);
     const throttle = createSqlLoginThrottle(primary, config.loginThrottle);
     if (has('api')) {

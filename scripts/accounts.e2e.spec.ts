@@ -20,7 +20,7 @@ describe('npm run accounts', () => {
     db = createPostgresDatabase({ connectionString: temp.urls[0]!, max: 4 });
     store = await createSqlEventStore({ shards: [db], ownsDatabases: false });
     await createSqlUserRepository(db, { argon2: cheap }).ensureSchema();
-    await createSqlSessionStore(db, { refreshTtlSeconds: 3600 }).ensureSchema();
+    await createSqlSessionStore(db, { refreshTtlSeconds: 3600, maxLivePerUser: 50 }).ensureSchema();
     await createSqlDeviceRegistry(db).ensureSchema();
   });
   afterAll(async () => {
@@ -33,7 +33,7 @@ describe('npm run accounts', () => {
 
   it('disable ends every session and refuses logins; enable lets the user log in again; logout-all ends sessions', async () => {
     const users = createSqlUserRepository(db, { argon2: cheap });
-    const sessions = createSqlSessionStore(db, { refreshTtlSeconds: 3600 });
+    const sessions = createSqlSessionStore(db, { refreshTtlSeconds: 3600, maxLivePerUser: 50 });
     const devices = createSqlDeviceRegistry(db);
     const erin = await users.create({ username: 'Erin', email: 'erin@example.test', password: 'erin long password', phone_number: null });
     const [a, b] = [await sessions.create(erin.user_id), await sessions.create(erin.user_id)];

@@ -49,7 +49,7 @@ async function main(): Promise<void> {
     const primary = opened.databases[0]!;
     const users = createSqlUserRepository(primary);
     await users.ensureSchema();
-    const sessions = createSqlSessionStore(primary, { refreshTtlSeconds: opened.config.refreshTokenTtlSeconds });
+    const sessions = createSqlSessionStore(primary, { refreshTtlSeconds: opened.config.refreshTokenTtlSeconds, maxLivePerUser: opened.config.maxSessionsPerUser });
     await sessions.ensureSchema();
     const devices = createSqlDeviceRegistry(primary);
     await devices.ensureSchema();

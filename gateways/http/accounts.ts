@@ -63,6 +63,11 @@ export function createAccountService(deps: AccountServiceDeps): AccountService {
 
   async function start(record: UserRecord): Promise<AuthSession> {
     const session = await sessions.create(record.user_id);
+    if (session.ended.length > 0) {
+      // Past the per-user session limit: the least recently used sessions ended with this login.
+      for (const sessionId of session.ended) await deps.devices?.releaseSession(record.user_id, sessionId);
+      ended();
+    }
     const token = await tokens.issue({ userId: record.user_id, username: record.username, sessionId: session.sessionId, tokenVersion: record.token_version });
     return { user_id: record.user_id, username: record.username, token, refresh_token: session.refreshToken, expires_in: tokens.ttlSeconds };
   }

@@ -42,6 +42,9 @@ export async function buildApp(deps: AppDeps, realtime?: RealtimeRouteDeps): Pro
     loggerInstance: deps.logger.child({}, { serializers: SAFE_SERIALIZERS }),
     bodyLimit,
     return503OnClosing: true,
+    // A path parameter may be a push token (DELETE /devices/{token}): up to 4,096 characters,
+    // three times that URL-encoded; the default 100 answered real FCM tokens 414.
+    routerOptions: { maxParamLength: 3 * 4096 },
     // Errors the router raises before any route or hook (a path that does not decode): the catalogue's format too.
     frameworkErrors: (error, request, reply) => {
       applySecurityHeaders(request.raw, reply.raw);

@@ -39,6 +39,8 @@ export type Config = Readonly<{
   jwtTtlSeconds: number;
   /** A login session ends this long after its last refresh (sliding). */
   refreshTokenTtlSeconds: number;
+  /** Live login sessions one user may hold; a login past it ends the least recently used one. */
+  maxSessionsPerUser: number;
   /** Shortest password accepted at registration and password change. */
   passwordMinLength: number;
   /** The per-account login throttle (infra/login-throttle). */
@@ -346,6 +348,7 @@ const EnvSchema = z.object({
   JWT_SECRET: jwtSecret,
   JWT_TTL_SECONDS: integer(1, 31_536_000, 900),
   REFRESH_TOKEN_TTL_SECONDS: integer(60, 31_536_000, 2_592_000),
+  MAX_SESSIONS_PER_USER: integer(1, 100_000, 50),
   PASSWORD_MIN_LENGTH: integer(8, 128, 15),
   LOGIN_THROTTLE_FREE_ATTEMPTS: integer(1, 1_000, 5),
   LOGIN_THROTTLE_BASE_SECONDS: integer(1, 86_400, 30),
@@ -492,6 +495,7 @@ export function parseConfig(env: Record<string, string | undefined>): Config {
     jwtSecret: e.JWT_SECRET ?? null,
     jwtTtlSeconds: e.JWT_TTL_SECONDS,
     refreshTokenTtlSeconds: e.REFRESH_TOKEN_TTL_SECONDS,
+    maxSessionsPerUser: e.MAX_SESSIONS_PER_USER,
     passwordMinLength: e.PASSWORD_MIN_LENGTH,
     loginThrottle: Object.freeze({
       freeAttempts: e.LOGIN_THROTTLE_FREE_ATTEMPTS,

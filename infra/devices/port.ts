@@ -10,6 +10,9 @@ import type { Platform } from '../push/port.js';
  *   moves to the registering user, keeping its device id. Rows from before sessions (no session)
  *   stay with their user until removed. Registering one's own token again binds it to the current
  *   session and changes the platform and `updated_at` (`created: false`).
+ * - A session holds one token (one logged-in app install has one): registering a token through a
+ *   session replaces the token it held before (FCM rotates tokens), so a user's tokens are bounded
+ *   by their live sessions (MAX_SESSIONS_PER_USER) plus rows from before sessions.
  * - Ending a session releases its tokens (`releaseSession`, `releaseAllBut`), and `listForUsers`
  *   (what push sends to) leaves out tokens whose session is no longer live: a phone logged out of
  *   stops getting notifications.

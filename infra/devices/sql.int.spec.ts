@@ -33,7 +33,7 @@ describe.each(['pglite', 'postgres'] as const)('SQL device registry on %s', (ada
     }
     users = createSqlUserRepository(db, { argon2: { memoryKiB: 1024, timeCost: 1, parallelism: 1 } });
     await users.ensureSchema();
-    sessions = createSqlSessionStore(db, { refreshTtlSeconds: 3600 });
+    sessions = createSqlSessionStore(db, { refreshTtlSeconds: 3600, maxLivePerUser: 50 });
     await sessions.ensureSchema();
     devices = createSqlDeviceRegistry(db);
     await devices.ensureSchema();
@@ -102,11 +102,25 @@ describe.each(['pglite', 'postgres'] as const)('SQL device registry on %s', (ada
     expect(await devices.list(erin.userId)).toEqual([]);
   });
 
+  it('keeps one token per session: a session registering another token (a rotated one) gives up the old one', async () => {
+    const ivy = await login();
+    const otherSession = { userId: ivy.userId, sessionId: (await sessions.create(ivy.userId)).sessionId };
+    await devices.register(otherSession, 'web', 'tok-i-web');
+    const first = (await devices.register(ivy, 'android', 'tok-i-1'))!;
+    const rotated = (await devices.register(ivy, 'android', 'tok-i-2'))!;
+    expect(rotated.created).toBe(true);
+    expect(rotated.device.device_id).not.toBe(first.device.device_id);
+    expect((await devices.list(ivy.userId)).map((d) => d.token).sort()).toEqual(['tok-i-2', 'tok-i-web']);
+    // A hundred registrations through one session leave one token.
+    for (let i = 0; i < 100; i++) await devices.register(ivy, 'android', `tok-i-flood-${i}`);
+    expect((await devices.list(ivy.userId)).map((d) => d.token).sort()).toEqual(['tok-i-flood-99', 'tok-i-web']);
+  });
+
   it('removes only one of the user own devices, by id or by token', async () => {
     const erin = await login();
     const frank = await login();
     const a = (await devices.register(erin, 'android', 'tok-e1'))!;
-    await devices.register(erin, 'web', 'tok-e2');
+    await devices.register({ userId: erin.userId, sessionId: (await sessions.create(erin.userId)).sessionId }, 'web', 'tok-e2');
     const f = (await devices.register(frank, 'android', 'tok-f1'))!;
     expect(await devices.remove(erin.userId, f.device.device_id)).toBe(false); // not hers
     expect(await devices.remove(erin.userId, 'tok-f1')).toBe(false);
@@ -120,7 +134,7 @@ describe.each(['pglite', 'postgres'] as const)('SQL device registry on %s', (ada
   it('drops dead tokens whoever holds them', async () => {
     const gina = await login();
     await devices.register(gina, 'android', 'tok-g1');
-    await devices.register(gina, 'android', 'tok-g2');
+    await devices.register({ userId: gina.userId, sessionId: (await sessions.create(gina.userId)).sessionId }, 'android', 'tok-g2');
     expect(await devices.removeTokens(['tok-g1', 'tok-g1', 'tok-unknown'])).toBe(1);
     expect((await devices.list(gina.userId)).map((d) => d.token)).toEqual(['tok-g2']);
     expect(await devices.removeTokens([])).toBe(0);

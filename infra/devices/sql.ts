@@ -65,6 +65,8 @@ export function createSqlDeviceRegistry(db: SqlClient & Pick<SqlDatabase, 'exec'
       );
       const row = rows[0];
       if (!row) return null;
+      // One token per session: the one this session held before (a rotated FCM token) goes.
+      if (sessionId !== null) await db.query('DELETE FROM push_devices WHERE session_id = $1::uuid AND token <> $2', [sessionId, token]);
       return { device: toDevice(row), created: row.previous_user !== userId };
     },
 

@@ -32,7 +32,8 @@ export type SessionStatus =
 
 export type SessionRef = { userId: string; sessionId: string; tokenVersion: number };
 
-export type NewSession = { sessionId: string; refreshToken: string; expiresAt: Date };
+/** `ended`: live sessions of the user that this one pushed past the per-user limit (the least recently used ones), now revoked. */
+export type NewSession = { sessionId: string; refreshToken: string; expiresAt: Date; ended: string[] };
 
 export type Rotation =
   | { outcome: 'rotated'; userId: string; sessionId: string; refreshToken: string }
@@ -43,7 +44,12 @@ export type Rotation =
 
 export interface SessionStore {
   ensureSchema(): Promise<void>;
-  /** Starts a session of `userId`; its refresh token is returned once and stored hashed. */
+  /**
+   * Starts a session of `userId`; its refresh token is returned once and stored hashed. A user
+   * holds at most the store's `maxLivePerUser` live sessions: the least recently used ones past it
+   * are revoked (reason `session_limit`), so logging in without end cannot grow the table (or the
+   * user's push devices, one per session) without bound.
+   */
   create(userId: string): Promise<NewSession>;
   /** Exchanges a refresh token for the next one of its session. */
   rotate(refreshToken: string): Promise<Rotation>;

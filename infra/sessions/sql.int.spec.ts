@@ -29,7 +29,7 @@ describe.each(['pglite', 'postgres'] as const)('SQL session store on %s', (adapt
     }
     users = createSqlUserRepository(db, { argon2: { memoryKiB: 1024, timeCost: 1, parallelism: 1 } });
     await users.ensureSchema();
-    sessions = createSqlSessionStore(db, { refreshTtlSeconds: 3600 });
+    sessions = createSqlSessionStore(db, { refreshTtlSeconds: 3600, maxLivePerUser: 50 });
     await sessions.ensureSchema();
     await sessions.ensureSchema(); // idempotent
   });
@@ -48,6 +48,29 @@ describe.each(['pglite', 'postgres'] as const)('SQL session store on %s', (adapt
     const [family, secret] = s.refreshToken.split('.');
     expect(JSON.stringify(rows)).not.toContain(family);
     expect(JSON.stringify(rows)).not.toContain(secret);
+  });
+
+  it('keeps at most maxLivePerUser live sessions per user: a login past it ends the least recently used one', async () => {
+    const capped = createSqlSessionStore(db, { refreshTtlSeconds: 3600, maxLivePerUser: 3 });
+    const u = await newUser();
+    const other = await newUser();
+    const a = await capped.create(u.user_id);
+    const b = await capped.create(u.user_id);
+    const c = await capped.create(u.user_id);
+    expect([a.ended, b.ended, c.ended]).toEqual([[], [], []]);
+    const elsewhere = await capped.create(other.user_id);
+    // a was used last (a refresh): b is now the least recently used.
+    const rotated = await capped.rotate(a.refreshToken);
+    expect(rotated.outcome).toBe('rotated');
+    const d = await capped.create(u.user_id);
+    expect(d.ended).toEqual([b.sessionId]);
+    const status = (sessionId: string, userId = u.user_id) => capped.status({ userId, sessionId, tokenVersion: 0 });
+    expect(await status(b.sessionId)).toBe('revoked');
+    expect([await status(a.sessionId), await status(c.sessionId), await status(d.sessionId)]).toEqual(['live', 'live', 'live']);
+    // Another user's sessions are not counted.
+    expect(await status(elsewhere.sessionId, other.user_id)).toBe('live');
+    const { rows } = await db.query<{ live: number }>('SELECT count(*)::int AS live FROM auth_sessions WHERE user_id = $1 AND revoked_at IS NULL', [u.user_id]);
+    expect(rows[0]!.live).toBe(3);
   });
 
   it('rotates a refresh token on every use; presenting a rotated one revokes the session', async () => {
@@ -134,7 +157,7 @@ describe.each(['pglite', 'postgres'] as const)('SQL session store on %s', (adapt
 
   it('expires a session that was not refreshed within its lifetime, and prunes ended sessions', async () => {
     const u = await newUser();
-    const short = createSqlSessionStore(db, { refreshTtlSeconds: 1 });
+    const short = createSqlSessionStore(db, { refreshTtlSeconds: 1, maxLivePerUser: 50 });
     const s = await short.create(u.user_id);
     await db.query("UPDATE auth_sessions SET expires_at = now() - interval '1 second' WHERE session_id = $1", [s.sessionId]);
     expect(await sessions.status({ userId: u.user_id, sessionId: s.sessionId, tokenVersion: 0 })).toBe('expired');

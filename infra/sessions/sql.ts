@@ -28,6 +28,8 @@ const secret = (bytes: number) => randomBytes(bytes).toString('base64url');
 export type SqlSessionStoreOptions = {
   /** A session ends this long after its last refresh (REFRESH_TOKEN_TTL_SECONDS). */
   refreshTtlSeconds: number;
+  /** Live sessions one user may hold (MAX_SESSIONS_PER_USER); the least recently used past it end. */
+  maxLivePerUser: number;
 };
 
 type StatusRow = {
@@ -70,7 +72,16 @@ export function createSqlSessionStore(db: SqlClient & Pick<SqlDatabase, 'exec'>,
          VALUES ($1::uuid, $2::uuid, $3, $4, now() + make_interval(secs => $5)) RETURNING expires_at`,
         [sessionId, userId, sha256(family), sha256(current), ttl],
       );
-      return { sessionId, refreshToken: `${family}.${current}`, expiresAt: new Date(rows[0]!.expires_at) };
+      // Concurrent logins may each end one session too many; never fewer than the limit stay live.
+      const ended = await db.query<{ session_id: string }>(
+        `UPDATE auth_sessions SET revoked_at = now(), revoked_reason = 'session_limit'
+         WHERE session_id IN (
+           SELECT session_id FROM auth_sessions WHERE user_id = $1::uuid AND revoked_at IS NULL AND expires_at > now()
+           ORDER BY last_used_at DESC, created_at DESC, session_id OFFSET $2)
+         RETURNING session_id::text AS session_id`,
+        [userId, options.maxLivePerUser],
+      );
+      return { sessionId, refreshToken: `${family}.${current}`, expiresAt: new Date(rows[0]!.expires_at), ended: ended.rows.map((r) => r.session_id) };
     },
 
     async rotate(refreshToken: string): Promise<Rotation> {

@@ -33,11 +33,22 @@ describe('push devices API', () => {
     expect((await stack.client.as(dave).get('/api/v1/devices')).body.devices).toEqual([]);
   });
 
+  it('deletes a device by a real-length token (FCM tokens are about 160 characters, more URL-encoded)', async () => {
+    const jo = await stack.client.register('jo');
+    const token = `${'fcm-token:APA91b'}${'x_y-z'.repeat(40)}/${'q'.repeat(60)}`;
+    expect((await stack.client.as(jo).post('/api/v1/devices', { platform: 'android', token })).status).toBe(201);
+    expect((await stack.client.as(jo).delete(`/api/v1/devices/${encodeURIComponent(token)}`)).status).toBe(204);
+    expect((await stack.client.as(jo).get('/api/v1/devices')).body.devices).toEqual([]);
+  });
+
   it('deletes one of your own devices by id or by token (204); anything else is 404', async () => {
     const erin = await stack.client.register('erin');
     const frank = await stack.client.register('frank');
     const byId = (await stack.client.as(erin).post('/api/v1/devices', { platform: 'android', token: 'erin:token/1' })).body;
-    await stack.client.as(erin).post('/api/v1/devices', { platform: 'ios', token: 'erin-token-2' });
+    // Her second device logs in apart (a session holds one push token).
+    const login = await stack.client.anonymous.post('/api/v1/auth/login', { username: erin.username, password: 'correct horse battery' });
+    expect(login.status).toBe(200);
+    await stack.client.as({ ...erin, token: login.body.token }).post('/api/v1/devices', { platform: 'ios', token: 'erin-token-2' });
     const franks = (await stack.client.as(frank).post('/api/v1/devices', { platform: 'android', token: 'frank-token' })).body;
 
     const notMine = await stack.client.as(erin).delete(`/api/v1/devices/${franks.device_id}`);

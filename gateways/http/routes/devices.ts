@@ -12,7 +12,8 @@ import type { ZodTypeProvider } from '../zod.js';
  *   the token now belongs to the caller's current session); 409 `device_token_taken` when another
  *   user holds it through a live session (a token never moves between users silently: it is free
  *   again once that session ends, e.g. by logging out on the device). Logging a session out
- *   (logout, logout-all, a password change for the others) releases its tokens.
+ *   (logout, logout-all, a password change for the others) releases its tokens. A session holds
+ *   one token: registering another (FCM rotated it) replaces the one it held.
  * - GET /api/v1/devices: the caller's devices.
  * - DELETE /api/v1/devices/{device_id or token}: 204; 404 device_not_found when the caller has no
  *   such device (another user's device is "not found" too). A token with "/" or other reserved
