@@ -425,7 +425,7 @@ export async function composeProcess(options: ComposeOptions): Promise<ProcessSt
           perAddress: config.wsLimits.maxConnectionsPerAddress,
           unauthenticatedPerAddress: config.wsLimits.maxUnauthenticatedPerAddress,
         },
-        trustedProxies: config.wsLimits.trustedProxies,
+        trustedProxies: config.trustedProxies,
         syncRate: { perSecond: config.wsLimits.syncCursorsPerSecond, burst: 5 * config.wsLimits.syncCursorsPerSecond },
         hellosPerMinute: config.wsLimits.hellosPerMinute,
       });
@@ -445,6 +445,7 @@ export async function composeProcess(options: ComposeOptions): Promise<ProcessSt
             rateLimitWindowMs: config.rateLimitWindowMs,
             readYourWritesTimeoutMs: config.readYourWritesTimeoutMs,
             authFailureLimitMax: config.authFailureLimitMax,
+            trustedProxies: config.trustedProxies,
             passwordMinLength: config.passwordMinLength,
           },
           logger: logger.child({ component: 'http' }),

@@ -45,6 +45,9 @@ export async function buildApp(deps: AppDeps, realtime?: RealtimeRouteDeps): Pro
     // A path parameter may be a push token (DELETE /devices/{token}): up to 4,096 characters,
     // three times that URL-encoded; the default 100 answered real FCM tokens 414.
     routerOptions: { maxParamLength: 3 * 4096 },
+    // Behind trusted reverse proxies request.ip (the per-address limits' key) is the right-most
+    // X-Forwarded-For entry that is not a trusted proxy, as the gateway reads it (client-address.ts).
+    trustProxy: deps.settings.trustedProxies.length > 0 ? [...deps.settings.trustedProxies] : false,
     // Errors the router raises before any route or hook (a path that does not decode): the catalogue's format too.
     frameworkErrors: (error, request, reply) => {
       applySecurityHeaders(request.raw, reply.raw);

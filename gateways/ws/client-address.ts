@@ -4,7 +4,7 @@ import { BlockList, isIP } from 'node:net';
  * The address a WebSocket client connects from, for the per-address caps (connection-caps.ts).
  *
  * Without trusted proxies (the default) it is the TCP peer. Behind reverse proxies, every client
- * would share the proxy's address, so a deployment names its proxies (WS_TRUSTED_PROXIES: IP
+ * would share the proxy's address, so a deployment names its proxies (TRUSTED_PROXIES: IP
  * addresses or CIDR ranges): for a connection from one of them, the client is the right-most
  * X-Forwarded-For entry that is not a trusted proxy itself (entries left of it were written by the
  * client and prove nothing). A connection from anywhere else keeps its peer address, whatever

@@ -47,6 +47,12 @@ export type Config = Readonly<{
   loginThrottle: Readonly<{ freeAttempts: number; baseMs: number; maxMs: number }>;
   /** Failed logins and bad tokens allowed per client address per RATE_LIMIT_WINDOW_MS. */
   authFailureLimitMax: number;
+  /**
+   * Reverse proxies (IP addresses or CIDR ranges) whose X-Forwarded-For names the client: for a
+   * connection or request from one of them, the client address is the right-most X-Forwarded-For entry that
+   * is not itself a trusted proxy (per-address limits of the REST API and the gateway). Empty (the default): the TCP peer is the client.
+   */
+  trustedProxies: readonly string[];
   /** How often a gateway re-checks the sessions of its connections (a revoked one is closed within this). */
   sessionCheckIntervalMs: number;
   maxMessageBytes: number;
@@ -96,12 +102,6 @@ export type WsLimitsConfig = Readonly<{
   maxConnectionsPerAddress: number;
   /** Connections from one client address that have not completed their handshake (Hello → Welcome). */
   maxUnauthenticatedPerAddress: number;
-  /**
-   * Reverse proxies (IP addresses or CIDR ranges) whose X-Forwarded-For names the client: for a
-   * connection from one of them, the client address is the right-most X-Forwarded-For entry that
-   * is not itself a trusted proxy. Empty (the default): the TCP peer is the client.
-   */
-  trustedProxies: readonly string[];
   /** Sync cursors per second one user may have replayed by one gateway node (bursts of five times as many). */
   syncCursorsPerSecond: number;
   /** Accepted Hellos per user and gateway node per minute (0: no limit). */
@@ -386,7 +386,7 @@ const EnvSchema = z.object({
   WS_MAX_CONNECTIONS_PER_USER: integer(0, 1_000_000, 16),
   WS_MAX_CONNECTIONS_PER_ADDRESS: integer(0, 1_000_000, 256),
   WS_MAX_UNAUTHENTICATED_PER_ADDRESS: integer(0, 1_000_000, 32),
-  WS_TRUSTED_PROXIES: addressList,
+  TRUSTED_PROXIES: addressList,
   WS_SYNC_CURSOR_RATE: integer(1, 1_000_000, 200),
   WS_HELLOS_PER_MINUTE: integer(0, 1_000_000, 30),
   PUBLIC_URL: httpUrl,
@@ -503,6 +503,7 @@ export function parseConfig(env: Record<string, string | undefined>): Config {
       maxMs: Math.max(e.LOGIN_THROTTLE_BASE_SECONDS, e.LOGIN_THROTTLE_MAX_SECONDS) * 1000,
     }),
     authFailureLimitMax: e.AUTH_FAILURE_LIMIT_MAX,
+    trustedProxies: Object.freeze(e.TRUSTED_PROXIES ?? []),
     sessionCheckIntervalMs: e.SESSION_CHECK_INTERVAL_MS,
     maxMessageBytes: e.MAX_MESSAGE_BYTES,
     rateLimitMax: e.RATE_LIMIT_MAX,
@@ -522,7 +523,6 @@ export function parseConfig(env: Record<string, string | undefined>): Config {
       maxConnectionsPerUser: e.WS_MAX_CONNECTIONS_PER_USER,
       maxConnectionsPerAddress: e.WS_MAX_CONNECTIONS_PER_ADDRESS,
       maxUnauthenticatedPerAddress: e.WS_MAX_UNAUTHENTICATED_PER_ADDRESS,
-      trustedProxies: Object.freeze(e.WS_TRUSTED_PROXIES ?? []),
       syncCursorsPerSecond: e.WS_SYNC_CURSOR_RATE,
       hellosPerMinute: e.WS_HELLOS_PER_MINUTE,
     }),

@@ -21,6 +21,7 @@ describe('parseConfig', () => {
       passwordMinLength: 15,
       loginThrottle: { freeAttempts: 5, baseMs: 30_000, maxMs: 900_000 },
       authFailureLimitMax: 20,
+      trustedProxies: [],
       sessionCheckIntervalMs: 10_000,
       maxMessageBytes: 65_536,
       rateLimitMax: 600,
@@ -36,7 +37,7 @@ describe('parseConfig', () => {
       roles: ['api', 'gateway', 'projector', 'relay', 'delivery', 'push'],
       pollIntervalMs: 20,
       wsRateLimit: 200,
-      wsLimits: { maxConnectionsPerUser: 16, maxConnectionsPerAddress: 256, maxUnauthenticatedPerAddress: 32, trustedProxies: [], syncCursorsPerSecond: 200, hellosPerMinute: 30 },
+      wsLimits: { maxConnectionsPerUser: 16, maxConnectionsPerAddress: 256, maxUnauthenticatedPerAddress: 32, syncCursorsPerSecond: 200, hellosPerMinute: 30 },
       publicUrl: null,
       publicWsUrl: null,
       media: {
@@ -121,7 +122,6 @@ describe('parseConfig', () => {
         WS_MAX_CONNECTIONS_PER_USER: '4',
         WS_MAX_CONNECTIONS_PER_ADDRESS: '0',
         WS_MAX_UNAUTHENTICATED_PER_ADDRESS: '8',
-        WS_TRUSTED_PROXIES: '10.0.0.5, 192.168.0.0/16,fd00::/8 ,::1',
         WS_SYNC_CURSOR_RATE: '50',
         WS_HELLOS_PER_MINUTE: '0',
       }).wsLimits,
@@ -129,14 +129,15 @@ describe('parseConfig', () => {
       maxConnectionsPerUser: 4,
       maxConnectionsPerAddress: 0,
       maxUnauthenticatedPerAddress: 8,
-      trustedProxies: ['10.0.0.5', '192.168.0.0/16', 'fd00::/8', '::1'],
       syncCursorsPerSecond: 50,
       hellosPerMinute: 0,
     });
+    expect(parseConfig({ TRUSTED_PROXIES: '10.0.0.5, 192.168.0.0/16,fd00::/8 ,::1' }).trustedProxies).toEqual(['10.0.0.5', '192.168.0.0/16', 'fd00::/8', '::1']);
+    expect(parseConfig({}).trustedProxies).toEqual([]);
     for (const bad of ['proxy.local', '10.0.0.0/33', '10.0.0.1/8/2', 'fd00::/129', '10.0.0.0/x', ',']) {
-      expect(configErrorOf({ WS_TRUSTED_PROXIES: bad }).variables).toEqual(['WS_TRUSTED_PROXIES']);
+      expect(configErrorOf({ TRUSTED_PROXIES: bad }).variables).toEqual(['TRUSTED_PROXIES']);
     }
-    expect(configErrorOf({ WS_TRUSTED_PROXIES: 'proxy.local' }).message).toMatch(/^WS_TRUSTED_PROXIES: expected comma-separated IP addresses or CIDR ranges/);
+    expect(configErrorOf({ TRUSTED_PROXIES: 'proxy.local' }).message).toMatch(/^TRUSTED_PROXIES: expected comma-separated IP addresses or CIDR ranges/);
     expect(configErrorOf({ WS_MAX_CONNECTIONS_PER_USER: '-1' }).variables).toEqual(['WS_MAX_CONNECTIONS_PER_USER']);
     expect(configErrorOf({ WS_SYNC_CURSOR_RATE: '0' }).variables).toEqual(['WS_SYNC_CURSOR_RATE']);
     expect(configErrorOf({ WS_HELLOS_PER_MINUTE: '-1' }).variables).toEqual(['WS_HELLOS_PER_MINUTE']);

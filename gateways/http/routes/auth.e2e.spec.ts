@@ -229,6 +229,33 @@ describe('rate limits on unauthenticated and failed requests', () => {
   });
 });
 
+describe('per-address limits behind trusted reverse proxies (TRUSTED_PROXIES)', () => {
+  let stack: ApiStack;
+  beforeAll(async () => {
+    stack = await createApiStack('pglite', { env: { RATE_LIMIT_MAX: '3', RATE_LIMIT_WINDOW_MS: '60000', TRUSTED_PROXIES: '10.0.0.0/24' } });
+  }, 60_000);
+  afterAll(async () => {
+    await stack?.close();
+  });
+
+  const anonymousFrom = async (remoteAddress: string, forwardedFor?: string) =>
+    (await stack.app.inject({ method: 'GET', url: '/api/v1/conversations', remoteAddress, headers: forwardedFor === undefined ? {} : { 'x-forwarded-for': forwardedFor } })).statusCode;
+
+  it('counts each client a trusted proxy names apart, and a client cannot choose its address by writing the header itself', async () => {
+    // Two clients behind the proxy 10.0.0.5: each has its own budget of 3.
+    const first: number[] = [];
+    for (let i = 0; i < 4; i++) first.push(await anonymousFrom('10.0.0.5', '198.51.100.1'));
+    expect(first).toEqual([401, 401, 401, 429]);
+    expect(await anonymousFrom('10.0.0.5', '198.51.100.2')).toBe(401);
+    // What the client wrote left of the proxy's entry proves nothing: still 198.51.100.1.
+    expect(await anonymousFrom('10.0.0.5', '203.0.113.9, 198.51.100.1')).toBe(429);
+    // A peer that is not a trusted proxy is the client, whatever X-Forwarded-For it sends.
+    const direct: number[] = [];
+    for (let i = 0; i < 4; i++) direct.push(await anonymousFrom('192.0.2.7', `203.0.113.${i}`));
+    expect(direct).toEqual([401, 401, 401, 429]);
+  });
+});
+
 describe('the failure budget of an address', () => {
   let stack: ApiStack;
   beforeAll(async () => {
