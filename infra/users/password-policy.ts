@@ -9,8 +9,11 @@
  * - not only whitespace, and at least MIN_DISTINCT_CHARACTERS different characters (no "aaaa…");
  * - not one of the 49,233 common passwords of @zxcvbn-ts/language-common, ignoring case and
  *   whitespace ("Pass Word 123" is "password123");
- * - not the username, the e-mail address or its local part (ignoring case and whitespace).
+ * - not the username, the e-mail address or its local part (ignoring case and whitespace);
+ * - well-formed text without NUL (domain/fields.ts).
  */
+
+import { textFault } from '../../domain/fields.js';
 
 export const DEFAULT_PASSWORD_MIN_LENGTH = 15;
 export const MAX_PASSWORD_LENGTH = 1024;
@@ -37,6 +40,9 @@ const squeeze = (s: string) => s.normalize('NFC').toLowerCase().replace(/\s+/gu,
 
 /** Why `password` is refused (a sentence to follow "password: "), or null when it is acceptable. */
 export function passwordProblem(password: string, account: { username?: string; email?: string }, minLength = DEFAULT_PASSWORD_MIN_LENGTH): string | null {
+  // A lone surrogate would be hashed as U+FFFD (two passwords, one hash); NUL cuts some clients' strings.
+  const fault = textFault(password);
+  if (fault !== null) return fault;
   const characters = [...password.normalize('NFC')];
   if (characters.length < minLength) return `must be at least ${minLength} characters long (a few words make a good one)`;
   if (characters.length > MAX_PASSWORD_LENGTH) return `must be at most ${MAX_PASSWORD_LENGTH} characters long`;

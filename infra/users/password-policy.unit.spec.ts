@@ -22,6 +22,12 @@ describe('password policy', () => {
     expect(passwordProblem('x'.repeat(1025), account)).toMatch(/at most 1024/);
   });
 
+  it('refuses NUL and lone surrogates (a lone surrogate would hash as U+FFFD, the same as another password)', () => {
+    expect(passwordProblem('a long enough pass\u0000phrase', {})).toMatch(/NUL/);
+    expect(passwordProblem('a long enough pass\ud800phrase', {})).toMatch(/lone surrogate/);
+    expect(passwordProblem('a long enough pass\ufffdphrase', {})).toBeNull();
+  });
+
   it('refuses repetitive passwords', () => {
     expect(passwordProblem('a'.repeat(20), account)).toMatch(/at least 4 different characters/);
     expect(passwordProblem('ab'.repeat(10), account)).toMatch(/at least 4 different characters/);
