@@ -1,6 +1,7 @@
 import { mkdir, open, readFile, rm } from 'node:fs/promises';
 import { join } from 'node:path';
 import type { Config } from '../infra/config/config.js';
+import type { DependencyRegistry } from '../infra/health/port.js';
 import { createPgliteDatabase } from '../infra/sql/pglite.js';
 import type { SqlDatabase } from '../infra/sql/port.js';
 import { createPostgresDatabase } from '../infra/sql/postgres.js';
@@ -11,15 +12,25 @@ import { createPostgresDatabase } from '../infra/sql/postgres.js';
  * than the whole server.
  */
 
-/** The databases the configuration names: the embedded one on disk, or one PostgreSQL pool per shard. */
-export async function openDatabases(config: Pick<Config, 'dataDir' | 'databaseUrls'>): Promise<SqlDatabase[]> {
+/**
+ * The databases the configuration names: the embedded one on disk, or one PostgreSQL pool per
+ * shard. With `health`, each PostgreSQL database registers as a dependency ("postgresql", or
+ * "postgresql shard N" when there are several).
+ */
+export async function openDatabases(config: Pick<Config, 'dataDir' | 'databaseUrls'>, health?: DependencyRegistry): Promise<SqlDatabase[]> {
   if (config.databaseUrls.length === 0) {
     const dataDir = join(config.dataDir, 'db');
     await mkdir(dataDir, { recursive: true });
     return [await createPgliteDatabase({ dataDir })];
   }
   return config.databaseUrls.map((connectionString, shard) =>
-    createPostgresDatabase({ connectionString, max: 10, applicationName: `chat-backend-shard-${shard}` }),
+    createPostgresDatabase({
+      connectionString,
+      max: 10,
+      applicationName: `chat-backend-shard-${shard}`,
+      dependencyName: config.databaseUrls.length === 1 ? 'postgresql' : `postgresql shard ${shard}`,
+      ...(health !== undefined ? { health } : {}),
+    }),
   );
 }
 

@@ -34,6 +34,8 @@ import { createSqlLoginThrottle } from '../infra/login-throttle/sql.js';
 import { loadCommonPasswords } from '../infra/users/password-policy.js';
 import { websocketUrlOf } from './http/routes/realtime.js';
 import { createDeliveryWorker, type DeliveryWorker } from './delivery/worker.js';
+import { createDependencyHealth } from '../infra/health/dependencies.js';
+import type { DependencyHealth } from '../infra/health/port.js';
 import { pushFromConfig, pushQueueFromConfig } from './push/from-config.js';
 import type { PushPipeline } from './push/pipeline.js';
 import type { PushQueue } from './push/queue.js';
@@ -128,6 +130,8 @@ export type ProcessStack = {
   listenRealtime(host: string, port: number): Promise<number>;
   /** Stops serving, then the workers, then closes bus, presence, store and databases. */
   close(): Promise<void>;
+  /** What the process knows of its dependencies (PostgreSQL, NATS, Redis, the object store). */
+  health: DependencyHealth;
 };
 
 /** The process's logger: JSON lines on stdout (or `destination`), with no secret in them (log-safety.ts). */
@@ -154,6 +158,11 @@ export type ComposeOptions = {
   telemetry?: Telemetry;
   /** Push overrides (tests): a provider instead of the one PUSH_PROVIDER names. The stack closes it. */
   push?: { provider?: PushProvider };
+  /**
+   * The process's dependency states (infra/health), fed by every adapter and read by GET /readyz;
+   * pass the one `databases` were opened with. Made here when absent.
+   */
+  health?: DependencyHealth;
 };
 
 /**
@@ -213,6 +222,7 @@ async function closeHttp(app: FastifyInstance, drainMs: number): Promise<void> {
 /** Builds the parts of the configured roles (config.roles) over `databases`, and starts the workers. */
 export async function composeProcess(options: ComposeOptions): Promise<ProcessStack> {
   const { config, logger, databases } = options;
+  const health = options.health ?? createDependencyHealth({ logger: logger.child({ component: 'health' }) });
   const primary = databases[0];
   if (!primary) throw new RangeError('composeProcess needs at least one database');
   const has = (role: Role) => config.roles.includes(role);
@@ -292,6 +302,7 @@ export async function composeProcess(options: ComposeOptions): Promise<ProcessSt
               prefix: config.natsPrefix,
               connectionName: `chat-backend-${config.nodeId}`,
               logger: busLogger,
+              health,
             });
       const opened = bus;
       closers.push(() => opened.close());
@@ -307,6 +318,7 @@ export async function composeProcess(options: ComposeOptions): Promise<ProcessSt
               url: config.redisUrl,
               keyPrefix: `${config.redisPrefix}presence:`,
               nodeId: config.nodeId,
+              health,
               onError: (error) => presenceLogger.warn({ err: error }, 'presence store error'),
             });
       const opened = presence;
@@ -326,7 +338,7 @@ export async function composeProcess(options: ComposeOptions): Promise<ProcessSt
     // in-process queue only with a sender in this process (nothing else would ever empty it).
     let pushQueue: PushQueue | null = null;
     if (has('push') || (has('delivery') && config.natsUrl !== null)) {
-      pushQueue = await pushQueueFromConfig(config, logger.child({ component: 'push' }));
+      pushQueue = await pushQueueFromConfig(config, logger.child({ component: 'push' }), health);
       const opened = pushQueue;
       closers.push(() => opened.close());
     }
@@ -398,6 +410,7 @@ export async function composeProcess(options: ComposeOptions): Promise<ProcessSt
         api: has('api') || has('gateway'),
         publicUrl: () => publicUrlOf(config, app),
         ensureSchema: (what, ensure) => ensureSchemaWithRetry(what, ensure, logger),
+        health,
       });
       const opened = media;
       closers.push(() => opened.close());
@@ -428,6 +441,7 @@ export async function composeProcess(options: ComposeOptions): Promise<ProcessSt
         trustedProxies: config.trustedProxies,
         syncRate: { perSecond: config.wsLimits.syncCursorsPerSecond, burst: 5 * config.wsLimits.syncCursorsPerSecond },
         hellosPerMinute: config.wsLimits.hellosPerMinute,
+        feedDeadlineMs: config.deliveryFeedDeadlineMs,
       });
       const opened = gateway;
       gatewayHere = gateway;
@@ -459,6 +473,7 @@ export async function composeProcess(options: ComposeOptions): Promise<ProcessSt
           devices: devices ?? undefined,
           media: media?.service ?? undefined,
           mediaFiles: media?.localFiles ?? undefined,
+          health,
         },
         { presence: presence!, websocketUrl: () => websocketUrlOf(config, websocketPort) },
       );
@@ -491,6 +506,7 @@ export async function composeProcess(options: ComposeOptions): Promise<ProcessSt
         return websocketPort;
       },
       close: closeAll,
+      health,
     };
   } catch (error) {
     await closeAll();
@@ -530,7 +546,8 @@ async function main(): Promise<void> {
   try {
     if (embedded) unlock = await lockDataDir(config.dataDir);
     telemetry = await startTelemetry({ config: parseTelemetryConfig(process.env), logger: logger.child({ component: 'telemetry' }), host: config.host, nodeId: config.nodeId });
-    stack = await composeProcess({ config, logger, databases: await openDatabases(config), telemetry });
+    const health = createDependencyHealth({ logger: logger.child({ component: 'health' }) });
+    stack = await composeProcess({ config, logger, databases: await openDatabases(config, health), telemetry, health });
     const lines: string[] = [];
     if (stack.gateway !== null) {
       const wsPort = await stack.listenRealtime(config.host, config.wsPort);

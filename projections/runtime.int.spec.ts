@@ -1,7 +1,11 @@
 import { afterEach, describe, expect, it } from 'vitest';
 import { createSqlEventStore } from '../infra/event-store/sql-event-store.js';
+import { isOutage } from '../infra/health/port.js';
 import type { SqlDatabase } from '../infra/sql/port.js';
 import { createPgliteDatabase } from '../infra/sql/pglite.js';
+import { createPostgresDatabase } from '../infra/sql/postgres.js';
+import { createTempDatabases } from '../infra/testing/postgres.js';
+import { terminateBackendsRepeatedly } from '../infra/testing/terminate-backends.js';
 import { createProjector, type Projection } from './runtime.js';
 
 /** Counts the events it saw, per type: a read model whose rebuild is easy to recognise. */
@@ -118,5 +122,45 @@ describe('projector runtime (live loop)', () => {
     // the checkpoints are read only by the refresh, once a second (three per refresh). Reading
     // them at every poll (as before) would make as many checkpoint reads as log reads.
     expect(checkpointReads).toBeLessThanOrEqual(3 * (1 + Math.ceil(elapsedS)));
+  });
+
+  it('on PostgreSQL, carries on through terminated connections (a restart, an administrator) and applies each event once', async () => {
+    const temp = await createTempDatabases('projector_terminated', 1);
+    closers.push(() => temp.drop());
+    const db = createPostgresDatabase({ connectionString: temp.urls[0]!, max: 4 });
+    closers.push(() => db.close());
+    const store = await createSqlEventStore({ shards: [db], ownsDatabases: false });
+    closers.push(() => store.close());
+    const failures: string[] = [];
+    const logger = { info() {}, debug: (_: object, msg?: string) => void failures.push(msg ?? ''), warn: (_: object, msg?: string) => void failures.push(msg ?? ''), error: (_: object, msg?: string) => void failures.push(msg ?? '') };
+    const live = createProjector({ store, db, projections: [counting('rm_a'), counting('rm_b')], pollIntervalMs: 5, logger });
+    await live.start();
+    closers.push(() => live.stop());
+
+    const terminator = terminateBackendsRepeatedly(temp.names, { everyMs: 100, rounds: 10 });
+    const streams = 6;
+    const perStream = 10;
+    await Promise.all(
+      Array.from({ length: streams }, async (_, i) => {
+        for (let version = 0; version < perStream; version++) {
+          const events = [event(version % 2 === 0 ? 'X' : 'Y')];
+          for (;;) {
+            try {
+              await store.append(`s-${i}`, events, { expectedVersion: version });
+              break;
+            } catch (error) {
+              if (!isOutage(error)) throw error;
+              await new Promise((r) => setTimeout(r, 10));
+            }
+          }
+          await new Promise((r) => setTimeout(r, 10));
+        }
+      }),
+    );
+    expect(await terminator.done).toBeGreaterThan(0);
+    const half = (streams * perStream) / 2;
+    await until(async () => (await counts(db, 'rm_a')).Y === half && (await counts(db, 'rm_b')).Y === half, 'both projections to catch up', 20_000);
+    expect(await counts(db, 'rm_a')).toEqual({ X: half, Y: half });
+    expect(await counts(db, 'rm_b')).toEqual({ X: half, Y: half });
   });
 });

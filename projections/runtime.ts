@@ -1,4 +1,5 @@
 import type { EventStore, StoredEvent } from '../infra/event-store/port.js';
+import { isOutage } from '../infra/health/port.js';
 import type { SqlClient, SqlDatabase } from '../infra/sql/port.js';
 
 /**
@@ -22,6 +23,7 @@ export interface Projection {
 }
 
 export type Logger = {
+  debug?(obj: object, msg?: string): void;
   info(obj: object, msg?: string): void;
   warn(obj: object, msg?: string): void;
   error(obj: object, msg?: string): void;
@@ -65,6 +67,8 @@ export function createProjector(deps: ProjectorDeps) {
   const wake = new Map<number, () => void>();
   let running = false;
   let loops: Promise<void>[] = [];
+  /** Back-off sleeps in progress (cut short by stop). */
+  const pauses = new Set<() => void>();
   let unsubscribe: (() => void) | null = null;
 
   const key = (projection: string, shard: number) => `${projection}/${shard}`;
@@ -221,8 +225,41 @@ export function createProjector(deps: ProjectorDeps) {
     return applied;
   }
 
+  /**
+   * A failure of the loop's work: logged (quietly when a dependency is down: its health logs the
+   * outage once), then the loop waits four polls. While the database is down (an outage, not one
+   * projection's bug) the wait grows with each failure in a row, up to 5 s, so a database that is
+   * down is not hammered; a projection that keeps failing on its own does not slow the others
+   * down more than that one pause.
+   */
+  async function failed(failures: number, error: unknown, fields: object, message: string, level: 'warn' | 'error') {
+    const log = deps.logger;
+    const outage = isOutage(error);
+    if (log !== undefined) {
+      if (outage) (log.debug ?? log.warn).call(log, { err: error, ...fields, failures }, message);
+      else log[level]({ err: error, ...fields, failures }, message);
+    }
+    const base = Math.min(5_000, pollIntervalMs * 4);
+    await pause(outage ? Math.min(5_000, Math.max(50, base) * 2 ** Math.min(failures - 1, 10)) : base);
+  }
+
+  /** Sleeps `ms`, or less when the projector stops. */
+  function pause(ms: number): Promise<void> {
+    if (!running) return Promise.resolve();
+    return new Promise<void>((resolve) => {
+      const entry = () => {
+        clearTimeout(timer);
+        pauses.delete(entry);
+        resolve();
+      };
+      const timer = setTimeout(entry, ms);
+      pauses.add(entry);
+    });
+  }
+
   async function loop(shard: number) {
     let refreshedAt = Date.now();
+    let failures = 0;
     while (running) {
       // Every second the cursors are dropped, so checkpoints moved by another runner or by a
       // reset are seen even when no new event arrives to reveal them.
@@ -238,25 +275,32 @@ export function createProjector(deps: ProjectorDeps) {
       try {
         shared = await sharedRead(shard);
         if (shared !== null && shared.events.length > 0 && (await applyTogether(shard, shared.at, shared.events))) {
+          failures = 0;
           continue; // applied to all: poll again at once (a full batch means more is waiting)
         }
       } catch (error) {
         // One projection's failure must not hold up the others: step them one by one (each in
         // its own transaction) with what was read.
-        deps.logger?.warn({ err: error, shard }, 'projection batch for all projections failed; applying one by one');
         if (shared !== null && shared.events.length > 0) {
+          if (isOutage(error)) deps.logger?.debug?.({ err: error, shard }, 'projection batch for all projections failed; applying one by one');
+          else deps.logger?.warn({ err: error, shard }, 'projection batch for all projections failed; applying one by one');
           const read = Promise.resolve(shared.events);
           for (const p of projections) if (cursors.get(key(p.name, shard)) === shared.at) ahead.set(key(p.name, shard), { after: shared.at, events: read });
-        } else await sleep(Math.min(5_000, pollIntervalMs * 4));
+        } else {
+          await failed(++failures, error, { shard }, 'projection log read failed; retrying', 'warn');
+          continue;
+        }
       }
+      let stepFailed = false;
       for (const p of shared?.events.length === 0 ? [] : projections) {
         try {
           if ((await step(p, shard)) > 0) progressed = true;
         } catch (error) {
-          deps.logger?.error({ err: error, projection: p.name, shard }, 'projection batch failed; retrying');
-          await sleep(Math.min(5_000, pollIntervalMs * 4));
+          stepFailed = true;
+          await failed(++failures, error, { projection: p.name, shard }, 'projection batch failed; retrying', 'error');
         }
       }
+      if (!stepFailed) failures = 0;
       if (!progressed && running) {
         await new Promise<void>((resolve) => {
           const timer = setTimeout(done, pollIntervalMs);
@@ -286,6 +330,7 @@ export function createProjector(deps: ProjectorDeps) {
       running = false;
       unsubscribe?.();
       for (const w of wake.values()) w();
+      for (const p of [...pauses]) p();
       await Promise.all(loops);
       loops = [];
       for (const w of waiters) w.resolve(false);
@@ -380,4 +425,3 @@ const ASYNC_COMMIT = 'SET LOCAL synchronous_commit = off';
 /** How long the live loop trusts its cursors before it reads the checkpoints again. */
 const CURSOR_REFRESH_MS = 1_000;
 
-const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));

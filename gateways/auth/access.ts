@@ -1,4 +1,5 @@
 import type { Logger } from 'pino';
+import { isOutage } from '../../infra/health/port.js';
 import type { SessionRef, SessionStore } from '../../infra/sessions/port.js';
 import { AUTH_MESSAGES, AuthError } from './errors.js';
 import type { TokenService } from './tokens.js';
@@ -8,7 +9,8 @@ import type { TokenService } from './tokens.js';
  * and expiry (tokens.ts), then one primary-key lookup: the account exists and is enabled, its
  * token version is the token's, and the token's session is live. No cache: a logout, a
  * logout-all, a password change or a disabled account is refused by every API process from the
- * next request on. A database error is `unavailable` (REST 503, WebSocket a retryable error),
+ * next request on. A database error is `unavailable` (REST 503 service_unavailable, WebSocket a
+ * retryable error with reason dependency_unavailable, as for any dependency that is down),
  * never "log in again".
  */
 
@@ -30,7 +32,8 @@ export function createAccessVerifier(deps: { tokens: Pick<TokenService, 'decode'
       try {
         status = await deps.sessions.status(session);
       } catch (error) {
-        deps.logger.warn({ err: error }, 'access token check failed (database)');
+        // An outage is logged once by the dependency's health (infra/health), not per request.
+        if (!isOutage(error)) deps.logger.warn({ err: error }, 'access token check failed (database)');
         throw new AuthError('unavailable', AUTH_MESSAGES.unavailable);
       }
       switch (status) {

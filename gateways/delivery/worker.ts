@@ -201,7 +201,7 @@ export function createDeliveryWorker(deps: DeliveryWorkerDeps) {
 
   /** Consumes until `signal` aborts. */
   const run = (signal: AbortSignal): Promise<void> => deps.bus.consume(deps.group ?? DELIVERY_GROUP, handle, { signal, batchSize: deps.batchSize ?? 200 });
-  const lifecycle = background(run, (error) => deps.logger.error({ err: error }, 'delivery worker stopped'));
+  const lifecycle = background(run, (error) => deps.logger.error({ err: error }, 'delivery worker failed; starting it again'));
 
   return {
     handle,

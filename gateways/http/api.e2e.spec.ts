@@ -530,14 +530,14 @@ describe('failures inside the server', () => {
     }
   });
 
-  it('answers 503 auth_unavailable with Retry-After, never 401, when the token cannot be checked (database down)', async () => {
+  it('answers 503 service_unavailable with Retry-After, never 401, when the token cannot be checked (database down)', async () => {
     const stack = await createApiStack('pglite');
     try {
       const a = await stack.client.register('auth_outage');
       await stack.databases[0]!.close(); // the database goes away under the server
       const res = await stack.client.as(a).get('/api/v1/conversations');
       expect(res.status).toBe(503);
-      expect(res.body.error.code).toBe('auth_unavailable');
+      expect(res.body.error.code).toBe('service_unavailable');
       expect(Number(res.headers['retry-after'])).toBeGreaterThan(0);
     } finally {
       await stack.close();

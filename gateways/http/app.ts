@@ -28,7 +28,7 @@ export const bodyLimitFor = (maxMessageBytes: number) => maxMessageBytes * 4 + 1
 /**
  * The REST API as a fastify instance, not listening: gateways/main.ts listens, tests inject().
  *
- * Scopes: /healthz and /api/v1/auth/{register,login,refresh} are public (rate-limited by client
+ * Scopes: /healthz, /readyz and /api/v1/auth/{register,login,refresh} are public (rate-limited by client
  * address); everything else under /api/v1 checks the bearer token first, then counts against the
  * caller's user id, or against the client address when the token is missing or not valid (auth.ts:
  * the request is answered 401 only after the rate limit counted it). Failed logins and bad tokens
@@ -78,7 +78,7 @@ export async function buildApp(deps: AppDeps, realtime?: RealtimeRouteDeps): Pro
   const authDeps: AuthRouteDeps = { accounts: deps.accounts, failures, passwordMinLength: deps.settings.passwordMinLength };
 
   const routeDeps: RouteDeps = { ...deps, settle: createReadYourWrites(deps), requireMessage: createMessageLookup(deps) };
-  await app.register(healthRoutes());
+  await app.register(healthRoutes(deps.health));
   // Signed URLs of the local-disk media store: the signature is the authorisation (no bearer token).
   if (deps.mediaFiles !== undefined) await app.register(mediaFileRoutes(deps.mediaFiles));
   await app.register(authRoutes(authDeps), { prefix: '/api/v1/auth' });

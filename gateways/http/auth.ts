@@ -1,7 +1,7 @@
 import type { FastifyRequest, onRequestAsyncHookHandler, preParsingAsyncHookHandler } from 'fastify';
 import type { AccessVerifier, AuthUser } from '../auth/access.js';
 import { AUTH_MESSAGES, AuthError, type AuthFailure } from '../auth/errors.js';
-import { HttpError } from './errors.js';
+import { HttpError, UNAVAILABLE_RETRY_AFTER_SECONDS } from './errors.js';
 import type { FailureLimit } from './failure-limit.js';
 
 /**
@@ -13,7 +13,7 @@ import type { FailureLimit } from './failure-limit.js';
  *    the user, or against the client address when there is no valid token;
  * 3. `requireUser` (preParsing: before any body is read) answers a request without a valid token:
  *    401 (missing, malformed, forged, expired, revoked), 403 `account_disabled`, or 503
- *    `auth_unavailable` with Retry-After when the database could not be asked (never 401: clients
+ *    `service_unavailable` with Retry-After when the database could not be asked (never 401: clients
  *    take 401 as "log in again"). Malformed and forged tokens also count as failures of the
  *    address (failure-limit.ts), which answers 429 once it has too many.
  */
@@ -74,7 +74,7 @@ export function toHttpError(error: AuthError): HttpError {
     case 'disabled':
       return new HttpError('account_disabled', error.message);
     case 'unavailable':
-      return new HttpError('auth_unavailable', error.message, 1);
+      return new HttpError('service_unavailable', error.message, UNAVAILABLE_RETRY_AFTER_SECONDS);
     case 'missing':
     case 'invalid':
     case 'expired':

@@ -3,6 +3,7 @@ import type { ConversationCommands, Position } from '../../commands/conversation
 import type { Config } from '../../infra/config/config.js';
 import type { UserRepository } from '../../infra/users/port.js';
 import type { DeviceRegistry } from '../../infra/devices/port.js';
+import type { DependencyHealth } from '../../infra/health/port.js';
 import { CONVERSATIONS_PROJECTION } from '../../projections/conversations/projection.js';
 import type { ConversationQueries, MessageRef } from '../../projections/conversations/views.js';
 import type { Projector } from '../../projections/runtime.js';
@@ -38,6 +39,8 @@ export type AppDeps = {
   mediaFiles?: LocalDiskObjectStore;
   /** Push devices (issue 5): with it, /api/v1/devices registers and removes push tokens. */
   devices?: DeviceRegistry;
+  /** The process's dependency states: GET /readyz reports them (without it every dependency counts as up). */
+  health?: Pick<DependencyHealth, 'check'>;
 };
 
 /**
@@ -49,7 +52,15 @@ export function createReadYourWrites(deps: Pick<AppDeps, 'projector' | 'settings
   return async function settle(position: Position | null, log: FastifyBaseLogger): Promise<void> {
     if (position === null) return;
     const timeoutMs = deps.settings.readYourWritesTimeoutMs;
-    const caughtUp = await deps.projector.waitFor(CONVERSATIONS_PROJECTION, position, timeoutMs);
+    let caughtUp: boolean;
+    try {
+      caughtUp = await deps.projector.waitFor(CONVERSATIONS_PROJECTION, position, timeoutMs);
+    } catch (error) {
+      // The checkpoint could not be read (the database went down after the write): the write
+      // stands all the same, so the caller gets its result, not an error that invites a retry.
+      log.warn({ err: error, position }, 'read model not checked; replying before it may show this write');
+      return;
+    }
     if (!caughtUp) log.warn({ position, timeoutMs }, 'read model did not catch up in time; replying before it shows this write');
   };
 }

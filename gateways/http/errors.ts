@@ -1,5 +1,6 @@
 import type { FastifyBaseLogger, FastifyError, FastifyInstance, FastifyReply } from 'fastify';
 import { DomainError, type ErrorKind } from '../../domain/errors.js';
+import { DependencyUnavailableError } from '../../infra/health/port.js';
 
 /**
  * The REST API's one error catalogue. Every error leaves as
@@ -32,7 +33,6 @@ export const HTTP_ERRORS = Object.freeze({
   wrong_password: 403,
   account_disabled: 403,
   login_throttled: 429,
-  auth_unavailable: 503,
   not_message_sender: 403,
   message_not_found: 404,
   route_not_found: 404,
@@ -40,6 +40,8 @@ export const HTTP_ERRORS = Object.freeze({
   unsupported_media_type: 415,
   rate_limited: 429,
   internal_error: 500,
+  // a dependency (database, Redis, object store) cannot be reached: retry after Retry-After
+  service_unavailable: 503,
   // push devices (issue 5)
   device_not_found: 404,
   device_token_taken: 409,
@@ -78,7 +80,17 @@ export class HttpError extends Error {
 
 export type ErrorBody = { error: { code: string; message: string } };
 
-export type MappedError = { status: number; body: ErrorBody; /** 5xx: log it, it is a bug or an outage */ internal: boolean; retryAfterSeconds?: number };
+export type MappedError = {
+  status: number;
+  body: ErrorBody;
+  /** 500: log it, it is a bug (an outage is logged once, by the dependency's health) */
+  internal: boolean;
+  /** Seconds for a Retry-After header (503). */
+  retryAfterSeconds?: number;
+};
+
+/** What a client is told to wait before it retries a request refused while a dependency is down. */
+export const UNAVAILABLE_RETRY_AFTER_SECONDS = 1;
 
 const body = (code: string, message: string): ErrorBody => ({ error: { code, message } });
 
@@ -90,6 +102,14 @@ export function mapError(error: unknown, limits: { bodyLimit: number }): MappedE
     return mapped;
   }
   if (error instanceof DomainError) return { status: STATUS_BY_KIND[error.kind], body: body(error.code, error.message), internal: false };
+  if (error instanceof DependencyUnavailableError) {
+    return {
+      status: 503,
+      body: body('service_unavailable', `${error.dependency} is unavailable; retry in ${UNAVAILABLE_RETRY_AFTER_SECONDS} s`),
+      internal: false,
+      retryAfterSeconds: UNAVAILABLE_RETRY_AFTER_SECONDS,
+    };
+  }
   if (isFastifyError(error)) {
     switch (error.code) {
       case 'FST_ERR_CTP_BODY_TOO_LARGE':

@@ -4,6 +4,7 @@ import { join } from 'node:path';
 import type { Logger } from 'pino';
 import type { ConversationCommands } from '../../commands/conversations.js';
 import type { Config } from '../../infra/config/config.js';
+import type { DependencyRegistry } from '../../infra/health/port.js';
 import { createSqlMediaRegistry } from '../../infra/media/registry.js';
 import { createSharpThumbnailer, probeFfmpeg } from '../../infra/media/thumbnailer.js';
 import { createLocalDiskObjectStore, type LocalDiskObjectStore } from '../../infra/object-store/local-disk.js';
@@ -45,6 +46,8 @@ export type ComposeMediaOptions = {
   /** The base URL clients reach this server at (read when a local URL is signed). */
   publicUrl: () => string;
   ensureSchema: (what: string, ensure: () => Promise<void>) => Promise<void>;
+  /** Where an S3 store registers as a dependency ("object store"). */
+  health?: DependencyRegistry;
 };
 
 /** The key that signs local media URLs: derived, so a leaked URL key is not a token key. */
@@ -70,6 +73,7 @@ async function createObjectStore(o: ComposeMediaOptions): Promise<{ objects: Obj
     forcePathStyle: s3.forcePathStyle,
     ...(s3.credentials !== null ? { credentials: { ...s3.credentials } } : {}),
     createBucket: s3.createBucket,
+    ...(o.health !== undefined ? { health: o.health } : {}),
   });
   try {
     await store.ensureBucket();

@@ -1,6 +1,7 @@
 import { readFile } from 'node:fs/promises';
 import type { Logger } from 'pino';
 import type { Config } from '../../infra/config/config.js';
+import type { DependencyRegistry } from '../../infra/health/port.js';
 import type { DeviceRegistry } from '../../infra/devices/port.js';
 import type { PresenceStore } from '../../infra/presence/port.js';
 import { createFcmPushProvider } from '../../infra/push/fcm.js';
@@ -17,10 +18,16 @@ import type { PushQueue } from './queue.js';
  * delivery role that fills it and the push role that empties it): JetStream when NATS_URL is set
  * (NATS_PREFIX namespace), in process otherwise (where both roles share one process).
  */
-export async function pushQueueFromConfig(config: Config, logger: Logger): Promise<PushQueue> {
+export async function pushQueueFromConfig(config: Config, logger: Logger, health?: DependencyRegistry): Promise<PushQueue> {
   return config.natsUrl === null
     ? createMemoryPushQueue()
-    : createJetStreamPushQueue({ servers: config.natsUrl.split(','), prefix: config.natsPrefix, logger, connectionName: `chat-backend-push-${config.nodeId}` });
+    : createJetStreamPushQueue({
+        servers: config.natsUrl.split(','),
+        prefix: config.natsPrefix,
+        logger,
+        connectionName: `chat-backend-push-${config.nodeId}`,
+        ...(health !== undefined ? { health } : {}),
+      });
 }
 
 /** The push role's sender over `queue`, with the provider PUSH_PROVIDER names (log | fcm with FCM_CREDENTIALS_FILE). */

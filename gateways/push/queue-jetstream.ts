@@ -2,6 +2,7 @@ import { jetstream, jetstreamManager, type ConsumerMessages } from '@nats-io/jet
 import { connect, type NatsConnection } from '@nats-io/transport-node';
 import type { Logger } from 'pino';
 import { backoffDelay, resolveRetry, sleep } from '../../infra/bus/retry.js';
+import { unreported, type DependencyRegistry } from '../../infra/health/port.js';
 import { decodeJob, encodeJob, type PushJob } from './job.js';
 import { pushQueueNames, type PushQueueNames } from './queue-names.js';
 import { deletePushStream, ensurePushConsumer, ensurePushStream } from './queue-setup.js';
@@ -19,6 +20,8 @@ export type JetStreamPushQueueOptions = {
   prefix: string;
   logger: Pick<Logger, 'warn' | 'error'>;
   connectionName?: string;
+  /** Where the queue reports its NATS connection's state (as "nats", the bus's dependency too). */
+  health?: DependencyRegistry;
 };
 
 export type JetStreamPushQueue = PushQueue & { readonly names: PushQueueNames; deleteStream(): Promise<boolean> };
@@ -39,6 +42,13 @@ export async function createJetStreamPushQueue(options: JetStreamPushQueueOption
     throw error;
   }
   const js = jetstream(nc);
+  const health = options.health?.register('nats', () => nc.flush()) ?? unreported;
+  void (async () => {
+    for await (const status of nc.status()) {
+      if (status.type === 'disconnect') health.down(new Error(`disconnected from ${status.server}`));
+      else if (status.type === 'reconnect') health.up();
+    }
+  })().catch(() => {});
   const retry = resolveRetry();
   const closing = new AbortController();
   const running = new Set<Promise<void>>();

@@ -1,6 +1,7 @@
 import type { Logger } from 'pino';
 import { backoffDelay, resolveRetry, sleep } from '../../infra/bus/retry.js';
 import type { DeviceRegistry } from '../../infra/devices/port.js';
+import { isOutage } from '../../infra/health/port.js';
 import type { PresenceStore } from '../../infra/presence/port.js';
 import type { PushProvider, PushResult, PushTarget } from '../../infra/push/port.js';
 import type { UserRepository } from '../../infra/users/port.js';
@@ -209,7 +210,8 @@ export function createPushSender(deps: PushSenderDeps) {
       targets = (await deps.devices.listForUsers([userId])).map((d) => ({ token: d.token, platform: d.platform }));
     } catch (error) {
       const delayMs = backoffDelay(Math.max(...jobs.map((j) => j.deliveries)), retry);
-      deps.logger.warn({ err: error, user_id: userId, jobs: jobs.length, delayMs }, 'push: lookup failed; handing the jobs back');
+      // An outage (database or Redis down) is logged once by its health; a batch here is routine.
+      (isOutage(error) ? deps.logger.debug : deps.logger.warn).call(deps.logger, { err: error, user_id: userId, jobs: jobs.length, delayMs }, 'push: lookup failed; handing the jobs back');
       stats.handedBack += jobs.length;
       settle(jobs, { retryAfterMs: delayMs });
       return;
@@ -224,7 +226,7 @@ export function createPushSender(deps: PushSenderDeps) {
       settle(jobs, 'ack');
     } catch (error) {
       const delayMs = backoffDelay(Math.max(...jobs.map((j) => j.deliveries)), retry);
-      deps.logger.warn({ err: error, user_id: userId, delayMs }, 'push: send failed; handing the jobs back');
+      (isOutage(error) ? deps.logger.debug : deps.logger.warn).call(deps.logger, { err: error, user_id: userId, delayMs }, 'push: send failed; handing the jobs back');
       stats.handedBack += jobs.length;
       settle(jobs, { retryAfterMs: delayMs });
     }

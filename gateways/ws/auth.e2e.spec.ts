@@ -111,7 +111,7 @@ describe('WebSocket Hello while the database is down', () => {
     await stack.databases[0]!.close();
     const socket = await openSocket(url);
     const reply = await socket.request({ case: 'hello', value: { token: a.token, protocolVersion: 1, deviceId: 'd', cursors: [] } });
-    expect(reply.body.value).toMatchObject({ code: ErrorCode.INTERNAL, retryable: true, reason: 'auth_unavailable' });
+    expect(reply.body.value).toMatchObject({ code: ErrorCode.INTERNAL, retryable: true, reason: 'dependency_unavailable' });
     expect((await socket.waitClosed()).code).toBe(4002);
   });
 });

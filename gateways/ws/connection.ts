@@ -3,6 +3,7 @@ import { validation } from '../../domain/errors.js';
 import type { Logger } from 'pino';
 import type { ConversationCommands } from '../../commands/conversations.js';
 import type { EventStore } from '../../infra/event-store/port.js';
+import { DependencyUnavailableError, isOutage } from '../../infra/health/port.js';
 import type { PresenceStore } from '../../infra/presence/port.js';
 import { hasFieldAtPath } from '../../infra/telemetry/frame-time.js';
 import { noopMetrics, noopTracing } from '../../infra/telemetry/noop.js';
@@ -35,12 +36,16 @@ import {
   isoToMs,
   mapError,
   negotiateProtocolVersion,
+  unavailableError,
+  UNAVAILABLE_RETRY_AFTER_MS,
   presenceFrame,
   presenceStatusFromProto,
+  syncRequiredFrame,
   type ClientFrame,
   type ClientRequest,
   type ServerBody,
   type ServerFrame,
+  type SyncRequiredReason,
 } from './protocol/index.js';
 import { replayConversation } from './sync.js';
 
@@ -85,6 +90,11 @@ export type Hub = {
   addContacts(c: Connection, userIds: Iterable<string>): void;
   /** `c`'s token names `userId`: null when the user may have one more connection on this node, else the refusal. */
   authenticate(c: Connection, userId: string): CapRefusal | null;
+  /**
+   * `c` appended a message at `version` of a conversation: its user is a recipient, so a delivery
+   * envelope for it is due here (the gateway watches its delivery feed with these).
+   */
+  sent?(c: Connection, conversationId: string, version: number): void;
 };
 
 /** The transport under a connection (a uWS socket in gateway.ts, anything in tests). */
@@ -277,7 +287,7 @@ export class Connection {
   }
 
   private fail(requestId: number, error: unknown): void {
-    const mapped = mapError(requestId, error);
+    const mapped = error instanceof DependencyUnavailableError ? unavailableError(requestId, error.dependency) : mapError(requestId, error);
     if (mapped.internal) this.log.error({ err: error, requestId }, 'ws request failed');
     this.send(mapped.frame);
     if (mapped.close !== null) this.closeWith(mapped.close, mapped.frame.body.case === 'error' ? mapped.frame.body.value.reason : 'error');
@@ -440,6 +450,13 @@ export class Connection {
         if (token.length === 0) throw new AuthError('missing', 'no token');
         user = await this.deps.tokens.verify(token);
       } catch (error) {
+        if (isOutage(error) || (error instanceof AuthError && error.failure === 'unavailable')) {
+          // The token could not be checked (its store is down): not the client's fault, so a
+          // close in the reconnect range, never the terminal UNAUTHENTICATED.
+          this.send(unavailableError(requestId, error instanceof DependencyUnavailableError ? error.dependency : 'a dependency').frame);
+          this.closeWith(CloseCode.INTERNAL, 'dependency_unavailable', UNAVAILABLE_RETRY_AFTER_MS);
+          return;
+        }
         this.refuseHello(requestId, token.length === 0, error);
         return;
       }
@@ -467,7 +484,15 @@ export class Connection {
       this.deviceId = hello.deviceId;
       this.expiresAt = user.expiresAtMs ?? Number.POSITIVE_INFINITY;
       this.session = user.session;
-      await this.deps.presence.connect(this.userId, this.id, this.deps.nodeId);
+      try {
+        await this.deps.presence.connect(this.userId, this.id, this.deps.nodeId);
+      } catch (error) {
+        // The presence store is down: serve the connection anyway. Its first heartbeat finds it
+        // unknown and registers it (or the node does, for all its connections, when the store is
+        // back), then tells it to sync what was routed elsewhere meanwhile.
+        if (!isOutage(error)) throw error;
+        this.log.debug({ err: error }, 'presence store down at Hello; registering later');
+      }
       this.lastBeat = this.deps.clock();
       if ((this.state as string) === 'closed') {
         await this.deps.presence.disconnect(this.userId, this.id);
@@ -510,19 +535,22 @@ export class Connection {
       const queued = this.preAuth ?? [];
       this.preAuth = undefined;
       for (const frame of queued) this.handleBytes(new Uint8Array(frame));
-      try {
-        await this.loadContacts();
-      } catch (error) {
-        // The held cursors must still be replayed (or given back): a failed contacts query costs presence only.
-        this.log.warn({ err: error }, 'contacts not loaded');
+      // Neither of these may keep the cursors from being replayed (their conversations are held).
+      await this.loadContacts().catch((error: unknown) => this.contactsLater(error, 1));
+      if (cursors.length > 0) {
+        const failed = await this.enqueueSync(cursors, false);
+        // No request to answer with an error: ask the client for a Sync of what could not be
+        // replayed (the store was down), which it retries until it works.
+        if (failed.length > 0) this.send(syncRequiredFrame('sync_failed', UNAVAILABLE_RETRY_AFTER_MS, failed));
       }
-      if (cursors.length > 0) await this.enqueueSync(cursors, false);
       await this.presenceSnapshot();
     } catch (error) {
       if (this.state === 'authenticating') {
         this.log.error({ err: error }, 'hello failed');
         this.send(errorFrame(requestId, 'internal', 'internal server error'));
         this.closeWith(CloseCode.INTERNAL, 'internal');
+      } else if (isOutage(error)) {
+        this.log.debug({ err: error }, 'post-welcome set-up failed: a dependency is down');
       } else {
         this.log.warn({ err: error }, 'post-welcome set-up failed');
       }
@@ -530,20 +558,15 @@ export class Connection {
   }
 
   /**
-   * Hello's token was refused: a disabled account is FORBIDDEN (4103), a check that could not be
-   * made (database down) a retryable INTERNAL error and close 4002 (reconnect), anything else
+   * Hello's token was refused: a disabled account is FORBIDDEN (4103), anything else
    * UNAUTHENTICATED (4100; reason `token_expired` for an expired token, which a client refreshes).
+   * (A check that could not be made, its database down, is no refusal: hello() closes with 4002.)
    */
   private refuseHello(requestId: number, missing: boolean, error: unknown): void {
     const failure = error instanceof AuthError ? error.failure : 'invalid';
     if (failure === 'disabled') {
       this.send(errorFrame(requestId, 'forbidden', 'hello.token: this account is disabled', { reason: 'account_disabled' }));
       this.closeWith(CloseCode.FORBIDDEN, 'account_disabled');
-      return;
-    }
-    if (failure === 'unavailable') {
-      this.send(errorFrame(requestId, 'internal', 'hello.token: could not be checked right now; reconnect shortly', { reason: 'auth_unavailable' }));
-      this.closeWith(CloseCode.INTERNAL, 'auth_unavailable', 1000);
       return;
     }
     const message = missing ? 'hello.token: missing' : failure === 'expired' ? 'hello.token: expired' : failure === 'revoked' ? 'hello.token: its session has ended' : 'hello.token: invalid or expired';
@@ -553,6 +576,20 @@ export class Connection {
 
   private async loadContacts(): Promise<void> {
     this.deps.hub.addContacts(this, await this.deps.queries.contacts(this.userId, { limit: MAX_CONTACTS }));
+  }
+
+  /** The contacts could not be read (the database is down): try again later, backing off (1 s doubling up to 30 s), while the connection lasts. */
+  private contactsLater(error: unknown, attempt: number): void {
+    if (isOutage(error)) this.log.debug({ err: error, attempt }, 'contacts not loaded: a dependency is down; retrying');
+    else this.log.warn({ err: error, attempt }, 'contacts not loaded; retrying');
+    const timer = setTimeout(() => {
+      if (this.state !== 'open') return;
+      this.loadContacts().then(
+        () => this.presenceSnapshot().catch(() => {}),
+        (again: unknown) => this.contactsLater(again, attempt + 1),
+      );
+    }, Math.min(30_000, 1_000 * 2 ** Math.min(attempt - 1, 5)));
+    timer.unref?.();
   }
 
   private async presenceSnapshot(): Promise<void> {
@@ -590,11 +627,13 @@ export class Connection {
   }
 
   /**
-   * Replays the cursors in order, after one screening of them all: a conversation the user was
-   * never a member of (or that does not exist) is answered SyncDone access_ended at the cursor
-   * without reading its stream; the others are replayed from the store.
+   * Replays the cursors in order (after the syncs queued before), after one screening of them
+   * all: a conversation the user was never a member of (or that does not exist) is answered
+   * SyncDone access_ended at the cursor without reading its stream; the others are replayed from
+   * the store. A conversation whose replay fails is given back to live delivery and the others
+   * still run; resolves with the ids of those that failed (syncOne logs each failure).
    */
-  private enqueueSync(cursors: { conversationId: string; lastVersion: number }[], startHolding: boolean): Promise<void> {
+  private enqueueSync(cursors: { conversationId: string; lastVersion: number }[], startHolding: boolean): Promise<string[]> {
     if (startHolding) {
       const holding = (this.holding ??= new Map());
       for (const c of cursors) if (!holding.has(c.conversationId)) holding.set(c.conversationId, []);
@@ -602,7 +641,8 @@ export class Connection {
     let left = cursors.length;
     const work = this.syncChain
       .then(async () => {
-        if (this.state !== 'open') return;
+        const failed: string[] = [];
+        if (this.state !== 'open') return failed;
         let screened;
         try {
           screened = await this.deps.commands.screen(
@@ -610,29 +650,34 @@ export class Connection {
             cursors.map((c) => c.conversationId),
           );
         } catch (error) {
-          this.log.error({ err: error }, 'sync screening failed');
+          if (isOutage(error)) this.log.debug({ err: error }, 'sync screening failed: a dependency is down');
+          else this.log.error({ err: error }, 'sync screening failed');
           for (const c of cursors) this.releaseHold(c.conversationId);
-          throw error;
+          return cursors.map((c) => c.conversationId);
         }
-        for (const [i, cursor] of cursors.entries()) {
-          if (this.state !== 'open') return;
+        for (const cursor of cursors) {
+          if (this.state !== 'open') break;
           const verdict = screened.get(cursor.conversationId);
           try {
             if (verdict === 'unknown' || verdict === 'stranger') this.syncEnded(cursor.conversationId, cursor.lastVersion);
             else await this.syncOne(cursor.conversationId, cursor.lastVersion);
-          } catch (error) {
-            // The request fails; the conversations it did not reach go back to live delivery too.
-            for (const rest of cursors.slice(i + 1)) this.releaseHold(rest.conversationId);
-            throw error;
+          } catch {
+            failed.push(cursor.conversationId);
           }
           left--;
           this.queuedSyncCursors--;
         }
+        // Closed meanwhile: nothing to hold for any more.
+        if (this.state !== 'open') for (const c of cursors) this.holding?.delete(c.conversationId);
+        return failed;
       })
       .finally(() => {
         this.queuedSyncCursors -= left;
       });
-    this.syncChain = work.catch(() => {});
+    this.syncChain = work.then(
+      () => {},
+      () => {},
+    );
     return work;
   }
 
@@ -676,14 +721,22 @@ export class Connection {
       }
       (this.lastSent ??= new Map()).set(conversationId, sent);
     } catch (error) {
-      this.log.error({ err: error, conversationId }, 'sync failed');
+      // Give the conversation back to live delivery; the client asks again (its Sync got an
+      // error; a Hello's replay is followed by SyncRequired for it).
+      if (isOutage(error)) this.log.debug({ err: error, conversationId }, 'sync failed: a dependency is down');
+      else this.log.error({ err: error, conversationId }, 'sync failed');
       this.releaseHold(conversationId);
       throw error;
     }
   }
 
   private async sync(requestId: number, cursors: { conversationId: string; lastVersion: number }[]): Promise<void> {
-    await this.enqueueSync(cursors, true);
+    const failed = await this.enqueueSync(cursors, true);
+    if (failed.length > 0) {
+      // Retryable (the client sends the Sync again): an outage, or a failure this node logged.
+      this.send(unavailableError(requestId, 'the event store').frame);
+      return;
+    }
     this.ok(requestId);
   }
 
@@ -699,10 +752,30 @@ export class Connection {
   private async beat(): Promise<void> {
     try {
       const known = await this.deps.presence.heartbeat(this.userId, this.id);
-      if (!known && this.state === 'open') await this.deps.presence.connect(this.userId, this.id, this.deps.nodeId);
+      if (!known && this.state === 'open') {
+        // Unknown to the presence store: never registered (it was down at Hello), or expired
+        // (this node stalled past the presence TTL, the store lost it). Deliveries were routed
+        // elsewhere meanwhile: register again, then have the client sync.
+        await this.deps.presence.connect(this.userId, this.id, this.deps.nodeId);
+        this.syncRequired('presence_lost', 0);
+      }
     } catch (error) {
-      this.log.warn({ err: error }, 'presence heartbeat failed');
+      if (isOutage(error)) this.log.debug({ err: error }, 'presence heartbeat failed: the store is down');
+      else this.log.warn({ err: error }, 'presence heartbeat failed');
     }
+  }
+
+  /** Registers this open connection in the presence store again (after the store lost its entries). */
+  async register(): Promise<void> {
+    if (this.state !== 'open' || !this.registered) return;
+    await this.deps.presence.connect(this.userId, this.id, this.deps.nodeId);
+    this.lastBeat = this.deps.clock();
+  }
+
+  /** Tells the client that deliveries may have been lost: it syncs from its cursors (spread over `withinMs`). */
+  syncRequired(reason: SyncRequiredReason, withinMs: number): void {
+    if (this.state !== 'open') return;
+    this.send(syncRequiredFrame(reason, withinMs));
   }
 
   private async ping(requestId: number, ping: ClientRequest<'ping'>): Promise<void> {
@@ -734,6 +807,7 @@ export class Connection {
       media,
       client_message_id: m.clientMessageId,
     });
+    if (sent.created) this.deps.hub.sent?.(this, m.conversationId, sent.message.sequence_number);
     this.reply(requestId, {
       case: 'sendAck',
       value: {
@@ -796,7 +870,10 @@ export class Connection {
     if (this.registered) {
       this.registered = false;
       this.deps.hub.unregister(this);
-      this.deps.presence.disconnect(this.userId, this.id).catch((error: unknown) => this.log.warn({ err: error }, 'presence disconnect failed'));
+      this.deps.presence.disconnect(this.userId, this.id).catch((error: unknown) => {
+        if (isOutage(error)) this.log.debug({ err: error }, 'presence disconnect failed: the store is down');
+        else this.log.warn({ err: error }, 'presence disconnect failed');
+      });
     }
   }
 }

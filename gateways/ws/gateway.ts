@@ -1,6 +1,7 @@
 import uWS from 'uWebSockets.js';
 import type { Logger } from 'pino';
 import type { EventBus } from '../../infra/bus/port.js';
+import { isOutage } from '../../infra/health/port.js';
 import type { SignalChange } from '../../infra/presence/port.js';
 import { readVarintAtPath } from '../../infra/telemetry/frame-time.js';
 import { noopMetrics } from '../../infra/telemetry/noop.js';
@@ -11,7 +12,17 @@ import { startSessionCheck } from './session-check.js';
 import type { SessionStore } from '../../infra/sessions/port.js';
 import { DEFAULT_CONNECTION_CAPS, createConnectionCaps, type ConnectionCapsOptions } from './connection-caps.js';
 import { addMember, deleteMember, hasMember, memberCount, type Members } from './members.js';
-import { CloseCode, HANDSHAKE_TIMEOUT_MS, HELLOS_PER_MINUTE, HEARTBEAT_TIMEOUT_MS, TYPING_TTL_MS, encodeServerFrame, presenceFrame, typingFrame } from './protocol/index.js';
+import {
+  CloseCode,
+  HANDSHAKE_TIMEOUT_MS,
+  HELLOS_PER_MINUTE,
+  HEARTBEAT_TIMEOUT_MS,
+  TYPING_TTL_MS,
+  encodeServerFrame,
+  presenceFrame,
+  typingFrame,
+  type SyncRequiredReason,
+} from './protocol/index.js';
 import { DEFAULT_SYNC_RATE, createSyncBudget, type SyncRate } from './sync-budget.js';
 
 /**
@@ -23,7 +34,7 @@ import { DEFAULT_SYNC_RATE, createSyncBudget, type SyncRate } from './sync-budge
  * index of conversations: what comes from a conversation comes addressed to users.
  */
 export type WsGatewayDeps = Omit<ConnectionDeps, 'hub' | 'maxBufferedBytes' | 'maxHeldEvents' | 'clock' | 'syncBudget' | 'helloBudget'> & {
-  bus: Pick<EventBus, 'onNodeMessage' | 'flush'>;
+  bus: Pick<EventBus, 'onNodeMessage' | 'flush' | 'onReconnect'>;
   /** Connections per user, per client address, and per address before their handshake (default: limits.ts; 0: no cap). */
   caps?: ConnectionCapsOptions;
   /** Reverse proxies whose X-Forwarded-For names the client (client-address.ts); default none. */
@@ -43,16 +54,42 @@ export type WsGatewayDeps = Omit<ConnectionDeps, 'hub' | 'maxBufferedBytes' | 'm
   /** How often (default 10 s). */
   sessionCheckIntervalMs?: number;
   clock?: () => number;
+  /**
+   * SyncRequired to every connection (the node may have missed deliveries) asks the clients to
+   * spread their Syncs over `perConnectionMs` per connection of the node, at most `maxMs`
+   * (default 2 ms and 10 s: 5,000 connections sync within 10 s, about 500 a second).
+   */
+  syncSpread?: { perConnectionMs: number; maxMs: number };
+  /**
+   * A message sent through this node whose delivery envelope has not come back to it after this
+   * long means the delivery feed stopped (default 10 s): the node tells its connections to sync,
+   * again every as long while it stays so.
+   */
+  feedDeadlineMs?: number;
 };
 
 export type WsGateway = {
   listen(host: string, port: number): Promise<number>;
   /** Goodbye 4000 to every connection, then stops listening. */
   close(): Promise<void>;
-  stats(): { connections: number; authenticated: number; addresses: number };
+  stats(): WsGatewayStats;
   /** Re-checks the sessions of every open connection now (after this process ended sessions). */
   recheckSessions(): Promise<void>;
 };
+
+export type WsGatewayStats = {
+  connections: number;
+  authenticated: number;
+  /** Client addresses with connections on this node (connection-caps.ts). */
+  addresses: number;
+  /** SyncRequired frames sent, by reason. */
+  syncRequired: Partial<Record<SyncRequiredReason, number>>;
+  /** Whether the delivery feed is stalled now (messages sent through this node not delivered back). */
+  feedStalled: boolean;
+};
+
+/** Most conversations whose delivery back to this node is watched at once (a dead feed must not grow it without end). */
+const MAX_WATCHED_ECHOES = 10_000;
 
 /**
  * uWS sends the FIN of an end() only when the socket is not corked, and with no idle timeout a
@@ -166,6 +203,60 @@ export function createWsGateway(deps: WsGatewayDeps): WsGateway {
     if (memberCount(entry.conns) === 0) index.delete(key);
   };
 
+  const syncSpread = deps.syncSpread ?? { perConnectionMs: 2, maxMs: 10_000 };
+  const feedDeadlineMs = deps.feedDeadlineMs ?? 10_000;
+  const syncRequiredSent: Partial<Record<SyncRequiredReason, number>> = {};
+  /** Tells every open connection to sync: deliveries to this node may have been lost. */
+  const tellAllToSync = (reason: SyncRequiredReason) => {
+    const withinMs = Math.min(syncSpread.maxMs, all.size * syncSpread.perConnectionMs);
+    let told = 0;
+    for (const c of all) {
+      if (c.state !== 'open') continue;
+      c.syncRequired(reason, withinMs);
+      told++;
+    }
+    syncRequiredSent[reason] = (syncRequiredSent[reason] ?? 0) + told;
+    log.info({ reason, connections: told, within_ms: withinMs }, 'ws: told the connections to sync');
+  };
+
+  /**
+   * The delivery feed, watched through this node's own sends: a MessageSent goes to every member,
+   * its sender too, so the envelope of a message sent here comes back here. Per conversation, the
+   * highest version sent here and since when it is awaited; an envelope item of the conversation
+   * at or past it clears it. Costs a map entry per conversation with a message in flight, and a
+   * lookup per delivered item; nothing per connection, nothing when the node is idle.
+   */
+  const awaitingEcho = new Map<string, { version: number; since: number; connection: Connection }>();
+  let feedStalled = false;
+  let stalledSyncAt = 0;
+  const checkFeed = (now: number) => {
+    let overdue = 0;
+    for (const [conversationId, watch] of awaitingEcho) {
+      if (watch.connection.state !== 'open') awaitingEcho.delete(conversationId); // no one left here to deliver it to
+      else if (now - watch.since >= feedDeadlineMs) overdue++;
+    }
+    if (overdue === 0) return;
+    if (!feedStalled) {
+      feedStalled = true;
+      log.warn({ overdue, deadline_ms: feedDeadlineMs }, 'ws: delivery feed stalled: messages sent through this node were not delivered back');
+    }
+    if (now - stalledSyncAt >= feedDeadlineMs) {
+      stalledSyncAt = now;
+      // The store has what the feed did not bring: the clients sync from it.
+      tellAllToSync('delivery_stalled');
+    }
+  };
+  const fedBack = (conversationId: string, version: number, now: number) => {
+    const watch = awaitingEcho.get(conversationId);
+    if (watch === undefined) return;
+    if (version >= watch.version) awaitingEcho.delete(conversationId);
+    else watch.since = now; // the feed moves for it, only behind
+    if (feedStalled) {
+      feedStalled = false;
+      log.info('ws: delivery feed flowing again');
+    }
+  };
+
   const hub: Hub = {
     register(c) {
       add(byUser, c.userId, c);
@@ -173,6 +264,14 @@ export function createWsGateway(deps: WsGatewayDeps): WsGateway {
     unregister(c) {
       remove(byUser, c.userId, c);
       for (const id of c.contacts) remove(byContact, id, c);
+    },
+    sent(c, conversationId, version) {
+      const watch = awaitingEcho.get(conversationId);
+      if (watch !== undefined) {
+        watch.version = Math.max(watch.version, version);
+        return;
+      }
+      if (awaitingEcho.size < MAX_WATCHED_ECHOES) awaitingEcho.set(conversationId, { version, since: clock(), connection: c });
     },
     addContacts(c, userIds) {
       if (c.state !== 'open') return;
@@ -212,7 +311,9 @@ export function createWsGateway(deps: WsGatewayDeps): WsGateway {
     // Each connection's frames of the envelope, in envelope order, leave in one socket write:
     // under load an envelope carries several events for the same connection.
     const perConnection = new Map<Connection, { item: DeliveryItem; createdAtMs: number | undefined }[]>();
+    const receivedAt = awaitingEcho.size > 0 ? clock() : 0;
     for (const item of items) {
+      if (receivedAt !== 0) fedBack(item.conversationId, item.version, receivedAt);
       const createdAtMs = measureLatency ? readVarintAtPath(item.frame, MESSAGE_SENT_CREATED_AT_MS) : undefined;
       for (const userId of item.userIds) {
         const conns = byUser.get(userId)?.conns;
@@ -261,18 +362,51 @@ export function createWsGateway(deps: WsGatewayDeps): WsGateway {
     }
   });
 
+  // The bus reconnected: node messages sent to this node meanwhile are lost (at-most-once).
+  const offBusReconnect = deps.bus.onReconnect(() => tellAllToSync('bus_reconnected'));
+  // The presence store reconnected: it may have lost every entry (a Redis restart), so deliveries
+  // found no node for these users meanwhile. Register them again, then have them sync.
+  let reRegistering: Promise<void> | null = null;
+  const offPresenceReconnect = deps.presence.onReconnect(() => {
+    reRegistering ??= (async () => {
+      try {
+        const open = [...all].filter((c) => c.state === 'open');
+        for (let i = 0; i < open.length; i += 100) await Promise.all(open.slice(i, i + 100).map((c) => c.register()));
+        tellAllToSync('presence_reconnected');
+      } catch (error) {
+        // Down again: its next reconnection runs this again.
+        if (isOutage(error)) log.debug({ err: error }, 'ws: registering the connections again failed: the presence store is down');
+        else log.error({ err: error }, 'ws: registering the connections again failed');
+      } finally {
+        reRegistering = null;
+      }
+    })();
+  });
+
+  const sweepIntervalMs = deps.sweepIntervalMs ?? 1000;
+  let sweptAt = clock();
   const sweep = setInterval(() => {
     const now = clock();
-    for (const c of all) {
-      if (c.state === 'closed') continue;
-      if (c.state === 'new' && now - c.openedAt > handshakeTimeoutMs) c.closeWith(CloseCode.HANDSHAKE_TIMEOUT, 'handshake_timeout');
-      else if (now - c.lastFrameAt > heartbeatTimeoutMs) c.closeWith(CloseCode.HEARTBEAT_TIMEOUT, 'heartbeat_timeout');
-      else if (c.state === 'open' && Date.now() >= c.expiresAt) c.closeWith(CloseCode.TOKEN_EXPIRED, 'token_expired');
+    // A sweep far behind its interval means this process did not run meanwhile (SIGSTOP, a long
+    // pause): frames that came in the meantime are still unread, so no timeout is judged now.
+    const resumed = now - sweptAt > 5 * sweepIntervalMs;
+    sweptAt = now;
+    if (!resumed) {
+      for (const c of all) {
+        if (c.state === 'closed') continue;
+        if (c.state === 'new' && now - c.openedAt > handshakeTimeoutMs) c.closeWith(CloseCode.HANDSHAKE_TIMEOUT, 'handshake_timeout');
+        else if (now - c.lastFrameAt > heartbeatTimeoutMs) c.closeWith(CloseCode.HEARTBEAT_TIMEOUT, 'heartbeat_timeout');
+        else if (c.state === 'open' && Date.now() >= c.expiresAt) c.closeWith(CloseCode.TOKEN_EXPIRED, 'token_expired');
+      }
+      if (awaitingEcho.size > 0) checkFeed(now);
     }
     syncBudget.sweep();
     helloBudget?.sweep();
-    deps.presence.sweep().catch((error: unknown) => log.warn({ err: error }, 'presence sweep failed'));
-  }, deps.sweepIntervalMs ?? 1000);
+    deps.presence.sweep().catch((error: unknown) => {
+      if (isOutage(error)) log.debug({ err: error }, 'presence sweep failed: the store is down');
+      else log.warn({ err: error }, 'presence sweep failed');
+    });
+  }, sweepIntervalMs);
   sweep.unref();
 
   const sessionCheck =
@@ -358,6 +492,8 @@ export function createWsGateway(deps: WsGatewayDeps): WsGateway {
       sessionCheck?.stop();
       offNode();
       offSignals();
+      offBusReconnect();
+      offPresenceReconnect();
       if (listenSocket !== null) uWS.us_listen_socket_close(listenSocket);
       listenSocket = null;
       for (const c of [...all]) c.closeWith(CloseCode.SHUTDOWN, 'shutdown', 1000);
@@ -369,6 +505,8 @@ export function createWsGateway(deps: WsGatewayDeps): WsGateway {
       connections: all.size,
       authenticated: [...byUser.values()].reduce((n, entry) => n + memberCount(entry.conns), 0),
       addresses: caps.stats().addresses,
+      syncRequired: { ...syncRequiredSent },
+      feedStalled,
     }),
   };
 }

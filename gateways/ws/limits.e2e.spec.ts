@@ -160,7 +160,7 @@ describe('gateway connection caps', () => {
     b.close();
     await a.waitClosed();
     await b.waitClosed();
-    await expect.poll(() => node.stats()).toEqual({ connections: 0, authenticated: 0, addresses: 0 });
+    await expect.poll(() => node.stats()).toMatchObject({ connections: 0, authenticated: 0, addresses: 0 });
     await connect(url, 'forget_me');
   });
 });

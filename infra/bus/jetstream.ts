@@ -1,6 +1,7 @@
 import { jetstream, jetstreamManager, type Consumer, type JetStreamClient, type JetStreamManager, type JsMsg } from '@nats-io/jetstream';
 import { connect, type NatsConnection, type Subscription } from '@nats-io/transport-node';
 import type { StoredEvent } from '../event-store/port.js';
+import { DependencyUnavailableError, isOutage, unreported, type DependencyRegistry } from '../health/port.js';
 import {
   CONSUMER_DEFAULTS,
   deleteStream,
@@ -53,6 +54,8 @@ export type JetStreamBusOptions = {
   fetchExpiresMs?: number;
   connectionName?: string;
   logger?: BusLogger;
+  /** Where the bus registers NATS (name "nats", probed with a flush) and reports its connection's state. */
+  health?: DependencyRegistry;
 };
 
 export type JetStreamBusStats = {
@@ -120,15 +123,40 @@ export async function createJetStreamBus(options: JetStreamBusOptions): Promise<
     throw error;
   }
 
-  if (ownsConnection) {
-    void (async () => {
-      for await (const status of nc.status()) {
-        if (status.type === 'disconnect' || status.type === 'reconnect' || status.type === 'error') {
-          logger.warn({ status: status.type, server: 'server' in status ? status.server : undefined }, 'event bus: NATS connection status');
+  const health = options.health?.register('nats', () => nc.flush()) ?? unreported;
+  /** False from a disconnection until the reconnection: failures meanwhile are the outage, not bugs. */
+  let connected = true;
+  const outage = (error: unknown): unknown => (connected || isOutage(error) ? error : new DependencyUnavailableError('nats', { cause: error }));
+  const reconnectListeners = new Set<() => void>();
+  /** After a reconnection: once the resent subscriptions reached the server, tell the listeners. */
+  const reconnected = () => {
+    nc.flush().then(
+      () => {
+        health.up();
+        for (const listener of [...reconnectListeners]) {
+          try {
+            listener();
+          } catch (error) {
+            logger.error({ err: error }, 'event bus: a reconnect listener threw');
+          }
         }
+      },
+      (error: unknown) => logger.warn({ err: error }, 'event bus: flush after a reconnection failed (disconnected again?)'),
+    );
+  };
+  void (async () => {
+    for await (const status of nc.status()) {
+      if (status.type === 'disconnect') {
+        connected = false;
+        health.down(new Error(`disconnected from ${status.server}`));
+      } else if (status.type === 'reconnect') {
+        connected = true;
+        reconnected();
+      } else if (status.type === 'error') {
+        logger.warn({ err: status.error }, 'event bus: NATS connection error');
       }
-    })().catch(() => {});
-  }
+    }
+  })().catch(() => {});
 
   const stats: JetStreamBusStats = {
     published: 0,
@@ -190,7 +218,8 @@ export async function createJetStreamBus(options: JetStreamBusOptions): Promise<
     } catch (error) {
       const deliveries = Math.max(...valid.map((v) => v.msg.info.deliveryCount));
       const delayMs = backoffDelay(deliveries, retry);
-      logger.warn({ err: error, group, events: valid.length, deliveries, delayMs }, 'event bus: handler failed; redelivering');
+      // A handler that failed because a dependency is down (logged once by its health) says so quietly.
+      (isOutage(error) ? (logger.debug ?? logger.warn) : logger.warn).call(logger, { err: error, group, events: valid.length, deliveries, delayMs }, 'event bus: handler failed; redelivering');
       for (const { msg, event } of valid) {
         if (msg.info.deliveryCount >= consumerSettings.maxDeliver) {
           stats.dropped++;
@@ -255,7 +284,8 @@ export async function createJetStreamBus(options: JetStreamBusOptions): Promise<
         failures++;
         consumer = undefined; // the consumer may be gone (deleted, server restarted): ensure it again
         const delayMs = backoffDelay(failures, retry);
-        logger.warn({ err: error, group, failures, delayMs }, 'event bus: pull failed; retrying');
+        const failure = outage(error);
+        (isOutage(failure) ? (logger.debug ?? logger.warn) : logger.warn).call(logger, { err: failure, group, failures, delayMs }, 'event bus: pull failed; retrying');
         await sleep(delayMs, signal);
       }
     }
@@ -289,9 +319,11 @@ export async function createJetStreamBus(options: JetStreamBusOptions): Promise<
       await Promise.all(inFlight);
       if (errors.length > 0) {
         const first = errors[0];
-        throw new Error(`publish failed for ${errors.length} of ${prepared.length} events: ${first instanceof Error ? first.message : String(first)}`, {
-          cause: first,
-        });
+        throw outage(
+          new Error(`publish failed for ${errors.length} of ${prepared.length} events: ${first instanceof Error ? first.message : String(first)}`, {
+            cause: first,
+          }),
+        );
       }
     },
 
@@ -346,6 +378,13 @@ export async function createJetStreamBus(options: JetStreamBusOptions): Promise<
       await nc.flush();
     },
 
+    onReconnect(listener: () => void): () => void {
+      reconnectListeners.add(listener);
+      return () => {
+        reconnectListeners.delete(listener);
+      };
+    },
+
     stats: () => ({ ...stats }),
 
     deleteStream: () => deleteStream(jsm, names),
@@ -353,6 +392,7 @@ export async function createJetStreamBus(options: JetStreamBusOptions): Promise<
     close(): Promise<void> {
       closed ??= (async () => {
         closing.abort();
+        reconnectListeners.clear();
         await Promise.allSettled([...members]);
         publisher.close();
         for (const subscription of nodeSubscriptions) if (!subscription.isClosed()) subscription.unsubscribe();

@@ -260,6 +260,9 @@ export function createMemoryBus(options: MemoryBusOptions = {}): MemoryBus {
       await new Promise<void>((resolve) => setImmediate(resolve));
     },
 
+    // In process: nothing to reconnect, so nothing is ever lost in transit.
+    onReconnect: () => () => {},
+
     stats: () => ({ ...stats }),
 
     close(): Promise<void> {

@@ -47,6 +47,13 @@ export interface EventBus {
   onNodeMessage(nodeId: string, handler: (payload: Uint8Array) => void): () => void;
   /** Resolves when every earlier send and subscription has reached the transport. */
   flush(): Promise<void>;
+  /**
+   * Calls `listener` each time the transport is back after a disconnection, once this process's
+   * node subscriptions are live on it again. Node messages sent to this process while it was
+   * disconnected are lost (at-most-once): a gateway node then tells its connections to sync.
+   * The in-process bus never disconnects, so never calls it.
+   */
+  onReconnect(listener: () => void): () => void;
   /** Stops every consumer (as if their signals aborted), drops node subscriptions, releases the transport. */
   close(): Promise<void>;
 }

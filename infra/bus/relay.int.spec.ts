@@ -14,6 +14,8 @@ import { createJetStreamBus, type JetStreamBus } from './jetstream.js';
 import { createMemoryBus } from './memory.js';
 import type { EventBus } from './port.js';
 import { createRelay, type Relay, type RelayDeps } from './relay.js';
+import { isOutage } from '../health/port.js';
+import { terminateBackendsRepeatedly } from '../testing/terminate-backends.js';
 
 // store (PGlite in memory, and PostgreSQL) → relay → JetStream (the machine's nats-server,
 // a fresh stream prefix per test) → one consumer group that records what it receives.
@@ -236,6 +238,51 @@ describe('relay failures (pglite store → JetStream)', () => {
     });
   });
 
+  it('a leader stalled past its lease (a SIGSTOP) does not publish as the leader once it resumes', async () => {
+    await withWorld('pglite', async (world, bus) => {
+      const member = startMember(bus, 'check');
+      // The stall: the relay's next log read returns only when released, as if the process had
+      // been stopped between reading a batch and publishing it.
+      let stall: Promise<void> | null = null;
+      let reached = 0;
+      let release = () => {};
+      const stalledStore: EventStore = {
+        ...world.store,
+        readLog: async (shard, options) => {
+          const read = await world.store.readLog(shard, options);
+          if (stall !== null && read.length > 0) {
+            reached++;
+            await stall;
+          }
+          return read;
+        },
+      };
+      const a = createRelay({ store: stalledStore, bus, db: world.db, pollIntervalMs: 20, leaseMs: 600, batchSize: 50 });
+      await a.start();
+      await appendMany(world.store, 2, 3);
+      await expectEverythingOnce(world.store, member);
+      await eventually(() => expect(a.stats().every((s) => s.leader)).toBe(true));
+
+      stall = new Promise<void>((resolve) => (release = resolve));
+      await appendMany(world.store, 2, 3); // a holds a read batch of each shard, not yet published
+      await eventually(() => expect(reached).toBe(2));
+      const before = a.stats().map((s) => s.published);
+      await delay(1_000); // longer than the lease: another relay may take the shards
+      const b = relayOf(world, bus, { leaseMs: 600 });
+      await b.start();
+      await expectEverythingOnce(world.store, member);
+      await eventually(() => expect(b.stats().every((s) => s.leader)).toBe(true));
+
+      release(); // the stalled relay runs again
+      await eventually(() => expect(a.stats().every((s) => !s.leader)).toBe(true));
+      expect(a.stats().map((s) => s.published)).toEqual(before); // it published nothing more
+      expect((await b.checkpoints()).map((c) => c.owner)).toEqual([b.id, b.id]);
+      await a.stop();
+      await b.stop();
+      await member.stop();
+    });
+  });
+
   it("a crashed leader's lease frees itself: another relay takes the shard once it runs out", async () => {
     await withWorld('pglite', async (world, bus) => {
       const member = startMember(bus, 'check');
@@ -255,6 +302,49 @@ describe('relay failures (pglite store → JetStream)', () => {
       await relay.stop();
       await member.stop();
     });
+  });
+});
+
+describe('relay: PostgreSQL connections terminated while it runs', () => {
+  it('carries on through terminated connections and relays every event once, with no hole', async () => {
+    const world = await worlds.postgres();
+    const bus = createMemoryBus();
+    try {
+      const member = startMember(bus, 'check');
+      const relay = relayOf(world, bus, { retry: { initialMs: 10, maxMs: 100 } });
+      await relay.start();
+      const terminator = terminateBackendsRepeatedly(pgDatabases.names, { everyMs: 100, rounds: 10 });
+      const ids: string[] = [];
+      while (ids.length < 6) {
+        const id = `conversation-${randomUUID()}`;
+        if (world.store.shardOf(id) === ids.length % 2) ids.push(id);
+      }
+      await Promise.all(
+        ids.map(async (streamId) => {
+          for (let version = 0; version < 8; version++) {
+            const events = [{ event_id: randomUUID(), type: 'MessageSent', data: { n: version } }];
+            for (;;) {
+              try {
+                await world.store.append(streamId, events, { expectedVersion: version });
+                break;
+              } catch (error) {
+                if (!isOutage(error)) throw error;
+                await delay(10);
+              }
+            }
+            await delay(15);
+          }
+        }),
+      );
+      expect(await terminator.done).toBeGreaterThan(0);
+      await expectEverythingOnce(world.store, member);
+      expect(relay.stats().some((s) => s.failures > 0)).toBe(true); // the fault reached the relay
+      await relay.stop();
+      await member.stop();
+    } finally {
+      await bus.close();
+      await world.close();
+    }
   });
 });
 

@@ -3,6 +3,7 @@ import type { EventStore, StoredEvent } from '../event-store/port.js';
 import type { SqlDatabase } from '../sql/port.js';
 import { silentLogger, type BusLogger } from './logger.js';
 import type { EventBus } from './port.js';
+import { isOutage } from '../health/port.js';
 import { relayCheckpoints } from './relay-checkpoints.js';
 import { backoffDelay, resolveRetry, sleep, type RetryPolicy } from './retry.js';
 
@@ -136,15 +137,23 @@ export function createRelay(deps: RelayDeps): Relay {
      * The checkpoint write in flight, at most one: it is stored while the next batch is read and
      * published, so a batch's cycle does not wait for a commit of its own.
      */
-    let saving: Promise<boolean> | undefined;
+    let saving: { kept: Promise<boolean>; askedAt: number } | undefined;
     /** Waits for the checkpoint in flight: false if it was refused (another relay took the lease); throws what the write threw. */
     const saved = async (): Promise<boolean> => {
       const pending = saving;
       if (pending === undefined) return true;
       saving = undefined;
-      const kept = await pending;
-      if (kept) renewedAt = Date.now();
+      const kept = await pending.kept;
+      // The lease runs from when the database was asked (its now()), not from when it answered.
+      if (kept) renewedAt = Math.max(renewedAt, pending.askedAt);
       return kept;
+    };
+    /** Renews the lease; false when another relay holds it now. */
+    const renew = async (): Promise<boolean> => {
+      const askedAt = Date.now();
+      if (!(await rows.renew(shard))) return false;
+      renewedAt = askedAt;
+      return true;
     };
     const lost = (why: string) => {
       s.leader = false;
@@ -154,6 +163,7 @@ export function createRelay(deps: RelayDeps): Relay {
     while (!signal.aborted) {
       try {
         if (!s.leader) {
+          const askedAt = Date.now();
           const lease = await rows.acquire(shard);
           if (lease === null) {
             await sleep(followerPollMs, signal);
@@ -163,7 +173,7 @@ export function createRelay(deps: RelayDeps): Relay {
           s.acquired++;
           position = lease.position;
           s.position = position;
-          renewedAt = Date.now();
+          renewedAt = askedAt;
           logger.info({ shard, relay: id, position }, 'relay: leading the shard');
         }
 
@@ -190,18 +200,24 @@ export function createRelay(deps: RelayDeps): Relay {
             lost('checkpoint refused: another relay took the shard');
             continue;
           }
-          if (Date.now() - renewedAt >= renewEveryMs) {
-            if (!(await rows.renew(shard))) {
-              lost('renewal refused');
-              continue;
-            }
-            renewedAt = Date.now();
+          if (Date.now() - renewedAt >= renewEveryMs && !(await renew())) {
+            lost('renewal refused');
+            continue;
           }
           const waitMs = hole < read.length ? pollIntervalMs : Math.min(pollIntervalMs, Math.max(1, renewEveryMs - (Date.now() - renewedAt)));
           await (hole < read.length ? sleep(waitMs, signal) : waitForAppend(shard, waitMs, signal));
           continue;
         }
 
+        // A lease not renewed for a while may have run out: this process may have been stopped
+        // (SIGSTOP, a long pause) while another relay took the shard over. Renew it before
+        // publishing as the leader; only what the bus drops by event id can still go out twice.
+        if (Date.now() - renewedAt >= renewEveryMs) {
+          if (!(await saved()) || !(await renew())) {
+            lost('the lease ran out while this relay was not running; another relay holds the shard');
+            continue;
+          }
+        }
         await bus.publish(events);
         // The batch before's checkpoint has been written meanwhile; if it was refused, this batch
         // went out as a second publisher would send it (the bus drops repeated ids) and the
@@ -211,8 +227,8 @@ export function createRelay(deps: RelayDeps): Relay {
           continue;
         }
         const last = events[events.length - 1]!.position;
-        saving = rows.checkpoint(shard, last);
-        void saving.catch(() => {}); // settled (and its error thrown) by saved()
+        saving = { kept: rows.checkpoint(shard, last), askedAt: Date.now() };
+        void saving.kept.catch(() => {}); // settled (and its error thrown) by saved()
         position = last;
         s.position = last;
         s.published += events.length;
@@ -220,13 +236,18 @@ export function createRelay(deps: RelayDeps): Relay {
         failures = 0;
       } catch (error) {
         // Let a checkpoint still in flight land before the checkpoint is read again.
-        await saving?.catch(() => {});
+        await saving?.kept.catch(() => {});
         saving = undefined;
         if (signal.aborted) break;
         failures++;
         s.failures++;
         const delayMs = backoffDelay(failures, retry);
-        logger.error({ err: error, shard, relay: id, failures, delayMs }, 'relay: batch failed; retrying from the checkpoint');
+        // An outage (database or bus unreachable) is logged once by its dependency's health.
+        (isOutage(error) ? (logger.debug ?? logger.warn) : logger.error).call(
+          logger,
+          { err: error, shard, relay: id, failures, delayMs },
+          'relay: batch failed; retrying from the checkpoint',
+        );
         // Re-read the checkpoint (and re-take the lease) before going on: nothing past it was recorded.
         s.leader = false;
         await sleep(delayMs, signal);
@@ -245,7 +266,18 @@ export function createRelay(deps: RelayDeps): Relay {
     ensureSchema: () => rows.ensureSchema(store.shardCount),
 
     async run(signal: AbortSignal): Promise<void> {
-      await rows.ensureSchema(store.shardCount);
+      // The table may have to be made (again) while the database is down: retry, never die of it.
+      for (let failures = 1; !signal.aborted; failures++) {
+        try {
+          await rows.ensureSchema(store.shardCount);
+          break;
+        } catch (error) {
+          const delayMs = backoffDelay(failures, retry);
+          logger.warn({ err: error, relay: id, failures, delayMs }, 'relay: could not set up its checkpoints; retrying');
+          await sleep(delayMs, signal);
+        }
+      }
+      if (signal.aborted) return;
       const unsubscribe = store.onAppended((shard) => {
         dirty.add(shard);
         wakers.get(shard)?.();

@@ -80,6 +80,11 @@ export type Config = Readonly<{
   wsRateLimit: number;
   /** Caps on a gateway node's WebSocket connections and on the Sync work one user may ask of it. */
   wsLimits: WsLimitsConfig;
+  /**
+   * A message sent through a gateway node not delivered back to it within this long means its
+   * delivery feed stalled: the node tells its connections to sync (ms).
+   */
+  deliveryFeedDeadlineMs: number;
   /** Base URL clients reach this server at (links it signs); null: http://HOST:<bound port>. */
   publicUrl: string | null;
   /** The WebSocket URL GET /api/v1/realtime gives clients; null: ws://HOST:<the gateway's bound port>/ws (never a request's Host). */
@@ -389,6 +394,7 @@ const EnvSchema = z.object({
   TRUSTED_PROXIES: addressList,
   WS_SYNC_CURSOR_RATE: integer(1, 1_000_000, 200),
   WS_HELLOS_PER_MINUTE: integer(0, 1_000_000, 30),
+  DELIVERY_FEED_DEADLINE_MS: integer(100, 600_000, 10_000),
   PUBLIC_URL: httpUrl,
   PUBLIC_WS_URL: wsUrl,
   MEDIA_MAX_BYTES: integer(1, 5 * 1024 * 1024 * 1024, 100_000_000),
@@ -526,6 +532,7 @@ export function parseConfig(env: Record<string, string | undefined>): Config {
       syncCursorsPerSecond: e.WS_SYNC_CURSOR_RATE,
       hellosPerMinute: e.WS_HELLOS_PER_MINUTE,
     }),
+    deliveryFeedDeadlineMs: e.DELIVERY_FEED_DEADLINE_MS,
     publicUrl: e.PUBLIC_URL ?? null,
     publicWsUrl: e.PUBLIC_WS_URL ?? null,
     media: Object.freeze({

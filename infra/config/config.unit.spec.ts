@@ -38,6 +38,7 @@ describe('parseConfig', () => {
       pollIntervalMs: 20,
       wsRateLimit: 200,
       wsLimits: { maxConnectionsPerUser: 16, maxConnectionsPerAddress: 256, maxUnauthenticatedPerAddress: 32, syncCursorsPerSecond: 200, hellosPerMinute: 30 },
+      deliveryFeedDeadlineMs: 10_000,
       publicUrl: null,
       publicWsUrl: null,
       media: {

@@ -1,3 +1,4 @@
+import { isOutage } from '../health/port.js';
 import type { EventStore, StoredEvent } from './port.js';
 
 /**
@@ -27,6 +28,12 @@ export type CatchUpOptions = {
   pollIntervalMs?: number;
   /** Stops the subscription: the iterator ends after the event being delivered. */
   signal?: AbortSignal;
+  /**
+   * Called when a read fails because the database cannot be reached (DependencyUnavailableError);
+   * the subscription waits (100 ms, doubling up to 5 s) and reads again from where it was. Any
+   * other failure ends the subscription.
+   */
+  onOutage?: (error: unknown, failures: number) => void;
 };
 
 export class CatchUpGapError extends Error {
@@ -51,6 +58,7 @@ export async function* catchUp(options: CatchUpOptions): AsyncGenerator<StoredEv
   if (!Number.isInteger(shard) || shard < 0 || shard >= store.shardCount) throw new RangeError(`shard ${shard} does not exist (0..${store.shardCount - 1})`);
   if (!Number.isSafeInteger(options.after) || options.after < 0) throw new RangeError(`after must be a non-negative integer, got ${options.after}`);
   let cursor = options.after;
+  let failures = 0;
   // Set by a notification that arrives while we read, so we never sleep past an append.
   let notified = false;
   let wake: (() => void) | null = null;
@@ -64,7 +72,27 @@ export async function* catchUp(options: CatchUpOptions): AsyncGenerator<StoredEv
   try {
     while (!signal?.aborted) {
       notified = false;
-      const events = await store.readLog(shard, { after: cursor, maxCount: batchSize });
+      let events: StoredEvent[];
+      try {
+        events = await store.readLog(shard, { after: cursor, maxCount: batchSize });
+        failures = 0;
+      } catch (error) {
+        // The database is down (a restart, a lost connection): wait, then read from the cursor again.
+        if (!isOutage(error)) throw error;
+        failures++;
+        options.onOutage?.(error, failures);
+        await new Promise<void>((resolve) => {
+          const timer = setTimeout(done, Math.min(5_000, 100 * 2 ** Math.min(failures - 1, 6)));
+          function done() {
+            clearTimeout(timer);
+            wake = null;
+            resolve();
+          }
+          wake = done; // an abort (or an append: the database is back) ends the wait early
+          if (signal?.aborted) done();
+        });
+        continue;
+      }
       for (const event of events) {
         if (event.position !== cursor + 1) throw new CatchUpGapError(shard, cursor + 1, event.position);
         cursor = event.position;

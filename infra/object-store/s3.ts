@@ -11,6 +11,7 @@ import {
   S3ServiceException,
 } from '@aws-sdk/client-s3';
 import { getSignedUrl } from '@aws-sdk/s3-request-presigner';
+import { DependencyUnavailableError, unreported, type DependencyRegistry } from '../health/port.js';
 import { contentDisposition } from './content-disposition.js';
 import { assertObjectKey, type ObjectInfo, type ObjectStore } from './port.js';
 
@@ -30,6 +31,8 @@ export type S3ObjectStoreOptions = {
   credentials?: { accessKeyId: string; secretAccessKey: string };
   /** Create the bucket at start when it does not exist (MinIO, s3rver, development). */
   createBucket?: boolean;
+  /** Where the store registers itself (name "object store", probed with HeadBucket) and reports whether the endpoint answers. */
+  health?: DependencyRegistry;
 };
 
 export type S3ObjectStore = ObjectStore & {
@@ -38,6 +41,20 @@ export type S3ObjectStore = ObjectStore & {
 };
 
 const statusOf = (error: unknown) => (error instanceof S3ServiceException ? error.$metadata.httpStatusCode : undefined);
+/** Socket errors of Node.js that mean the endpoint cannot be reached. */
+const NETWORK_CODES = new Set(['ECONNREFUSED', 'ECONNRESET', 'ETIMEDOUT', 'EPIPE', 'EHOSTUNREACH', 'ENETUNREACH', 'ENOTFOUND', 'EAI_AGAIN', 'ECONNABORTED']);
+/**
+ * True when the endpoint could not be reached or answered that it cannot serve now (5xx:
+ * InternalError, SlowDown, ServiceUnavailable), as opposed to refusing this request (4xx).
+ */
+export function isUnreachable(error: unknown): boolean {
+  if (!(error instanceof Error)) return false;
+  const status = statusOf(error);
+  if (status !== undefined) return status >= 500;
+  const code = (error as { code?: unknown }).code;
+  if (typeof code === 'string' && NETWORK_CODES.has(code)) return true;
+  return error.name === 'TimeoutError' || error.name === 'RequestTimeout' || /socket hang up|ECONNREFUSED|ECONNRESET/.test(error.message);
+}
 const isNotFound = (error: unknown) => statusOf(error) === 404 || (error instanceof S3ServiceException && (error.name === 'NotFound' || error.name === 'NoSuchKey'));
 
 export function createS3ObjectStore(options: S3ObjectStoreOptions) {
@@ -48,13 +65,33 @@ export function createS3ObjectStore(options: S3ObjectStoreOptions) {
     ...(options.credentials !== undefined ? { credentials: options.credentials } : {}),
     requestChecksumCalculation: 'WHEN_REQUIRED',
     responseChecksumValidation: 'WHEN_REQUIRED',
+    // No call waits without bound for an endpoint that does not answer (the socket's idle time).
+    requestHandler: { connectionTimeout: 5_000, requestTimeout: 30_000 },
   });
   const Bucket = options.bucket;
+  const health = options.health?.register('object store', async () => {
+    await client.send(new HeadBucketCommand({ Bucket }));
+  }) ?? unreported;
+  /** Sends a command: an unreachable endpoint becomes DependencyUnavailableError (reported once per outage). */
+  async function send<T>(call: () => Promise<T>): Promise<T> {
+    try {
+      const out = await call();
+      health.up();
+      return out;
+    } catch (error) {
+      if (!isUnreachable(error)) {
+        health.up(); // it answered: a refusal of this request, not an outage
+        throw error;
+      }
+      health.down(error);
+      throw new DependencyUnavailableError('object store', { cause: error });
+    }
+  }
 
   async function head(key: string): Promise<ObjectInfo | null> {
     assertObjectKey(key);
     try {
-      const out = await client.send(new HeadObjectCommand({ Bucket, Key: key }));
+      const out = await send(() => client.send(new HeadObjectCommand({ Bucket, Key: key })));
       return { sizeBytes: Number(out.ContentLength ?? 0), contentType: out.ContentType ?? null };
     } catch (error) {
       if (isNotFound(error)) return null;
@@ -102,7 +139,7 @@ export function createS3ObjectStore(options: S3ObjectStoreOptions) {
     async get(key) {
       assertObjectKey(key);
       try {
-        const out = await client.send(new GetObjectCommand({ Bucket, Key: key }));
+        const out = await send(() => client.send(new GetObjectCommand({ Bucket, Key: key })));
         if (!(out.Body instanceof Readable)) throw new Error(`S3 GetObject ${key}: expected a Node.js stream body`);
         return { body: out.Body, sizeBytes: Number(out.ContentLength ?? 0), contentType: out.ContentType ?? null };
       } catch (error) {
@@ -113,7 +150,7 @@ export function createS3ObjectStore(options: S3ObjectStoreOptions) {
 
     async put(key, body, { contentType }) {
       assertObjectKey(key);
-      await client.send(new PutObjectCommand({ Bucket, Key: key, Body: body, ContentType: contentType, ContentLength: body.length }));
+      await send(() => client.send(new PutObjectCommand({ Bucket, Key: key, Body: body, ContentType: contentType, ContentLength: body.length })));
     },
 
     async copy(sourceKey, targetKey) {
@@ -122,7 +159,7 @@ export function createS3ObjectStore(options: S3ObjectStoreOptions) {
       try {
         // Server-side (CopyObject): S3 copies the bytes, up to 5 GB, in one atomic operation.
         const source = `${Bucket}/${sourceKey.split('/').map(encodeURIComponent).join('/')}`;
-        await client.send(new CopyObjectCommand({ Bucket, Key: targetKey, CopySource: source, MetadataDirective: 'COPY' }));
+        await send(() => client.send(new CopyObjectCommand({ Bucket, Key: targetKey, CopySource: source, MetadataDirective: 'COPY' })));
       } catch (error) {
         if (isNotFound(error)) return null;
         throw error;
@@ -132,7 +169,7 @@ export function createS3ObjectStore(options: S3ObjectStoreOptions) {
 
     async delete(key) {
       assertObjectKey(key);
-      await client.send(new DeleteObjectCommand({ Bucket, Key: key }));
+      await send(() => client.send(new DeleteObjectCommand({ Bucket, Key: key })));
     },
 
     async close() {

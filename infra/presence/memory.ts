@@ -216,6 +216,9 @@ export function createMemoryPresenceStore(options: MemoryPresenceStoreOptions = 
 
     sweep,
 
+    // In process: never disconnected, never emptied behind the gateway's back.
+    onReconnect: () => () => {},
+
     async close(): Promise<void> {
       if (closed) return;
       closed = true;

@@ -71,6 +71,15 @@ export interface PresenceStore {
   /** Users typing in a conversation now (sorted). */
   typingIn(conversationId: string): Promise<string[]>;
   subscribe(listener: (change: SignalChange) => void): () => void;
+  /**
+   * Calls `listener` each time the store is reachable again after it lost its connection. What it
+   * held may be gone (a Redis restarted without persistence loses every connection entry), and
+   * changes published meanwhile were missed: a gateway node registers its live connections again
+   * and tells them to sync (deliveries may have been routed away from them meanwhile). While the
+   * store cannot be reached, calls fail at once with DependencyUnavailableError (infra/health)
+   * rather than waiting for it. The in-memory store never loses anything, so never calls it.
+   */
+  onReconnect(listener: () => void): () => void;
   /** Finds connections that missed their heartbeats and publishes the resulting offline changes. */
   sweep(): Promise<void>;
   close(): Promise<void>;

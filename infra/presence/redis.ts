@@ -11,6 +11,7 @@ import {
   type PresenceOptions,
 } from './options.js';
 import * as lua from './redis-scripts.js';
+import { DependencyUnavailableError, unreported, type DependencyRegistry } from '../health/port.js';
 
 /**
  * PresenceStore on Redis (ioredis), shared by every gateway node using the same `keyPrefix`.
@@ -33,6 +34,8 @@ export type RedisPresenceStoreOptions = PresenceOptions & {
   keyPrefix: string;
   /** Tags published signals with their origin (debugging); a random id by default. */
   nodeId?: string;
+  /** Where the store registers Redis (name "redis", probed with PING) and reports its connection's state. */
+  health?: DependencyRegistry;
 } & (
     | {
         /** The store opens (and closes) its own connections. */
@@ -136,6 +139,9 @@ async function execPipeline(pipeline: ChainableCommander): Promise<unknown[]> {
   });
 }
 
+/** ioredis's errors for a connection that is down or went down under a command. */
+const CONNECTION_ERROR = /Connection is closed|enableOfflineQueue|Reached the max retries per request|ECONNREFUSED|ECONNRESET|ETIMEDOUT|EPIPE|EHOSTUNREACH|ENOTFOUND|LOADING/;
+
 async function quit(client: Redis): Promise<void> {
   if (client.status === 'end') return;
   const ended = once(client, 'end');
@@ -162,14 +168,65 @@ export async function createRedisPresenceStore(options: RedisPresenceStoreOption
   if (prefix.length === 0) throw new Error('createRedisPresenceStore: keyPrefix must not be empty');
   const origin = options.nodeId ?? randomUUID();
   const owned = 'url' in options;
-  const client = owned ? new Redis(options.url, { lazyConnect: true }) : options.redis;
+  // While Redis cannot be reached, calls fail at once (no offline queue) and a command caught by a
+  // lost connection fails after one reconnection attempt: presence and typing are ephemeral, and
+  // a caller waiting for a restart (a delivery batch, a Ping's heartbeat) would stall meanwhile.
+  const client = owned ? new Redis(options.url, { lazyConnect: true, enableOfflineQueue: false, maxRetriesPerRequest: 1 }) : options.redis;
   if (!owned && client.options.keyPrefix) {
     throw new Error('createRedisPresenceStore: pass the prefix as keyPrefix, not as the ioredis keyPrefix option');
   }
-  const subscriber = client.duplicate({ lazyConnect: true });
-  subscriber.on('error', onError);
-  if (owned) client.on('error', onError);
+  const subscriber = client.duplicate({ lazyConnect: true, enableOfflineQueue: true });
+  const health = options.health?.register('redis', async () => {
+    await client.ping();
+  }) ?? unreported;
+  /** Errors of the connections themselves: reported as the dependency's state, not one log line per retry. */
+  const connectionError = (error: unknown) => {
+    if (error instanceof Error && CONNECTION_ERROR.test(error.message)) health.down(error);
+    else onError(error);
+  };
+  subscriber.on('error', connectionError);
+  if (owned) client.on('error', connectionError);
+  /** The main connection went down since it was last ready: on the next 'ready', tell the reconnect listeners. */
+  let lost = false;
+  const reconnectListeners = new Set<() => void>();
+  const onDown = () => {
+    if (closed) return;
+    lost = true;
+    health.down(new Error('the connection to Redis closed'));
+  };
+  client.on('close', onDown);
+  client.on('ready', () => {
+    health.up();
+    if (!lost || closed) return;
+    lost = false;
+    for (const listener of [...reconnectListeners]) {
+      try {
+        listener();
+      } catch (error) {
+        onError(error);
+      }
+    }
+  });
+  /** A failure of a call: unavailable (reported once per outage) when Redis cannot be reached, else as it is. */
+  const failure = (error: unknown): unknown => {
+    if (error instanceof DependencyUnavailableError) return error;
+    if (client.status !== 'ready' || (error instanceof Error && (error.name === 'MaxRetriesPerRequestError' || CONNECTION_ERROR.test(error.message)))) {
+      health.down(error);
+      return new DependencyUnavailableError('redis', { cause: error });
+    }
+    return error;
+  };
+  /** Runs a call to Redis: fails at once with DependencyUnavailableError while Redis is not connected. */
+  const guarded = async <T>(call: () => Promise<T>): Promise<T> => {
+    if (client.status !== 'ready') throw failure(new Error(`Redis connection is ${client.status}`));
+    try {
+      return await call();
+    } catch (error) {
+      throw failure(error);
+    }
+  };
 
+  let closed = false;
   const keys = {
     conns: (userId: string) => `${prefix}conns:${userId}`,
     nodes: (userId: string) => `${prefix}nodes:${userId}`,
@@ -213,7 +270,6 @@ export async function createRedisPresenceStore(options: RedisPresenceStoreOption
     throw error;
   }
 
-  let closed = false;
   const open = () => {
     if (closed) throw presenceStoreClosed();
   };
@@ -221,8 +277,8 @@ export async function createRedisPresenceStore(options: RedisPresenceStoreOption
   const presenceArgs = (userId: string, now: number): Arg[] => [now, presenceTtlMs, keys.channel, userId, origin];
   const userKeys = (userId: string) => [keys.conns(userId), keys.nodes(userId), keys.user(userId), keys.live];
   const typingArgs = (userId: string, conversationId: string, now: number): Arg[] => [now, keys.channel, userId, origin, conversationId];
-  const run = async (name: ScriptName, scriptKeys: string[], args: Arg[]) =>
-    scriptReplies.number.parse(await invoke(client, name, scriptKeys, args));
+  const run = (name: ScriptName, scriptKeys: string[], args: Arg[]) =>
+    guarded(async () => scriptReplies.number.parse(await invoke(client, name, scriptKeys, args)));
 
   /** Scans an index sorted set for members scored at or below `max` and settles each with a script. */
   const sweepIndex = async (index: string, max: number, settle: (pipeline: ChainableCommander, member: string) => void) => {
@@ -238,6 +294,9 @@ export async function createRedisPresenceStore(options: RedisPresenceStoreOption
 
   const sweep = async (): Promise<void> => {
     open();
+    await guarded(sweepAll);
+  };
+  const sweepAll = async (): Promise<void> => {
     const now = clock();
     await sweepIndex(keys.live, now - presenceTtlMs, (pipeline, member) => {
       const pair = parsePair(member);
@@ -263,7 +322,7 @@ export async function createRedisPresenceStore(options: RedisPresenceStoreOption
   let sweeping = false;
   if (sweepEveryMs !== undefined) {
     timer = setInterval(() => {
-      if (closed || sweeping) return; // a slow Redis must not pile sweeps up
+      if (closed || sweeping || client.status !== 'ready') return; // a slow Redis must not pile sweeps up; a lost one is reported once
       sweeping = true;
       sweep()
         .catch(onError)
@@ -320,9 +379,11 @@ export async function createRedisPresenceStore(options: RedisPresenceStoreOption
       open();
       if (userIds.length === 0) return [];
       const now = clock();
-      const pipeline = client.pipeline();
-      for (const userId of userIds) invoke(pipeline, 'presenceGet', [keys.conns(userId), keys.user(userId)], presenceArgs(userId, now));
-      const replies = await execPipeline(pipeline);
+      const replies = await guarded(() => {
+        const pipeline = client.pipeline();
+        for (const userId of userIds) invoke(pipeline, 'presenceGet', [keys.conns(userId), keys.user(userId)], presenceArgs(userId, now));
+        return execPipeline(pipeline);
+      });
       return userIds.map((userId, i) => {
         const [status, lastSeen] = scriptReplies.get.parse(replies[i]);
         const live = status === 'offline' ? 0 : 1;
@@ -335,12 +396,16 @@ export async function createRedisPresenceStore(options: RedisPresenceStoreOption
       const result = new Map<string, string[]>();
       if (userIds.length === 0) return result;
       const now = clock();
-      const pipeline = client.pipeline();
-      for (let i = 0; i < userIds.length; i += NODES_PER_CALL) {
-        const chunk = userIds.slice(i, i + NODES_PER_CALL);
-        invoke(pipeline, 'presenceNodesMany', [String(chunk.length * 2), ...chunk.flatMap((u) => [keys.conns(u), keys.nodes(u)])], [now, presenceTtlMs]);
-      }
-      const replies = (await execPipeline(pipeline)).flatMap((reply) => scriptReplies.nodesMany.parse(reply));
+      const replies = (
+        await guarded(() => {
+          const pipeline = client.pipeline();
+          for (let i = 0; i < userIds.length; i += NODES_PER_CALL) {
+            const chunk = userIds.slice(i, i + NODES_PER_CALL);
+            invoke(pipeline, 'presenceNodesMany', [String(chunk.length * 2), ...chunk.flatMap((u) => [keys.conns(u), keys.nodes(u)])], [now, presenceTtlMs]);
+          }
+          return execPipeline(pipeline);
+        })
+      ).flatMap((reply) => scriptReplies.nodesMany.parse(reply));
       userIds.forEach((userId, i) => {
         const nodes = new Set<string>();
         for (const node of replies[i] ?? []) if (node !== null) nodes.add(node);
@@ -369,7 +434,7 @@ export async function createRedisPresenceStore(options: RedisPresenceStoreOption
     async typingIn(conversationId: string): Promise<string[]> {
       open();
       const now = clock();
-      const users = await client.zrangebyscore(keys.typing(conversationId), `(${now}`, '+inf');
+      const users = await guarded(() => client.zrangebyscore(keys.typing(conversationId), `(${now}`, '+inf'));
       return users.sort();
     },
 
@@ -380,6 +445,14 @@ export async function createRedisPresenceStore(options: RedisPresenceStoreOption
 
     sweep,
 
+    onReconnect(listener: () => void): () => void {
+      open();
+      reconnectListeners.add(listener);
+      return () => {
+        reconnectListeners.delete(listener);
+      };
+    },
+
     stats(): RedisPresenceStats {
       return { ...stats };
     },
@@ -389,6 +462,7 @@ export async function createRedisPresenceStore(options: RedisPresenceStoreOption
       closed = true;
       if (timer !== undefined) clearInterval(timer);
       listeners.clear();
+      reconnectListeners.clear();
       await quit(subscriber);
       if (owned) await quit(client);
     },

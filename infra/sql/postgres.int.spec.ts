@@ -2,6 +2,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createTempDatabases } from '../testing/postgres.js';
 import type { SqlDatabase } from './port.js';
 import { MAX_PREPARED, createPostgresDatabase } from './postgres.js';
+import { DependencyUnavailableError } from '../health/port.js';
 
 describe('PostgreSQL adapter: prepared statements', () => {
   let db: SqlDatabase;
@@ -55,5 +56,86 @@ describe('PostgreSQL adapter: prepared statements', () => {
       expect(prepared.length).toBeLessThanOrEqual(MAX_PREPARED);
       expect(prepared.length).toBeGreaterThan(MAX_PREPARED - 10);
     });
+  });
+});
+
+describe('PostgreSQL adapter: connections lost under a transaction', () => {
+  let db: SqlDatabase;
+  let admin: SqlDatabase;
+  let drop = async () => {};
+  const reports: string[] = [];
+
+  beforeAll(async () => {
+    const temp = await createTempDatabases('sql_lost', 1);
+    drop = temp.drop;
+    db = createPostgresDatabase({
+      connectionString: temp.urls[0]!,
+      max: 1,
+      dependencyName: 'postgresql test',
+      health: { register: () => ({ up: () => void reports.push('up'), down: () => void reports.push('down') }) },
+    });
+    admin = createPostgresDatabase({ connectionString: temp.urls[0]!, max: 1 });
+    await db.exec('create table items (id int primary key)');
+  });
+  afterAll(async () => {
+    await db?.close();
+    await admin?.close();
+    await drop();
+  });
+
+  const backendPid = async (tx: { query: SqlDatabase['query'] }) => (await tx.query<{ pid: number }>('select pg_backend_pid() as pid')).rows[0]!.pid;
+  const terminate = (pid: number) => admin.query('select pg_terminate_backend($1)', [pid]);
+  /** Until the terminated backend's connection has been seen to drop by the client. */
+  const settle = () => new Promise((resolve) => setTimeout(resolve, 200));
+
+  it('survives the backend of a checked-out client being terminated, fails that transaction as unavailable, and the next one works', async () => {
+    // Without an 'error' listener on the checked-out client, the lost connection is an uncaught
+    // error: vitest fails the run on it.
+    const failed = db.transaction(async (tx) => {
+      await tx.query('insert into items (id) values (1)');
+      await terminate(await backendPid(tx));
+      await settle(); // the client is idle inside the transaction when its connection drops
+      await tx.query('insert into items (id) values (2)');
+    });
+    await expect(failed).rejects.toBeInstanceOf(DependencyUnavailableError);
+    expect(reports).toContain('down');
+    await db.transaction(async (tx) => {
+      await tx.query('insert into items (id) values (3)');
+    });
+    const { rows } = await db.query<{ id: number }>('select id from items order by id');
+    expect(rows.map((r) => r.id)).toEqual([3]); // nothing of the broken transaction was committed
+    expect(reports.at(-1)).toBe('up');
+  });
+
+  it('survives a backend terminated while the transaction function awaits something else, and COMMIT reports it', async () => {
+    const failed = db.transaction(async (tx) => {
+      await terminate(await backendPid(tx));
+      await settle();
+      return 'done';
+    });
+    await expect(failed).rejects.toBeInstanceOf(DependencyUnavailableError);
+    expect(await db.transaction(async (tx) => (await tx.query<{ one: number }>('select 1 as one')).rows[0]!.one)).toBe(1);
+  });
+
+  it('destroys the client of a failed transaction instead of handing it to the next caller', async () => {
+    let first = 0;
+    await expect(
+      db.transaction(async (tx) => {
+        first = await backendPid(tx);
+        throw new Error('the caller gave up');
+      }),
+    ).rejects.toThrow('the caller gave up');
+    const next = await db.transaction((tx) => backendPid(tx));
+    expect(next).not.toBe(first);
+  });
+
+  it('answers a query while the server cannot be reached with DependencyUnavailableError', async () => {
+    const nowhere = createPostgresDatabase({ connectionString: 'postgres://postgres@127.0.0.1:1/none', max: 1, dependencyName: 'postgresql nowhere' });
+    try {
+      await expect(nowhere.query('select 1')).rejects.toMatchObject({ name: 'DependencyUnavailableError', dependency: 'postgresql nowhere' });
+      await expect(nowhere.transaction(async () => 1)).rejects.toBeInstanceOf(DependencyUnavailableError);
+    } finally {
+      await nowhere.close();
+    }
   });
 });

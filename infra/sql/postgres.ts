@@ -1,4 +1,5 @@
 import pg from 'pg';
+import { DependencyUnavailableError, unreported, type DependencyRegistry, type DependencyReporter } from '../health/port.js';
 import type { Row, SqlClient, SqlDatabase } from './port.js';
 
 export type PostgresDatabaseOptions = {
@@ -6,7 +7,33 @@ export type PostgresDatabaseOptions = {
   /** Pool size (default 10). */
   max?: number;
   applicationName?: string;
+  /** The database's name in errors and health reports (default "postgresql"). */
+  dependencyName?: string;
+  /** Where the database registers (with a `select 1` probe) and reports whether it is reachable. */
+  health?: DependencyRegistry;
+  /** Longest wait for a connection (a new one, or a pooled one to become free) before a call fails (default 10 s). */
+  connectionTimeoutMs?: number;
 };
+
+/** SQLSTATE classes and codes that mean the server cannot serve this connection, not that the statement was refused. */
+const CONNECTION_SQLSTATE = /^(08|57P0[1-4]$|53300$)/;
+/** Socket errors of Node.js that mean the server cannot be reached. */
+const NETWORK_CODES = new Set(['ECONNREFUSED', 'ECONNRESET', 'ETIMEDOUT', 'EPIPE', 'EHOSTUNREACH', 'ENETUNREACH', 'ENOTFOUND', 'EAI_AGAIN', 'ECONNABORTED']);
+/** pg's own errors for a lost or unobtainable connection (they carry no code). */
+const CONNECTION_MESSAGES = /Connection terminated|timeout exceeded when trying to connect|not queryable|Connection ended|Client was closed/;
+
+/**
+ * True when `error` says the server could not be reached or dropped the connection (restart,
+ * shutdown, network), as opposed to a statement the server refused (a constraint, a syntax error).
+ */
+export function isConnectionFailure(error: unknown): boolean {
+  if (error instanceof DependencyUnavailableError) return true;
+  if (!(error instanceof Error)) return false;
+  const code = (error as { code?: unknown }).code;
+  if (typeof code === 'string') return CONNECTION_SQLSTATE.test(code) || NETWORK_CODES.has(code);
+  if (error instanceof AggregateError) return error.errors.some(isConnectionFailure);
+  return CONNECTION_MESSAGES.test(error.message);
+}
 
 /** int8 (bigint) as a JS number for this pool only; values above 2^53 would lose precision. */
 const INT8_OID = 20;
@@ -51,45 +78,89 @@ export function createPostgresDatabase(options: PostgresDatabaseOptions): SqlDat
     max: options.max ?? 10,
     ...(options.applicationName !== undefined ? { application_name: options.applicationName } : {}),
     types: poolTypes,
+    // A call never waits for a connection without bound (a server that does not answer).
+    connectionTimeoutMillis: options.connectionTimeoutMs ?? 10_000,
+    // A connection to a server that vanished without a FIN (host down, network cut) is noticed.
+    keepAlive: true,
+    keepAliveInitialDelayMillis: 10_000,
   });
+  const dependency = options.dependencyName ?? 'postgresql';
+  const health: DependencyReporter =
+    options.health?.register(dependency, async () => {
+      await pool.query('select 1');
+    }) ?? unreported;
   // An idle client that loses its connection emits 'error' on the pool; without a listener that
   // would crash the process. The next query on a fresh client reports the failure instead.
-  pool.on('error', () => {});
+  pool.on('error', (error) => {
+    if (isConnectionFailure(error)) health.down(error);
+  });
   let closed: Promise<void> | undefined;
   const prepared = preparedStatements();
+
+  /** A connection failure becomes DependencyUnavailableError (and a down report); anything else is the server's answer. */
+  const failure = (error: unknown): unknown => {
+    if (error instanceof DependencyUnavailableError || !isConnectionFailure(error)) return error;
+    health.down(error);
+    return new DependencyUnavailableError(dependency, { cause: error });
+  };
+  const run = async <R extends pg.QueryResultRow>(on: pg.Pool | pg.PoolClient, config: pg.QueryConfig | string): Promise<pg.QueryResult<R>> => {
+    try {
+      const result = await on.query<R>(config);
+      health.up();
+      return result;
+    } catch (error) {
+      throw failure(error);
+    }
+  };
 
   return {
     kind: 'postgres',
     async query<R extends Row = Row>(text: string, params?: unknown[]) {
-      const result = await pool.query<R>(prepared.config(text, params));
+      const result = await run<R>(pool, prepared.config(text, params));
       return { rows: result.rows };
     },
     async exec(sql: string) {
-      await pool.query(sql);
+      await run(pool, sql);
     },
     async transaction<T>(fn: (tx: SqlClient) => Promise<T>): Promise<T> {
-      const client = await pool.connect();
-      let broken: unknown;
+      let client: pg.PoolClient;
       try {
-        await client.query('BEGIN');
+        client = await pool.connect();
+      } catch (error) {
+        throw failure(error);
+      }
+      // pg-pool listens for 'error' only on idle clients: while this one is checked out, a lost
+      // connection (a server restart, pg_terminate_backend) emits 'error' on it with no listener,
+      // which would end the process. Keep the error instead; the next statement fails with it.
+      let lost: Error | undefined;
+      const onError = (error: Error) => {
+        lost ??= error;
+        health.down(error);
+      };
+      client.on('error', onError);
+      let failed = false;
+      try {
+        await run(client, 'BEGIN');
         const tx: SqlClient = {
           async query<R extends Row = Row>(text: string, params?: unknown[]) {
-            const result = await client.query<R>(prepared.config(text, params));
+            const result = await run<R>(client, prepared.config(text, params));
             return { rows: result.rows };
           },
         };
         const value = await fn(tx);
-        await client.query('COMMIT');
+        await run(client, 'COMMIT');
         return value;
       } catch (error) {
-        try {
-          await client.query('ROLLBACK');
-        } catch (rollbackError) {
-          broken = rollbackError; // the connection is unusable: destroy it rather than reuse it
-        }
+        failed = true;
+        if (lost === undefined) await client.query('ROLLBACK').catch(() => {});
+        // A lost connection surfaces as "unavailable" even when fn threw something of its own about it.
+        if (lost !== undefined && !(error instanceof DependencyUnavailableError)) throw failure(lost);
         throw error;
       } finally {
-        client.release(broken instanceof Error ? broken : undefined);
+        client.removeListener('error', onError);
+        // A client whose transaction failed is destroyed, never reused: whatever state the failure
+        // left on it (a half-read reply, a session setting, a lost socket) goes with it.
+        client.release(failed ? (lost ?? new Error('transaction failed')) : undefined);
       }
     },
     listen(channel, onNotify, onError) {
@@ -112,6 +183,7 @@ export function createPostgresDatabase(options: PostgresDatabaseOptions): SqlDat
           c.removeAllListeners('notification');
           c.end().catch(() => {});
           if (stopped) return;
+          if (isConnectionFailure(error)) health.down(error);
           onError(error);
           failures++;
           // Back off to at most 5 s; the timer does not keep the process alive.
@@ -130,6 +202,7 @@ export function createPostgresDatabase(options: PostgresDatabaseOptions): SqlDat
             await c.end().catch(() => {});
             return;
           }
+          health.up();
           // After a failure, notifications may have been missed: say so (null).
           if (failures > 0) onNotify(null);
           failures = 0;

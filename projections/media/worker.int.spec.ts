@@ -5,6 +5,11 @@ import { createSqlMediaRegistry } from '../../infra/media/registry.js';
 import { createSharpThumbnailer } from '../../infra/media/thumbnailer.js';
 import type { Thumbnailer } from '../../infra/media/port.js';
 import type { ObjectStore } from '../../infra/object-store/port.js';
+import { mkdtemp, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import S3rver from 's3rver';
+import { createS3ObjectStore } from '../../infra/object-store/s3.js';
 import { startLocalDisk } from '../../infra/object-store/testing/servers.js';
 import { createPgliteDatabase } from '../../infra/sql/pglite.js';
 import type { SqlDatabase } from '../../infra/sql/port.js';
@@ -110,4 +115,54 @@ describe('thumbnail worker', () => {
     for await (const chunk of (await local.store.get(thumbnailKey(mediaId)))!.body) chunks.push(Buffer.from(chunk as Buffer));
     return chunks;
   }
+
+  it('an object store that cannot be reached costs no attempt: the worker backs off, and makes the thumbnail once the store is back', async () => {
+    const directory = await mkdtemp(join(tmpdir(), 's3rver-outage-'));
+    let s3 = new S3rver({ address: '127.0.0.1', port: 0, silent: true, directory });
+    const { port } = await s3.run();
+    const objects = createS3ObjectStore({
+      bucket: 'thumbs',
+      region: 'us-east-1',
+      endpoint: `http://127.0.0.1:${port}`,
+      forcePathStyle: true,
+      credentials: { accessKeyId: 'S3RVER', secretAccessKey: 'S3RVER' },
+      createBucket: true,
+    });
+    try {
+      await objects.ensureBucket();
+      const mediaId = randomUUID();
+      const conversationId = randomUUID();
+      const png = await sharp({ create: { width: 400, height: 300, channels: 3, background: { r: 9, g: 9, b: 9 } } }).png().toBuffer();
+      await objects.put(mediaObjectKey(conversationId, mediaId), png, { contentType: 'image/png' });
+      await db.query(
+        `INSERT INTO media_thumbnails (media_id, conversation_id, message_id, content_type, source_mime, status) VALUES ($1, $2, $3, 'image', 'image/png', 'pending')`,
+        [mediaId, conversationId, randomUUID()],
+      );
+      await s3.close(); // the endpoint is gone: connections are refused
+
+      let tries = 0;
+      const counted = { ...objects, get: (key: string) => (tries++, objects.get(key)) };
+      const options = { db, registry, objects: counted, thumbnailer, projector, maxAttempts: 2, pollIntervalMs: 20, outageBackoff: { initialMs: 20, maxMs: 50 } };
+      const during = createThumbnailWorker(options);
+      during.start();
+      // More tries than maxAttempts while the store is down: none counts against the media.
+      for (let i = 0; i < 500 && tries <= 4; i++) await new Promise((r) => setTimeout(r, 20));
+      await during.stop();
+      expect(tries).toBeGreaterThan(2);
+      expect(await row(mediaId)).toMatchObject({ status: 'pending', attempts: 0 });
+
+      s3 = new S3rver({ address: '127.0.0.1', port, silent: true, directory });
+      await s3.run();
+      const worker = createThumbnailWorker(options);
+      worker.start();
+      for (let i = 0; i < 500 && (await row(mediaId)).status === 'pending'; i++) await new Promise((r) => setTimeout(r, 20));
+      await worker.stop();
+      expect(await row(mediaId)).toMatchObject({ status: 'ready', attempts: 1, width: 320 });
+      expect(await objects.head(thumbnailKey(mediaId))).toMatchObject({ contentType: 'image/webp' });
+    } finally {
+      await objects.close();
+      await s3.close().catch(() => {});
+      await rm(directory, { recursive: true, force: true });
+    }
+  });
 });

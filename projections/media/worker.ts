@@ -1,3 +1,4 @@
+import { isOutage } from '../../infra/health/port.js';
 import type { MediaRegistry, ThumbnailOutcome, Thumbnailer } from '../../infra/media/port.js';
 import type { ObjectStore } from '../../infra/object-store/port.js';
 import type { SqlDatabase } from '../../infra/sql/port.js';
@@ -15,8 +16,12 @@ import { MEDIA_THUMBNAILS_PROJECTION, type ThumbnailQueued } from './projection.
  *   out; several workers never take the same job at once.
  * - Woken by the projection when it queues work (after the projector committed it: waitFor), and
  *   polls every `pollIntervalMs` for retries and for work queued elsewhere.
- * - Failures worth retrying (the store is down) back off exponentially; after `maxAttempts` the
- *   media gets `none`. An undecodable image is not a failure: it is `none` with the reason.
+ * - Failures worth retrying back off exponentially per job; after `maxAttempts` the media gets
+ *   `none`. An undecodable image is not a failure: it is `none` with the reason.
+ * - An outage (the object store or the database cannot be reached: DependencyUnavailableError) is
+ *   not the job's fault: its attempt is given back, and the whole worker backs off (1 s doubling
+ *   up to 30 s) instead of failing one job after another, so no media loses its thumbnail to an
+ *   outage however long it lasts.
  */
 export type ThumbnailWorkerDeps = {
   db: SqlDatabase;
@@ -29,6 +34,8 @@ export type ThumbnailWorkerDeps = {
   pollIntervalMs?: number;
   leaseMs?: number;
   maxAttempts?: number;
+  /** Back-off of the whole worker after an outage (default 1 s doubling up to 30 s). */
+  outageBackoff?: { initialMs: number; maxMs: number };
 };
 
 type Job = { media_id: string; conversation_id: string; source_mime: string; attempts: number };
@@ -39,6 +46,9 @@ export function createThumbnailWorker(deps: ThumbnailWorkerDeps) {
   const pollIntervalMs = deps.pollIntervalMs ?? 1_000;
   const leaseMs = deps.leaseMs ?? 120_000;
   const maxAttempts = deps.maxAttempts ?? 5;
+  const outageBackoff = deps.outageBackoff ?? { initialMs: 1_000, maxMs: 30_000 };
+  /** Outages in a row (0: the last job or poll went through). */
+  let outages = 0;
   let running = false;
   let loop: Promise<void> | null = null;
   let wakeUp: (() => void) | null = null;
@@ -46,7 +56,7 @@ export function createThumbnailWorker(deps: ThumbnailWorkerDeps) {
 
   function wake() {
     woken = true;
-    wakeUp?.();
+    if (outages === 0) wakeUp?.(); // during an outage the back-off decides when to look again
   }
 
   async function claim(): Promise<Job | null> {
@@ -78,17 +88,18 @@ export function createThumbnailWorker(deps: ThumbnailWorkerDeps) {
     }
   }
 
-  async function runJob(job: Job): Promise<void> {
+  /** Runs one job; false when it met an outage (the job is given back, its attempt not counted). */
+  async function runJob(job: Job): Promise<boolean> {
     if (job.attempts > maxAttempts) {
       await finish(job.media_id, { status: 'none', reason: `no thumbnail after ${maxAttempts} attempts` }, null);
-      return;
+      return true;
     }
     try {
       const record = await deps.registry.find(job.media_id);
       const source = await deps.objects.get(record?.sealed_key ?? mediaObjectKey(job.conversation_id, job.media_id));
       if (source === null) {
         await finish(job.media_id, { status: 'none', reason: 'the upload is missing from the object store' }, null);
-        return;
+        return true;
       }
       const outcome = await deps.thumbnailer.make({ mimeType: job.source_mime, body: source.body });
       if (outcome.status === 'ready') {
@@ -98,25 +109,42 @@ export function createThumbnailWorker(deps: ThumbnailWorkerDeps) {
       } else {
         await finish(job.media_id, outcome, null);
       }
+      return true;
     } catch (error) {
+      if (isOutage(error)) {
+        // Not this media's fault: give the attempt back and let the whole worker wait.
+        await deps.db.query(
+          `UPDATE media_thumbnails SET attempts = greatest(attempts - 1, 0), next_attempt_at = now() WHERE media_id = $1 AND status = 'pending'`,
+          [job.media_id],
+        );
+        return false;
+      }
       const retryInMs = Math.min(60_000, 500 * 2 ** job.attempts);
       deps.logger?.warn({ err: error, media_id: job.media_id, attempt: job.attempts, retry_in_ms: retryInMs }, 'thumbnail failed; retrying later');
       await deps.db.query(`UPDATE media_thumbnails SET next_attempt_at = now() + ($2::int * interval '1 millisecond') WHERE media_id = $1 AND status = 'pending'`, [
         job.media_id,
         retryInMs,
       ]);
+      return true;
     }
   }
 
-  /** Runs every due job; returns how many. */
+  /** Runs every due job; returns how many. Stops at an outage (the run loop then backs off). */
   async function drain(): Promise<number> {
     let n = 0;
     for (let job = await claim(); job !== null && running; job = await claim()) {
-      await runJob(job);
+      if (!(await runJob(job))) {
+        outages++;
+        return n;
+      }
+      outages = 0;
       n++;
     }
     return n;
   }
+
+  /** How long to wait before the next look: a poll, or the outage back-off. */
+  const nextWaitMs = () => (outages === 0 ? pollIntervalMs : Math.min(outageBackoff.maxMs, outageBackoff.initialMs * 2 ** Math.min(outages - 1, 10)));
 
   async function run() {
     while (running) {
@@ -124,11 +152,16 @@ export function createThumbnailWorker(deps: ThumbnailWorkerDeps) {
       try {
         await drain();
       } catch (error) {
-        deps.logger?.error({ err: error }, 'thumbnail worker failed; retrying');
+        if (isOutage(error)) {
+          outages++;
+          deps.logger?.debug?.({ err: error }, 'thumbnail worker: a dependency is down; waiting');
+        } else {
+          deps.logger?.error({ err: error }, 'thumbnail worker failed; retrying');
+        }
       }
-      if (!running || woken) continue;
+      if (!running || (woken && outages === 0)) continue;
       await new Promise<void>((resolve) => {
-        const timer = setTimeout(done, pollIntervalMs);
+        const timer = setTimeout(done, nextWaitMs());
         function done() {
           clearTimeout(timer);
           wakeUp = null;

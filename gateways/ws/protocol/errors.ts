@@ -163,3 +163,18 @@ export function mapError(requestId: number, error: unknown): MappedError {
   }
   return { frame: errorFrame(requestId, 'internal', 'internal server error'), close: null, internal: true };
 }
+
+/** Error.reason of a request refused because a dependency (database, Redis, object store) cannot be reached. */
+export const DEPENDENCY_UNAVAILABLE = 'dependency_unavailable';
+/** Error.retry_after_ms of such a refusal. */
+export const UNAVAILABLE_RETRY_AFTER_MS = 1_000;
+
+/**
+ * The Error for a request refused because `dependency` cannot be reached right now: INTERNAL,
+ * retryable, reason `dependency_unavailable`, with a retry hint. An outage, not a bug: the gateway
+ * does not log it per request (the dependency's health logs the outage once).
+ */
+export function unavailableError(requestId: number, dependency: string): MappedError {
+  const frame = errorFrame(requestId, 'internal', `${dependency} is unavailable; retry shortly`, { reason: DEPENDENCY_UNAVAILABLE, retryAfterMs: UNAVAILABLE_RETRY_AFTER_MS });
+  return { frame, close: null, internal: false };
+}

@@ -40,6 +40,7 @@ export {
 } from './event-frames.js';
 export {
   CloseCode,
+  DEPENDENCY_UNAVAILABLE,
   ERRORS,
   RECONNECT_CLOSE_CODES,
   TERMINAL_CLOSE_CODES,
@@ -48,6 +49,8 @@ export {
   errorNameOf,
   goodbyeFrame,
   mapError,
+  unavailableError,
+  UNAVAILABLE_RETRY_AFTER_MS,
   type ErrorFrameOptions,
   type ErrorName,
   type ErrorSpec,
@@ -65,8 +68,10 @@ export {
   presenceFrame,
   presenceStatusFromProto,
   presenceStatusToProto,
+  syncRequiredFrame,
   typingFrame,
   type PresenceStatusName,
+  type SyncRequiredReason,
 } from './mapping.js';
 export * from './limits.js';
 export { ContentType, ErrorCode, PresenceStatus } from './gen/chat/v1/common_pb.js';

@@ -82,3 +82,14 @@ export function typingFrame(change: { conversation_id: string; user_id: string; 
     body: { case: 'typing', value: { conversationId: change.conversation_id, userId: change.user_id, isTyping: change.is_typing, expiresInMs } },
   };
 }
+
+/** Why a node asks its connections to sync (SyncRequired.reason). */
+export type SyncRequiredReason = 'bus_reconnected' | 'presence_reconnected' | 'presence_lost' | 'delivery_stalled' | 'sync_failed';
+
+/**
+ * SyncRequired: deliveries to the connection may have been lost. `conversationIds` empty: every
+ * conversation the client follows; `withinMs`: the client spreads its Syncs over that long.
+ */
+export function syncRequiredFrame(reason: SyncRequiredReason, withinMs: number, conversationIds: string[] = []): ServerFrame {
+  return { requestId: 0, body: { case: 'syncRequired', value: { conversationIds, withinMs, reason } } };
+}

@@ -39,9 +39,13 @@ import { ChatHttpError, restClient, type FetchLike } from './rest.js';
  * - emits each conversation's events in version order, once: duplicates are dropped and real gaps
  *   (Event.previous_version above the cursor) are filled with a Sync from the cursor;
  * - sends its Syncs one at a time, merging what waits into one frame (at most MAX_CURSORS), and
- *   paces them as the server asks: a Sync answered RATE_LIMITED is sent again after
- *   retry_after_ms, and Hello cursors the server deferred (`sync_deferred`) follow in a Sync;
- * - coalesces delivery / read acks, throttles typing, sends heartbeats.
+ *   paces them as the server asks: a Sync answered with a retryable error (RATE_LIMITED, a
+ *   dependency down) is sent again after retry_after_ms (or a back-off), and Hello cursors the
+ *   server deferred (`sync_deferred`) follow in a Sync;
+ * - coalesces delivery / read acks, throttles typing, sends heartbeats;
+ * - notices a quiet feed (PROTOCOL.md, "Noticing a quiet feed"): a Ping answered by no frame in
+ *   time drops the connection; an acknowledged send whose Event does not come, and the server's
+ *   SyncRequired, sync in place.
  */
 
 /** The part of the WebSocket API the client uses (the browser's WebSocket and the `ws` package both fit). */
@@ -81,6 +85,18 @@ export type ChatClientOptions = Credentials & {
   requestTimeoutMs?: number;
   /** Ping interval (default: Welcome.heartbeat_interval_ms, i.e. 30 s). */
   heartbeatIntervalMs?: number;
+  /**
+   * How long after a Ping the connection may stay silent (no Pong, and no other frame either)
+   * before it counts as dead: the socket is closed and the client reconnects with its cursors
+   * (default 10 s; PROTOCOL.md, "Noticing a quiet feed").
+   */
+  heartbeatTimeoutMs?: number;
+  /**
+   * How long the Event of a message this client sent may take to arrive after its SendAck: past
+   * it, the live feed of that conversation went quiet, and the client syncs it in place (default
+   * 10 s; PROTOCOL.md, "Noticing a quiet feed").
+   */
+  feedDeadlineMs?: number;
   /** Acks are sent at most this often per conversation (default 100 ms). */
   ackDelayMs?: number;
   /** Ack delivery of other people's messages automatically once emitted (default false). */
@@ -124,6 +140,12 @@ export type ChatClientStats = {
   duplicates: number;
   events: number;
   lastRttMs: number | null;
+  /** Connections given up because neither a Pong nor any other frame came after a Ping. */
+  heartbeatTimeouts: number;
+  /** Conversations synced because the Event of an acknowledged message of this client did not come in time. */
+  quietFeedSyncs: number;
+  /** SyncRequired frames received. */
+  syncRequired: number;
 };
 
 /** An Error frame answering a request. */
@@ -198,6 +220,8 @@ export function createChatClient(options: ChatClientOptions): ChatClient {
   const rest = restClient(options.baseUrl, fetchImpl);
   const backoff = { minMs: options.reconnect?.minMs ?? 500, maxMs: options.reconnect?.maxMs ?? 30_000 };
   const requestTimeoutMs = options.requestTimeoutMs ?? 10_000;
+  const heartbeatTimeoutMs = options.heartbeatTimeoutMs ?? 10_000;
+  const feedDeadlineMs = options.feedDeadlineMs ?? 10_000;
   const ackDelayMs = options.ackDelayMs ?? 100;
   const typingThrottleMs = options.typingThrottleMs ?? TYPING_THROTTLE_MS;
   const random = options.random ?? Math.random;
@@ -241,7 +265,16 @@ export function createChatClient(options: ChatClientOptions): ChatClient {
   const pendingAcks = { delivered: new Map<string, number>(), read: new Map<string, number>() };
   const typingSent = new Map<string, { at: number; isTyping: boolean }>();
   const openWaiters: { resolve(w: Welcome): void; reject(e: Error): void }[] = [];
-  const counters: ChatClientStats = { reconnects: 0, syncRequests: 0, syncsDeferred: 0, gaps: 0, duplicates: 0, events: 0, lastRttMs: null };
+  const counters: ChatClientStats = { reconnects: 0, syncRequests: 0, syncsDeferred: 0, gaps: 0, duplicates: 0, events: 0, lastRttMs: null, heartbeatTimeouts: 0, quietFeedSyncs: 0, syncRequired: 0 };
+  /** Frames received so far (a Ping's deadline is met by any frame after it). */
+  let framesReceived = 0;
+  /** Per conversation: the highest version this client's sends were acknowledged at whose Event has not come yet, and since when. */
+  const awaitingEcho = new Map<string, { version: number; since: number }>();
+  let feedTimer: ReturnType<typeof setTimeout> | null = null;
+  /** Syncs waiting out a SyncRequired's spread or a retry delay. */
+  const syncTimers = new Set<ReturnType<typeof setTimeout>>();
+  /** Syncs refused in a row with no retry_after_ms: the back-off's attempt. */
+  let syncRefusals = 0;
 
   const setState = (next: ChatClientState) => {
     if (state === next) return;
@@ -407,6 +440,7 @@ export function createChatClient(options: ChatClientOptions): ChatClient {
     }
     const frame = decoded.frame;
     if (options.inspectFrame !== undefined && !options.inspectFrame(frame)) return;
+    framesReceived++;
     if (frame.requestId !== 0) {
       const pending = requests.get(frame.requestId);
       if (pending !== undefined) {
@@ -423,10 +457,13 @@ export function createChatClient(options: ChatClientOptions): ChatClient {
       case 'syncDone': {
         const s = body.value;
         pendingSync.delete(s.conversationId);
-        if (s.accessEnded) cursors.forget(s.conversationId);
-        else {
+        if (s.accessEnded) {
+          cursors.forget(s.conversationId);
+          awaitingEcho.delete(s.conversationId);
+        } else {
           cursors.onSyncDone(s.conversationId, s.version);
           saveCursor(s.conversationId, cursors.get(s.conversationId) ?? s.version);
+          echoed(s.conversationId);
         }
         return emitter.emit('syncDone', { conversationId: s.conversationId, version: s.version, accessEnded: s.accessEnded });
       }
@@ -440,6 +477,8 @@ export function createChatClient(options: ChatClientOptions): ChatClient {
       case 'goodbye':
         goodbye = body.value;
         return;
+      case 'syncRequired':
+        return onSyncRequired(body.value);
       case 'error':
         if (body.value.reason === 'sync_deferred') {
           // The server took the session but not Hello's cursors yet: Sync them once it says so.
@@ -466,6 +505,7 @@ export function createChatClient(options: ChatClientOptions): ChatClient {
       return;
     }
     saveCursor(frame.conversationId, frame.version);
+    echoed(frame.conversationId);
     const mapped = fromEventFrame(frame);
     if (!mapped.ok) {
       // An unknown payload (newer server) still counts as seen; an invalid one is reported.
@@ -513,25 +553,34 @@ export function createChatClient(options: ChatClientOptions): ChatClient {
       if (gen !== generation) return; // the connection went: the next Hello carries the cursors
       syncInFlight = false;
       if (retryAfterMs !== null) {
-        // Refused as too much for now: first in line again, after the wait the server named.
+        // Refused for now (too much, or the server's store is down): first in line again, after
+        // the wait the server named (or the back-off).
         counters.syncsDeferred++;
         syncQueue = new Set([...batch, ...syncQueue]);
         holdSyncs(retryAfterMs);
         return;
       }
+      syncRefusals = 0;
       for (const id of batch) pendingSync.delete(id);
       pumpSyncs();
     });
   }
 
-  /** Sends one Sync; resolves with the server's retry_after_ms when it was refused for now (RATE_LIMITED), else null. */
+  /**
+   * Sends one Sync; resolves with how long to wait before sending it again when the server refused
+   * it with a retryable error (RATE_LIMITED, its store down: its retry_after_ms, or the back-off),
+   * else null. A new connection's Hello syncs everything anyway.
+   */
   async function syncRequest(list: { conversationId: string; lastVersion: number }[]): Promise<number | null> {
     counters.syncRequests++;
+    const gen = generation;
     try {
       expect(await request({ case: 'sync', value: { cursors: list } }, Math.max(requestTimeoutMs, 30_000)), 'ok');
     } catch (error) {
-      // RATE_LIMITED (too many cursors for now, or too many waiting): the server says when.
-      if (error instanceof ChatRequestError && error.retryable && error.retryAfterMs !== undefined && error.retryAfterMs > 0) return error.retryAfterMs;
+      // A retryable refusal (too many cursors for now, too many waiting, a dependency down): the server says when, or back off.
+      if (error instanceof ChatRequestError && error.retryable && gen === generation && !stopped) {
+        return error.retryAfterMs !== undefined && error.retryAfterMs > 0 ? error.retryAfterMs : backoffDelay(++syncRefusals, backoff, random);
+      }
       // A connection that went is not worth reporting: the next Hello carries the cursors.
       if (!(error instanceof ChatConnectionError && error.kind !== 'timeout')) report(error);
     }
@@ -546,12 +595,99 @@ export function createChatClient(options: ChatClientOptions): ChatClient {
     syncTimer = null;
   }
 
+  /** Runs `fn` after `ms` unless the client stops first. */
+  function later(ms: number, fn: () => void): void {
+    const timer = setTimeout(() => {
+      syncTimers.delete(timer);
+      fn();
+    }, ms);
+    syncTimers.add(timer);
+  }
+
+  /** Syncs these conversations in place (each from its cursor when its Sync leaves), skipping those with a Sync waiting or in flight. */
+  function syncInPlace(conversationIds: string[]): void {
+    for (const id of conversationIds) if (!pendingSync.has(id)) queueSync(id);
+  }
+
+  /**
+   * SyncRequired: the server may have missed deliveries to this connection. After a random wait
+   * within the frame's spread, the named conversations it follows (every one when none is named)
+   * are synced in place; a reconnect meanwhile makes it moot (Hello syncs them all).
+   */
+  function onSyncRequired(frame: ServerMessage<'syncRequired'>): void {
+    counters.syncRequired++;
+    const gen = generation;
+    later(frame.withinMs > 0 ? Math.floor(random() * frame.withinMs) : 0, () => {
+      if (gen !== generation || state !== 'open') return;
+      const all = cursors.entries().map(([conversationId]) => conversationId);
+      syncInPlace(frame.conversationIds.length === 0 ? all : frame.conversationIds.filter((id) => cursors.has(id)));
+    });
+  }
+
+  // ---- a quiet feed ----
+
+  /**
+   * A SendAck at `version`: the message's Event is due on this connection (every member gets
+   * every message, its sender too). Watched until the cursor reaches it.
+   */
+  function watchEcho(conversationId: string, version: number): void {
+    if ((cursors.get(conversationId) ?? 0) >= version) return;
+    const watch = awaitingEcho.get(conversationId);
+    if (watch !== undefined) watch.version = Math.max(watch.version, version);
+    else awaitingEcho.set(conversationId, { version, since: clock() });
+    scheduleFeedCheck();
+  }
+
+  /** The cursor of `conversationId` moved: an acknowledged message it reached has arrived. */
+  function echoed(conversationId: string): void {
+    const watch = awaitingEcho.get(conversationId);
+    if (watch !== undefined && (cursors.get(conversationId) ?? 0) >= watch.version) awaitingEcho.delete(conversationId);
+  }
+
+  function scheduleFeedCheck(): void {
+    if (feedTimer !== null || stopped || awaitingEcho.size === 0) return;
+    let due = Number.POSITIVE_INFINITY;
+    for (const watch of awaitingEcho.values()) due = Math.min(due, watch.since + feedDeadlineMs);
+    feedTimer = setTimeout(checkFeed, Math.max(0, due - clock()));
+  }
+
+  /** Conversations whose acknowledged messages did not arrive in time: their feed went quiet, sync them in place. */
+  function checkFeed(): void {
+    feedTimer = null;
+    const now = clock();
+    const quiet: string[] = [];
+    for (const [conversationId, watch] of awaitingEcho) {
+      if ((cursors.get(conversationId) ?? 0) >= watch.version) {
+        awaitingEcho.delete(conversationId);
+        continue;
+      }
+      if (now - watch.since < feedDeadlineMs) continue;
+      watch.since = now; // watched again from now: one Sync per deadline at most
+      if (state !== 'open') continue; // the next Welcome syncs it
+      // Not followed yet: its own message would have been its first event, so start there.
+      if (!cursors.has(conversationId)) cursors.track(conversationId, watch.version - 1);
+      counters.quietFeedSyncs++;
+      quiet.push(conversationId);
+    }
+    if (quiet.length > 0) syncInPlace(quiet);
+    scheduleFeedCheck();
+  }
+
+  /**
+   * A Ping every `intervalMs`; when neither its Pong nor any other frame has come within
+   * heartbeatTimeoutMs, the connection is dead (a half-open TCP connection, a stalled server):
+   * close it and reconnect with the cursors. A busy connection whose Pong is only late is kept.
+   */
   function startHeartbeat(intervalMs: number): void {
     stopHeartbeat();
     heartbeatTimer = setInterval(() => {
       const gen = generation;
-      ping(Math.min(intervalMs, requestTimeoutMs)).catch((error: unknown) => {
-        if (gen === generation && error instanceof ChatConnectionError && error.kind === 'timeout') abandon(CloseCode.HEARTBEAT_TIMEOUT, 'no Pong');
+      const framesBefore = framesReceived;
+      ping(heartbeatTimeoutMs).catch((error: unknown) => {
+        if (gen !== generation || !(error instanceof ChatConnectionError) || error.kind !== 'timeout') return;
+        if (framesReceived > framesBefore) return; // frames kept coming: alive, only the Pong is late
+        counters.heartbeatTimeouts++;
+        abandon(CloseCode.HEARTBEAT_TIMEOUT, 'no Pong');
       });
     }, intervalMs);
   }
@@ -624,7 +760,11 @@ export function createChatClient(options: ChatClientOptions): ChatClient {
     stopped = true;
     if (reconnectTimer !== null) clearTimeout(reconnectTimer);
     if (ackTimer !== null) clearTimeout(ackTimer);
-    reconnectTimer = ackTimer = null;
+    if (feedTimer !== null) clearTimeout(feedTimer);
+    reconnectTimer = ackTimer = feedTimer = null;
+    for (const timer of syncTimers) clearTimeout(timer);
+    syncTimers.clear();
+    awaitingEcho.clear();
     stopHeartbeat();
     resetSyncs();
     const error = new ChatConnectionError(`client stopped: ${code} ${reason}`, 'client_closed');
@@ -646,10 +786,12 @@ export function createChatClient(options: ChatClientOptions): ChatClient {
         try {
           const ack = expect(frame, 'sendAck');
           outbox.delete(entry.clientMessageId);
+          watchEcho(ack.conversationId, ack.sequenceNumber);
           entry.resolve({ ...ack, clientMessageId: entry.clientMessageId });
         } catch (error) {
           if (error instanceof ChatRequestError && error.retryable) {
-            setTimeout(() => dispatch(entry), error.retryAfterMs ?? backoffDelay(1, backoff, random));
+            // retry_after_ms is 0 when the server gave none: back off rather than retry at once.
+            setTimeout(() => dispatch(entry), error.retryAfterMs || backoffDelay(1, backoff, random));
             return;
           }
           outbox.delete(entry.clientMessageId);

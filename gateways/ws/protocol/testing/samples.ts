@@ -140,6 +140,10 @@ export const SERVER_SAMPLES: Record<ServerFrameCase, ServerFrame[]> = {
   ],
   pong: [{ requestId: 7, body: { case: 'pong', value: { clientTimeMs: T_MS, serverTimeMs: T_MS + 12 } } }],
   goodbye: [{ requestId: 0, body: { case: 'goodbye', value: { closeCode: 4000, reason: 'node draining', reconnectAfterMs: 250 } } }],
+  syncRequired: [
+    { requestId: 0, body: { case: 'syncRequired', value: { conversationIds: [], withinMs: 2_000, reason: 'bus_reconnected' } } },
+    { requestId: 0, body: { case: 'syncRequired', value: { conversationIds: [CONVERSATION_ID, 'c-2'], withinMs: 0, reason: 'presence_lost' } } },
+  ],
 };
 
 /** Every domain event type, in every shape worth telling apart (nulls, optional media fields). */

@@ -12,7 +12,7 @@ import type { Message } from "@bufbuild/protobuf";
  * Describes the file chat/v1/server.proto.
  */
 export const file_chat_v1_server: GenFile = /*@__PURE__*/
-  fileDesc("ChRjaGF0L3YxL3NlcnZlci5wcm90bxIHY2hhdC52MSKYAQoHV2VsY29tZRIPCgd1c2VyX2lkGAEgASgJEhgKEHByb3RvY29sX3ZlcnNpb24YAiABKA0SEgoKc2Vzc2lvbl9pZBgDIAEoCRIdChVoZWFydGJlYXRfaW50ZXJ2YWxfbXMYBCABKA0SFgoOc2VydmVyX3RpbWVfbXMYBSABKAMSFwoPbWF4X2ZyYW1lX2J5dGVzGAYgASgNInkKB1NlbmRBY2sSFwoPY29udmVyc2F0aW9uX2lkGAEgASgJEhIKCm1lc3NhZ2VfaWQYAiABKAkSFwoPc2VxdWVuY2VfbnVtYmVyGAMgASgEEhUKDWNyZWF0ZWRfYXRfbXMYBCABKAMSEQoJZHVwbGljYXRlGAUgASgIIgQKAk9rIpMBCgVFcnJvchIgCgRjb2RlGAEgASgOMhIuY2hhdC52MS5FcnJvckNvZGUSDwoHbWVzc2FnZRgCIAEoCRIRCglyZXRyeWFibGUYAyABKAgSEgoFZmllbGQYBCABKAlIAIgBARIOCgZyZWFzb24YBSABKAkSFgoOcmV0cnlfYWZ0ZXJfbXMYBiABKA1CCAoGX2ZpZWxkIkoKCFN5bmNEb25lEhcKD2NvbnZlcnNhdGlvbl9pZBgBIAEoCRIPCgd2ZXJzaW9uGAIgASgEEhQKDGFjY2Vzc19lbmRlZBgDIAEoCCJhCgtUeXBpbmdFdmVudBIXCg9jb252ZXJzYXRpb25faWQYASABKAkSDwoHdXNlcl9pZBgCIAEoCRIRCglpc190eXBpbmcYAyABKAgSFQoNZXhwaXJlc19pbl9tcxgEIAEoDSJfCg1QcmVzZW5jZUV2ZW50Eg8KB3VzZXJfaWQYASABKAkSJwoGc3RhdHVzGAIgASgOMhcuY2hhdC52MS5QcmVzZW5jZVN0YXR1cxIUCgxsYXN0X3NlZW5fbXMYAyABKAMiNgoEUG9uZxIWCg5jbGllbnRfdGltZV9tcxgBIAEoBBIWCg5zZXJ2ZXJfdGltZV9tcxgCIAEoAyJJCgdHb29kYnllEhIKCmNsb3NlX2NvZGUYASABKA0SDgoGcmVhc29uGAIgASgJEhoKEnJlY29ubmVjdF9hZnRlcl9tcxgDIAEoDWIGcHJvdG8z", [file_chat_v1_common]);
+  fileDesc("ChRjaGF0L3YxL3NlcnZlci5wcm90bxIHY2hhdC52MSKYAQoHV2VsY29tZRIPCgd1c2VyX2lkGAEgASgJEhgKEHByb3RvY29sX3ZlcnNpb24YAiABKA0SEgoKc2Vzc2lvbl9pZBgDIAEoCRIdChVoZWFydGJlYXRfaW50ZXJ2YWxfbXMYBCABKA0SFgoOc2VydmVyX3RpbWVfbXMYBSABKAMSFwoPbWF4X2ZyYW1lX2J5dGVzGAYgASgNInkKB1NlbmRBY2sSFwoPY29udmVyc2F0aW9uX2lkGAEgASgJEhIKCm1lc3NhZ2VfaWQYAiABKAkSFwoPc2VxdWVuY2VfbnVtYmVyGAMgASgEEhUKDWNyZWF0ZWRfYXRfbXMYBCABKAMSEQoJZHVwbGljYXRlGAUgASgIIgQKAk9rIpMBCgVFcnJvchIgCgRjb2RlGAEgASgOMhIuY2hhdC52MS5FcnJvckNvZGUSDwoHbWVzc2FnZRgCIAEoCRIRCglyZXRyeWFibGUYAyABKAgSEgoFZmllbGQYBCABKAlIAIgBARIOCgZyZWFzb24YBSABKAkSFgoOcmV0cnlfYWZ0ZXJfbXMYBiABKA1CCAoGX2ZpZWxkIkoKCFN5bmNEb25lEhcKD2NvbnZlcnNhdGlvbl9pZBgBIAEoCRIPCgd2ZXJzaW9uGAIgASgEEhQKDGFjY2Vzc19lbmRlZBgDIAEoCCJhCgtUeXBpbmdFdmVudBIXCg9jb252ZXJzYXRpb25faWQYASABKAkSDwoHdXNlcl9pZBgCIAEoCRIRCglpc190eXBpbmcYAyABKAgSFQoNZXhwaXJlc19pbl9tcxgEIAEoDSJfCg1QcmVzZW5jZUV2ZW50Eg8KB3VzZXJfaWQYASABKAkSJwoGc3RhdHVzGAIgASgOMhcuY2hhdC52MS5QcmVzZW5jZVN0YXR1cxIUCgxsYXN0X3NlZW5fbXMYAyABKAMiNgoEUG9uZxIWCg5jbGllbnRfdGltZV9tcxgBIAEoBBIWCg5zZXJ2ZXJfdGltZV9tcxgCIAEoAyJJCgdHb29kYnllEhIKCmNsb3NlX2NvZGUYASABKA0SDgoGcmVhc29uGAIgASgJEhoKEnJlY29ubmVjdF9hZnRlcl9tcxgDIAEoDSJLCgxTeW5jUmVxdWlyZWQSGAoQY29udmVyc2F0aW9uX2lkcxgBIAMoCRIRCgl3aXRoaW5fbXMYAiABKA0SDgoGcmVhc29uGAMgASgJYgZwcm90bzM", [file_chat_v1_common]);
 
 /**
  * Reply to Hello: the connection is authenticated.
@@ -344,4 +344,46 @@ export type Goodbye = Message<"chat.v1.Goodbye"> & {
  */
 export const GoodbyeSchema: GenMessage<Goodbye> = /*@__PURE__*/
   messageDesc(file_chat_v1_server, 8);
+
+/**
+ * The server may have missed delivering events to this connection: the node lost its link to the
+ * delivery path for a while (its bus connection, or the presence store that routes deliveries to
+ * it, reconnected), so events sent meanwhile may not have reached it. The connection stays open:
+ * the client sends a Sync from its cursors for the conversations named (every conversation it
+ * follows when none is named), as it does after a reconnect, and drops what it already has by
+ * version. Old clients ignore this frame and catch up at their next gap or reconnect.
+ *
+ * @generated from message chat.v1.SyncRequired
+ */
+export type SyncRequired = Message<"chat.v1.SyncRequired"> & {
+  /**
+   * The conversations concerned; empty: every conversation the client follows.
+   *
+   * @generated from field: repeated string conversation_ids = 1;
+   */
+  conversationIds: string[];
+
+  /**
+   * Wait a random time up to this long before syncing (0: at once), so that a node with many
+   * connections does not get all their Syncs in the same instant.
+   *
+   * @generated from field: uint32 within_ms = 2;
+   */
+  withinMs: number;
+
+  /**
+   * Why, in snake_case, for logs and tests: "bus_reconnected", "presence_reconnected",
+   * "presence_lost", "delivery_stalled", "sync_failed" (the replay of a Hello's cursors failed).
+   *
+   * @generated from field: string reason = 3;
+   */
+  reason: string;
+};
+
+/**
+ * Describes the message chat.v1.SyncRequired.
+ * Use `create(SyncRequiredSchema)` to create a new message.
+ */
+export const SyncRequiredSchema: GenMessage<SyncRequired> = /*@__PURE__*/
+  messageDesc(file_chat_v1_server, 9);
 
