@@ -62,9 +62,11 @@ describe.each(variants)('push notifications, $name', ({ adapter, nats }) => {
   const sendsTo = (token: string): RecordedSend[] => standIn.sends.filter((s) => s.message.token === token);
   const deliveredTo = (token: string): RecordedSend[] => standIn.delivered().filter((s) => s.message.token === token);
 
+  /** A device of `user`'s: a session of its own (a session holds one push token) that registers an FCM token. */
   async function registerDevice(user: Registered, platform: 'android' | 'ios' | 'web' = 'android') {
     const token = `fcm-${randomUUID()}`;
-    const res = await stack.client.as(user).post('/api/v1/devices', { platform, token });
+    const device = await stack.client.login(user);
+    const res = await stack.client.as(device).post('/api/v1/devices', { platform, token });
     expect(res.status).toBe(201);
     return token;
   }

@@ -105,5 +105,11 @@ export function createClient(app: FastifyInstance) {
       if (res.status !== 201) throw new Error(`register ${username}: ${res.status} ${JSON.stringify(res.body)}`);
       return res.body;
     },
+    /** A new session of a registered user (another device): its own access and refresh tokens. */
+    async login(user: { username: string }, password = 'correct horse battery'): Promise<Registered> {
+      const res = await call('POST', '/api/v1/auth/login', { body: { username: user.username, password } });
+      if (res.status !== 200) throw new Error(`login ${user.username}: ${res.status} ${JSON.stringify(res.body)}`);
+      return res.body;
+    },
   };
 }

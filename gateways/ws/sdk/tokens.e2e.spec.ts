@@ -77,8 +77,9 @@ describe('chat client SDK with short-lived tokens (embedded stack)', () => {
     }
     await until(() => b.contents().length === sent.length, 20_000, 'every message at bob');
     expect(b.contents()).toEqual(sent);
+    // The renewal after a 4004 comes with the reconnect, after its back-off: the last one may still be on its way.
+    await until(() => rest.count('/api/v1/auth/refresh') >= 2, 20_000, 'a renewal after each expiry');
     expect(rest.count('/api/v1/auth/login')).toBe(1);
-    expect(rest.count('/api/v1/auth/refresh')).toBeGreaterThanOrEqual(2);
     // Still going: the next expiry may be under way, and it comes back by itself.
     await until(() => b.c.state === 'open', 20_000, 'open again');
     expect(rest.count('/api/v1/auth/login')).toBe(1);
