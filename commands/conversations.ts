@@ -2,7 +2,7 @@ import type { ContentType, MediaRef } from '../domain/conversation/events.js';
 import { MessageSent } from '../domain/conversation/events.js';
 import type { ActiveConversation, ConversationState } from '../domain/conversation/state.js';
 import { clientMessageVersion } from '../domain/conversation/state.js';
-import { forbidden, notFound, validation } from '../domain/errors.js';
+import { notFound, validation } from '../domain/errors.js';
 import { parseConversationEvent } from '../domain/conversation/upcast.js';
 import type { EventStore } from '../infra/event-store/port.js';
 import { conversationStreamId, directConversationId, newId } from './ids.js';
@@ -132,14 +132,15 @@ export function createConversationCommands(deps: ConversationCommandsDeps) {
   }
 
   /**
-   * Refuses a stranger (403) or an unknown conversation (404) before the stream is read, when this
+   * Refuses a stranger or an unknown conversation (the same 404) before the stream is read, when this
    * process does not hold the stream's state: the same answers the domain gives, without the read.
    */
   async function gate(actor: string, conversationId: string): Promise<void> {
     if (deps.memberships === undefined || worker.holds(conversationStreamId(conversationId))) return;
     const verdict = (await screen(actor, [conversationId])).get(conversationId);
     if (verdict === 'unknown') throw notFound('conversation_not_found', 'conversation not found');
-    if (verdict === 'stranger') throw forbidden('not_a_member', 'you are not a member of this conversation');
+    // A stranger gets the unknown id's answer (the domain's requireMember says why).
+    if (verdict === 'stranger') throw notFound('conversation_not_found', 'conversation not found');
   }
 
   async function requireUsers(ids: string[], field: string) {
@@ -151,7 +152,7 @@ export function createConversationCommands(deps: ConversationCommandsDeps) {
 
   /**
    * The caller's access to a conversation, from the authoritative (command-side) state:
-   * 404 when it does not exist, 403 when the caller is not a member.
+   * 404 when it does not exist or the caller is not a member (the same answer).
    */
   async function access(actor: string, conversationId: string): Promise<Access> {
     await gate(actor, conversationId);
@@ -182,7 +183,7 @@ export function createConversationCommands(deps: ConversationCommandsDeps) {
   /** 404 when a read found no active conversation (null), 403 when it found the caller no member. */
   function admitted<T extends { member: object | null }>(seen: T | null): T & { member: NonNullable<T['member']> } {
     if (!seen) throw notFound('conversation_not_found', 'conversation not found');
-    if (!seen.member) throw forbidden('not_a_member', 'you are not a member of this conversation');
+    if (!seen.member) throw notFound('conversation_not_found', 'conversation not found');
     return seen as T & { member: NonNullable<T['member']> };
   }
 

@@ -70,17 +70,17 @@ describe('command side: strangers are refused without reading the stream (PGlite
   }, 60_000);
   afterAll(async () => stack?.close());
 
-  it('answers every request of a stranger with the domain\'s 403, and of an unknown conversation with 404, reading no stream', async () => {
+  it('answers every request of a stranger as an unknown conversation\'s (the domain\'s 404), reading no stream', async () => {
     const { commands, readsOf } = freshProcess();
     const unknown = '00000000-0000-4000-8000-00000000ffff';
-    expect(await codeOf(commands.access(carol, groupId))).toBe('not_a_member');
-    expect(await codeOf(commands.otherMembers(carol, groupId))).toBe('not_a_member');
-    expect(await codeOf(commands.describe(carol, groupId))).toBe('not_a_member');
-    expect(await codeOf(commands.sendMessage(carol, groupId, text('let me in')))).toBe('not_a_member');
-    expect(await codeOf(commands.markWatermark(carol, groupId, { kind: 'read', device_id: 'd', up_to_version: 2 }))).toBe('not_a_member');
-    expect(await codeOf(commands.react(carol, groupId, groupMessage, '👍', 'add'))).toBe('not_a_member');
-    expect(await codeOf(commands.addMembers(carol, groupId, [erin]))).toBe('not_a_member');
-    expect(await codeOf(commands.removeMember(carol, groupId, bob))).toBe('not_a_member');
+    expect(await codeOf(commands.access(carol, groupId))).toBe('conversation_not_found');
+    expect(await codeOf(commands.otherMembers(carol, groupId))).toBe('conversation_not_found');
+    expect(await codeOf(commands.describe(carol, groupId))).toBe('conversation_not_found');
+    expect(await codeOf(commands.sendMessage(carol, groupId, text('let me in')))).toBe('conversation_not_found');
+    expect(await codeOf(commands.markWatermark(carol, groupId, { kind: 'read', device_id: 'd', up_to_version: 2 }))).toBe('conversation_not_found');
+    expect(await codeOf(commands.react(carol, groupId, groupMessage, '👍', 'add'))).toBe('conversation_not_found');
+    expect(await codeOf(commands.addMembers(carol, groupId, [erin]))).toBe('conversation_not_found');
+    expect(await codeOf(commands.removeMember(carol, groupId, bob))).toBe('conversation_not_found');
     expect(await codeOf(commands.access(carol, unknown))).toBe('conversation_not_found');
     expect(readsOf(groupId)).toBe(0);
     expect(readsOf(unknown)).toBe(0);
@@ -92,7 +92,7 @@ describe('command side: strangers are refused without reading the stream (PGlite
     expect((await commands.access(bob, groupId)).kind).toBe('group');
     expect(readsOf(groupId)).toBeGreaterThan(0);
     const again = freshProcess();
-    expect(await codeOf(again.commands.access(dave, groupId))).toBe('not_a_member'); // removed: the domain says so
+    expect(await codeOf(again.commands.access(dave, groupId))).toBe('conversation_not_found'); // removed: the domain says so
     expect(again.readsOf(groupId)).toBeGreaterThan(0);
     expect(await commands.screen(dave, [groupId])).toEqual(new Map([[groupId, 'maybe']]));
   });
@@ -107,7 +107,7 @@ describe('command side: strangers are refused without reading the stream (PGlite
 
       // The read model stopped at the removal (version 42): a stranger costs a read of what came after it.
       const stranger = freshProcess();
-      expect(await codeOf(stranger.commands.access(carol, groupId))).toBe('not_a_member');
+      expect(await codeOf(stranger.commands.access(carol, groupId))).toBe('conversation_not_found');
       expect(stranger.fromsOf(groupId)).toEqual([43]);
 
       const { commands, readsOf } = freshProcess();

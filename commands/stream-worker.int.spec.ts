@@ -104,7 +104,7 @@ describe('stream worker: cached states and appends of other processes (PostgreSQ
     const refused = await a.sendMessage(dave, id, text('gone?')).catch((error: unknown) => error);
 
     expect(refused).toBeInstanceOf(DomainError);
-    expect((refused as DomainError).code).toBe('not_a_member');
+    expect((refused as DomainError).code).toBe('conversation_not_found');
     expect(await stack.store.streamVersion(conversationStreamId(id))).toBe(3);
   });
 

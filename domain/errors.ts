@@ -22,3 +22,6 @@ export const forbidden = (code: string, message: string) => new DomainError('for
 export const notFound = (code: string, message: string) => new DomainError('not_found', code, message);
 export const conflict = (code: string, message: string) => new DomainError('conflict', code, message);
 export const illegalState = (code: string, message: string) => new DomainError('illegal_state', code, message);
+
+/** True when `error` is the domain's error of this code. */
+export const isDomainError = (error: unknown, code: string): error is DomainError => error instanceof DomainError && error.code === code;

@@ -49,8 +49,13 @@ function requireActive(state: ConversationState): ActiveConversation {
   return state;
 }
 
+/**
+ * A conversation the user is not a member of does not exist for him: the answer is the one an
+ * unknown id gets, word for word. A direct conversation's id is derived from its two user ids
+ * (commands/ids.ts), so anything else would tell whoever knows two users' ids whether they talk.
+ */
 function requireMember(state: ActiveConversation, userId: string): void {
-  if (!state.members.has(userId)) throw forbidden('not_a_member', 'you are not a member of this conversation');
+  if (!state.members.has(userId)) throw notFound('conversation_not_found', 'conversation not found');
 }
 
 function createDirect(command: CommandOf<'CreateDirectConversation'>, state: ConversationState): ConversationEvent[] {

@@ -49,9 +49,9 @@ describe('conversation decider', () => {
       spec.given([direct()]).when({ type: 'AddMembers', data: { actor: 'alice', user_ids: ['carol'] }, metadata }).thenThrows('not_a_group'));
 
     it('tells a stranger who changes its members only that they are not a member, not what kind of conversation it is', () => {
-      spec.given([direct()]).when({ type: 'AddMembers', data: { actor: 'mallory', user_ids: ['carol'] }, metadata }).thenThrows('not_a_member');
-      spec.given([direct()]).when({ type: 'RemoveMember', data: { actor: 'mallory', user_id: 'bob' }, metadata }).thenThrows('not_a_member');
-      spec.given([direct()]).when({ type: 'RemoveMember', data: { actor: 'mallory', user_id: 'mallory' }, metadata }).thenThrows('not_a_member');
+      spec.given([direct()]).when({ type: 'AddMembers', data: { actor: 'mallory', user_ids: ['carol'] }, metadata }).thenThrows('conversation_not_found');
+      spec.given([direct()]).when({ type: 'RemoveMember', data: { actor: 'mallory', user_id: 'bob' }, metadata }).thenThrows('conversation_not_found');
+      spec.given([direct()]).when({ type: 'RemoveMember', data: { actor: 'mallory', user_id: 'mallory' }, metadata }).thenThrows('conversation_not_found');
     });
   });
 
@@ -99,7 +99,7 @@ describe('conversation decider', () => {
       spec
         .given([group(['alice', 'bob']), { type: 'MemberRemoved', data: { user_id: 'bob', removed_by: 'alice', removed_at: now } }])
         .when(send('bob', 'm1'))
-        .thenThrows('not_a_member'));
+        .thenThrows('conversation_not_found'));
 
     it('hands the admin role to the longest-standing member when the last admin leaves', () =>
       spec
@@ -114,7 +114,7 @@ describe('conversation decider', () => {
   describe('messages', () => {
     it('lets a member send', () => spec.given([direct()]).when(send('alice', 'm1', 'c-1')).then([sent('alice', 'm1', 'c-1')]));
 
-    it('refuses a non-member', () => spec.given([direct()]).when(send('mallory', 'm1')).thenThrows('not_a_member'));
+    it('refuses a non-member', () => spec.given([direct()]).when(send('mallory', 'm1')).thenThrows('conversation_not_found'));
 
     it('refuses to send to a conversation that does not exist', () => spec.given([]).when(send('alice', 'm1')).thenThrows('conversation_not_found'));
 
@@ -150,7 +150,7 @@ describe('conversation decider', () => {
       spec.given([direct(), sent('alice', 'm1')]).when(react('RemoveReaction', 'bob')).thenThrows('reaction_not_found'));
     it('refuses a message of another version', () =>
       spec.given([direct(), sent('alice', 'm1')]).when(react('AddReaction', 'bob', 1)).thenThrows('message_not_found'));
-    it('refuses a non-member', () => spec.given([direct(), sent('alice', 'm1')]).when(react('AddReaction', 'mallory')).thenThrows('not_a_member'));
+    it('refuses a non-member', () => spec.given([direct(), sent('alice', 'm1')]).when(react('AddReaction', 'mallory')).thenThrows('conversation_not_found'));
     it('refuses a message the store holds under another id at that version', () =>
       spec.given([direct(), sent('alice', 'm1')]).when(react('AddReaction', 'bob', 2, 'm9')).thenThrows('message_not_found'));
     it('refuses a version this state has not reached, whatever the caller read', () =>
@@ -207,6 +207,6 @@ describe('conversation decider', () => {
       spec
         .given(history)
         .when({ type: 'MarkRead', data: { actor: 'mallory', device_id: 'x', up_to_version: 2 }, metadata })
-        .thenThrows('not_a_member'));
+        .thenThrows('conversation_not_found'));
   });
 });

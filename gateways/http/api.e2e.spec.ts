@@ -2,7 +2,7 @@ import { Writable } from 'node:stream';
 import { decodeJwt, SignJWT } from 'jose';
 import { pino } from 'pino';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { conversationStreamId } from '../../commands/ids.js';
+import { conversationStreamId, directConversationId } from '../../commands/ids.js';
 import { createApiStack, TEST_JWT_SECRET, uniqueName, type Adapter, type ApiStack, type Registered } from './testing/api-stack.js';
 
 /** The REST API over the whole real stack, on the embedded store and on PostgreSQL (two shards). */
@@ -133,23 +133,47 @@ describe.each<Adapter>(['pglite', 'postgres'])('REST API on %s', (adapter) => {
     expect(events.filter((e) => e.type === 'MessageSent')).toHaveLength(51);
   });
 
-  it('refuses non-members with 403 (history, send, status, reactions)', async () => {
+  it('answers a stranger as it answers an unknown id (history, send, status, reactions): nothing tells him what exists', async () => {
     const a = await api().register('member_a');
     const b = await api().register('member_b');
     const eve = await api().register('eve');
     const id = await directConversation(a, b);
     const msg = (await send(a, id, 'private')).body;
 
-    const checks = [
-      await as(eve).get(`/api/v1/conversations/${id}/messages`),
-      await send(eve, id, 'let me in'),
+    const byConversation = [await as(eve).get(`/api/v1/conversations/${id}/messages`), await send(eve, id, 'let me in')];
+    for (const res of byConversation) {
+      expect(res.status).toBe(404);
+      expect(res.body.error).toEqual({ code: 'conversation_not_found', message: 'conversation not found' });
+    }
+    const byMessage = [
       await as(eve).put(`/api/v1/messages/${msg.message_id}/status`, { status: 'read' }),
       await as(eve).get(`/api/v1/messages/${msg.message_id}/status`),
       await as(eve).post(`/api/v1/messages/${msg.message_id}/reactions`, { emoji: '👀' }),
     ];
-    for (const res of checks) {
-      expect(res.status).toBe(403);
-      expect(res.body.error.code).toBe('not_a_member');
+    for (const res of byMessage) {
+      expect(res.status).toBe(404);
+      expect(res.body.error).toEqual({ code: 'message_not_found', message: `message_id: no message ${msg.message_id}` });
+    }
+  });
+
+  it('does not tell a stranger whether two users talk: the derived id of their direct conversation answers as one never opened', async () => {
+    const a = await api().register('talk_a');
+    const b = await api().register('talk_b');
+    const c = await api().register('quiet_c');
+    const d = await api().register('quiet_d');
+    const eve = await api().register('prober');
+    await send(a, await directConversation(a, b), 'between us');
+    // Anyone who knows two user ids can compute the id of their direct conversation.
+    const talking = directConversationId(a.user_id, b.user_id);
+    const never = directConversationId(c.user_id, d.user_id);
+    for (const probe of [
+      (id: string) => as(eve).get(`/api/v1/conversations/${id}/messages`),
+      (id: string) => as(eve).get(`/api/v1/conversations/${id}/search?query=between`),
+      (id: string) => send(eve, id, 'hello?'),
+    ]) {
+      const [seen, unseen] = [await probe(talking), await probe(never)];
+      expect({ status: seen.status, body: seen.body }).toEqual({ status: unseen.status, body: unseen.body });
+      expect(seen.status).toBe(404);
     }
   });
 
@@ -336,12 +360,12 @@ describe.each<Adapter>(['pglite', 'postgres'])('REST API on %s', (adapter) => {
     const removed = await stack.client.as(owner).delete(`/api/v1/groups/${g.group_id}/members/${carol.user_id}`);
     expect(removed.status).toBe(200);
     expect(removed.body.participants.map((p: { user_id: string }) => p.user_id)).not.toContain(carol.user_id);
-    expect((await send(carol, g.group_id, 'am I still here?')).status).toBe(403);
-    expect((await as(carol).get(`/api/v1/conversations/${g.group_id}/messages`)).status).toBe(403);
+    expect((await send(carol, g.group_id, 'am I still here?')).status).toBe(404);
+    expect((await as(carol).get(`/api/v1/conversations/${g.group_id}/messages`)).status).toBe(404);
 
     const left = await stack.client.as(dave).delete(`/api/v1/groups/${g.group_id}/members/${dave.user_id}`);
     expect(left.status).toBe(200);
-    expect((await send(dave, g.group_id, 'bye')).status).toBe(403);
+    expect((await send(dave, g.group_id, 'bye')).status).toBe(404);
 
     const msg = await send(bob, g.group_id, 'hello team');
     expect(msg.status).toBe(201);

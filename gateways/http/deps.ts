@@ -12,6 +12,7 @@ import type { LocalDiskObjectStore } from '../../infra/object-store/local-disk.j
 import type { MediaService } from '../media/service.js';
 import type { AccessVerifier } from '../auth/access.js';
 import type { AccountService } from './accounts.js';
+import { isDomainError } from '../../domain/errors.js';
 import { HttpError } from './errors.js';
 
 export type HttpSettings = Pick<
@@ -67,11 +68,19 @@ export function createReadYourWrites(deps: Pick<AppDeps, 'projector' | 'settings
 
 export type Settle = ReturnType<typeof createReadYourWrites>;
 
-/** The message a route names by id, or 404 message_not_found. */
-export function createMessageLookup(deps: Pick<AppDeps, 'queries'>) {
-  return async function requireMessage(messageId: string): Promise<MessageRef> {
+/**
+ * The message a route names by id, when the caller is a member of its conversation; else 404
+ * message_not_found, the same answer for a message of someone else's conversation as for an
+ * unknown id (nothing tells a stranger that the id exists).
+ */
+export function createMessageLookup(deps: Pick<AppDeps, 'queries' | 'commands'>) {
+  return async function requireMessage(actor: string, messageId: string): Promise<MessageRef> {
+    const unknown = () => new HttpError('message_not_found', `message_id: no message ${messageId}`);
     const ref = await deps.queries.messageRef(messageId);
-    if (!ref) throw new HttpError('message_not_found', `message_id: no message ${messageId}`);
+    if (!ref) throw unknown();
+    await deps.commands.access(actor, ref.conversation_id).catch((error: unknown) => {
+      throw isDomainError(error, 'conversation_not_found') ? unknown() : error;
+    });
     return ref;
   };
 }

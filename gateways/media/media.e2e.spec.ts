@@ -229,12 +229,14 @@ describe.each<Store>(['local-disk', 's3rver'])('media on %s', (store) => {
     expect((await send(alice, { content_type: 'file', media_id: announced.body.media_id })).body.error.code).toBe('media_not_uploaded');
   });
 
-  it('a non-member gets 403 announcing into the conversation and downloading its media; an unknown conversation 404', async () => {
+  it('a non-member gets the answers of an unknown conversation and unknown media, announcing into the conversation and downloading its media', async () => {
     const mediaId = await upload(alice, Buffer.from('%PDF-1.4 tiny'), 'application/pdf', 'notes.pdf');
     const announced = await announce(carol, { content_type: 'image/png', size_bytes: 10 });
-    expect(announced.status).toBe(403);
+    expect(announced.status).toBe(404);
+    expect(announced.body.error.code).toBe('conversation_not_found');
     const download = await as(carol).get(`/api/v1/media/${mediaId}`);
-    expect(download.status).toBe(403);
+    expect(download.status).toBe(404);
+    expect(download.body.error).toEqual({ code: 'media_not_found', message: `media_id: no media ${mediaId}` });
     const unknown = await announce(alice, { content_type: 'image/png', size_bytes: 10, conversation_id: randomUUID() });
     expect(unknown.status).toBe(404);
     expect((await as(bob).get(`/api/v1/media/${randomUUID()}`)).body.error.code).toBe('media_not_found');
@@ -289,7 +291,8 @@ describe.each<Store>(['local-disk', 's3rver'])('media on %s', (store) => {
     expect((await send(alice, { content_type: 'text', content: 'hi', media_id: pdf })).body.error.code).toBe('unexpected_media');
 
     const stranger = await send(carol, { content_type: 'file', media_id: pdf });
-    expect(stranger.status).toBe(403);
+    expect(stranger.status).toBe(404);
+    expect(stranger.body.error.code).toBe('conversation_not_found');
   });
 
   it('never accepts an upload of another size than announced', async () => {

@@ -1,6 +1,6 @@
 import type { ConversationCommands } from '../../commands/conversations.js';
 import type { ContentType, MediaRef } from '../../domain/conversation/events.js';
-import { conflict, forbidden, notFound, validation } from '../../domain/errors.js';
+import { conflict, forbidden, isDomainError, notFound, validation } from '../../domain/errors.js';
 import type { MediaConfig } from '../../infra/config/config.js';
 import type { MediaRecord, MediaRegistry } from '../../infra/media/port.js';
 import type { ObjectInfo, ObjectStore } from '../../infra/object-store/port.js';
@@ -187,8 +187,12 @@ export function createMediaService(deps: MediaServiceDeps) {
     /** A short-lived presigned GET of the media, for a member of its conversation. */
     async download(actor: string, mediaId: string) {
       const record = await deps.registry.find(mediaId);
-      if (record === null) throw new HttpError('media_not_found', `media_id: no media ${mediaId}`);
-      await deps.commands.access(actor, record.conversation_id);
+      const unknown = () => new HttpError('media_not_found', `media_id: no media ${mediaId}`);
+      if (record === null) throw unknown();
+      // Media of a conversation the caller is not in gets the unknown id's answer.
+      await deps.commands.access(actor, record.conversation_id).catch((error: unknown) => {
+        throw isDomainError(error, 'conversation_not_found') ? unknown() : error;
+      });
       // The sealed copy once a message named it; the upload itself before (and for media sent before sealing existed).
       const key = record.sealed_key ?? record.object_key;
       if ((await deps.objects.head(key)) === null) {

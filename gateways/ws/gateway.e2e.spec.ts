@@ -243,9 +243,9 @@ describe('WebSocket gateway (embedded stack)', () => {
     await phone.waitFor('presence', (p) => p.userId === late.user_id && p.status === PresenceStatus.OFFLINE);
     // a non-member may not type
     const denied = await stranger.request({ case: 'typing', value: { conversationId, isTyping: true } });
-    expect(denied.body.value).toMatchObject({ code: ErrorCode.FORBIDDEN, reason: 'not_a_member' });
+    expect(denied.body.value).toMatchObject({ code: ErrorCode.NOT_FOUND, reason: 'conversation_not_found' });
     const refused = await stranger.request(sendFrame(conversationId, 'hi', 'nope'));
-    expect(refused.body.value).toMatchObject({ code: ErrorCode.FORBIDDEN });
+    expect(refused.body.value).toMatchObject({ code: ErrorCode.NOT_FOUND, reason: 'conversation_not_found' });
   });
 
   it('handshake errors: frame before Hello, bad token, text frames, second Hello, query-string token', async () => {

@@ -27,7 +27,7 @@ export function reactionRoutes(deps: RouteDeps): FastifyPluginAsync {
       { schema: { params: z.object({ message_id: Id }), body: z.object({ emoji: Emoji }), response: { 200: ReactionReply, 201: ReactionReply } } },
       async (request, reply) => {
         const me = caller(request);
-        const ref = await deps.requireMessage(request.params.message_id);
+        const ref = await deps.requireMessage(me.userId, request.params.message_id);
         const { emoji } = request.body;
         const outcome = await deps.commands.react(me.userId, ref.conversation_id, ref, emoji, 'add', request.id);
         await deps.settle(outcome.position, request.log);
@@ -42,7 +42,7 @@ export function reactionRoutes(deps: RouteDeps): FastifyPluginAsync {
       { schema: { params: z.object({ message_id: Id, emoji: StoredReaction }) } },
       async (request, reply) => {
         const me = caller(request);
-        const ref = await deps.requireMessage(request.params.message_id);
+        const ref = await deps.requireMessage(me.userId, request.params.message_id);
         const outcome = await deps.commands.react(me.userId, ref.conversation_id, ref, request.params.emoji, 'remove', request.id);
         await deps.settle(outcome.position, request.log);
         return reply.code(204).send();

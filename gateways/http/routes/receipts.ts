@@ -38,7 +38,7 @@ export function receiptRoutes(deps: RouteDeps): FastifyPluginAsync {
       },
       async (request) => {
         const me = caller(request);
-        const ref = await deps.requireMessage(request.params.message_id);
+        const ref = await deps.requireMessage(me.userId, request.params.message_id);
         await deps.commands.access(me.userId, ref.conversation_id);
         const marked = await deps.commands.markWatermark(
           me.userId,
@@ -62,7 +62,7 @@ export function receiptRoutes(deps: RouteDeps): FastifyPluginAsync {
       { schema: { params: MessageParams, response: { 200: MessageStatusBody } } },
       async (request) => {
         const me = caller(request);
-        const ref = await deps.requireMessage(request.params.message_id);
+        const ref = await deps.requireMessage(me.userId, request.params.message_id);
         await deps.commands.access(me.userId, ref.conversation_id);
         if (ref.sender_id !== me.userId) {
           throw new HttpError('not_message_sender', 'only the sender of a message sees its per-recipient status');

@@ -70,7 +70,7 @@ describe.each<Adapter>(['pglite', 'postgres'])('search API on %s', (adapter) => 
     expect(res.body.next_cursor).toBeNull();
   });
 
-  it('finds by word across conversations and by sender; a non-member finds nothing and gets 403 on the conversation route', async () => {
+  it('finds by word across conversations and by sender; a non-member finds nothing and gets 404 on the conversation route', async () => {
     const alice = await register('alice');
     const bob = await register('bob');
     const carol = await register('carol');
@@ -94,8 +94,8 @@ describe.each<Adapter>(['pglite', 'postgres'])('search API on %s', (adapter) => 
     const outsider = await register('mallory');
     expect((await search(outsider, { query: w })).body.hits).toEqual([]);
     const forbidden = await as(outsider).get(`/api/v1/conversations/${team}/search?query=${w}`);
-    expect(forbidden.status).toBe(403);
-    expect(forbidden.body.error.code).toBe('not_a_member');
+    expect(forbidden.status).toBe(404);
+    expect(forbidden.body.error.code).toBe('conversation_not_found');
 
     const inConversation = await as(bob).get(`/api/v1/conversations/${team}/search?query=${w}`);
     expect(inConversation.status).toBe(200);

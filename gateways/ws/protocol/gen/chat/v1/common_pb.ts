@@ -113,7 +113,7 @@ export const PresenceStatusSchema: GenEnum<PresenceStatus> = /*@__PURE__*/
  * Stable error codes (PROTOCOL.md, "Errors"). Numbers never change meaning.
  *   1..99    protocol errors, raised by the gateway itself
  *   100..199 domain errors, one per domain error kind (domain/errors.ts)
- * Error.reason carries the finer stable reason string (e.g. "not_a_member").
+ * Error.reason carries the finer stable reason string (e.g. "conversation_not_found").
  *
  * @generated from enum chat.v1.ErrorCode
  */

@@ -162,7 +162,7 @@ export type Error = Message<"chat.v1.Error"> & {
   field?: string | undefined;
 
   /**
-   * A finer stable reason in snake_case: the domain's error code (e.g. "not_a_member",
+   * A finer stable reason in snake_case: the domain's error code (e.g. "conversation_not_found",
    * "group_full", the same as the REST API's error.code) or the protocol error's name.
    *
    * @generated from field: string reason = 5;
