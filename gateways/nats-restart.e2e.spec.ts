@@ -1,10 +1,9 @@
 import { randomBytes } from 'node:crypto';
-import WebSocket from 'ws';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { PushNotification, PushProvider } from '../infra/push/port.js';
 import { startPrivateNats, type PrivateServer } from '../infra/testing/private-servers.js';
 import { createApiStack, type ApiStack, type Registered } from './http/testing/api-stack.js';
-import { createChatClient, type ChatClient, type ReceivedEvent } from './ws/sdk/index.js';
+import { sdkClients, until } from './testing/sdk-clients.js';
 
 /**
  * The server (one process, every role) on a NATS server of its own, restarted while clients chat
@@ -18,7 +17,7 @@ describe('the server while its NATS restarts', () => {
   let nats: PrivateServer;
   let stack: ApiStack;
   let baseUrl: string;
-  const clients: ChatClient[] = [];
+  const sdk = sdkClients(() => baseUrl);
   const pushed: { token: string; notification: PushNotification }[] = [];
   const provider: PushProvider = {
     name: 'recording',
@@ -38,26 +37,12 @@ describe('the server while its NATS restarts', () => {
     baseUrl = await stack.listenAll();
   }, 180_000);
   afterAll(async () => {
-    await Promise.all(clients.map((c) => c.close()));
+    await sdk.closeAll();
     await stack?.close();
     await nats?.close();
   }, 60_000);
 
-  async function until(probe: () => boolean | Promise<boolean>, what: string, timeoutMs = 30_000): Promise<void> {
-    const deadline = Date.now() + timeoutMs;
-    while (!(await probe())) {
-      if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
-      await new Promise((r) => setTimeout(r, 25));
-    }
-  }
-
-  function connect(user: Registered) {
-    const c = createChatClient({ baseUrl, token: user.token, deviceId: `dev-${user.username}`, WebSocket, reconnect: { minMs: 50, maxMs: 500 } } as Parameters<typeof createChatClient>[0]);
-    clients.push(c);
-    const events: ReceivedEvent[] = [];
-    c.on('event', (e) => events.push(e));
-    return { c, contents: () => events.flatMap((e) => (e.type === 'MessageSent' ? [e.data.content] : [])) };
-  }
+  const connect = (user: Registered) => sdk.connect(user);
 
   /** Notifications that reached carol's device for her conversation with alice. */
   const notifiedIn = (conversationId: string) => pushed.filter((p) => p.notification.data.conversation_id === conversationId).length;

@@ -1,6 +1,5 @@
 import { randomBytes } from 'node:crypto';
 import { pino } from 'pino';
-import WebSocket from 'ws';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { parseConfig } from '../infra/config/config.js';
 import { createDependencyHealth } from '../infra/health/dependencies.js';
@@ -9,7 +8,7 @@ import { createPostgresDatabase } from '../infra/sql/postgres.js';
 import { createPrivatePostgres, type PrivatePostgres } from '../infra/testing/private-postgres.js';
 import { createClient, TEST_JWT_SECRET, type Registered } from './http/testing/api-stack.js';
 import { composeStack, type Stack } from './main.js';
-import { createChatClient, type ChatClient, type ReceivedEvent } from './ws/sdk/index.js';
+import { sdkClients, until } from './testing/sdk-clients.js';
 
 /**
  * The whole server in one process (api, gateway, projector, relay, delivery, push) on a
@@ -25,7 +24,7 @@ describe('the server while its PostgreSQL restarts', () => {
   let baseUrl: string;
   let databases: SqlDatabase[] = [];
   const logs: Record<string, unknown>[] = [];
-  const clients: ChatClient[] = [];
+  const sdk = sdkClients(() => baseUrl);
 
   beforeAll(async () => {
     server = await createPrivatePostgres();
@@ -50,7 +49,7 @@ describe('the server while its PostgreSQL restarts', () => {
   }, 120_000);
 
   afterAll(async () => {
-    await Promise.all(clients.map((c) => c.close()));
+    await sdk.closeAll();
     await stack?.close();
     await server?.drop();
   }, 60_000);
@@ -64,21 +63,7 @@ describe('the server while its PostgreSQL restarts', () => {
     return { status: res.status, headers: res.headers, body: text.length > 0 ? (JSON.parse(text) as Record<string, any>) : null };
   }
 
-  async function until(probe: () => boolean | Promise<boolean>, what: string, timeoutMs = 30_000): Promise<void> {
-    const deadline = Date.now() + timeoutMs;
-    while (!(await probe())) {
-      if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
-      await new Promise((r) => setTimeout(r, 50));
-    }
-  }
-
-  function connect(user: Registered) {
-    const c = createChatClient({ baseUrl, token: user.token, deviceId: `dev-${user.username}`, WebSocket, reconnect: { minMs: 50, maxMs: 500 } } as Parameters<typeof createChatClient>[0]);
-    clients.push(c);
-    const events: ReceivedEvent[] = [];
-    c.on('event', (e) => events.push(e));
-    return { c, contents: () => events.flatMap((e) => (e.type === 'MessageSent' ? [e.data.content] : [])) };
-  }
+  const connect = (user: Registered) => sdk.connect(user);
 
   const logged = (msg: string, dependency: string) => logs.filter((l) => l.msg === msg && l.dependency === dependency).length;
 

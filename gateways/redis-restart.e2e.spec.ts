@@ -1,9 +1,8 @@
 import { randomBytes } from 'node:crypto';
-import WebSocket from 'ws';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startPrivateRedis, type PrivateServer } from '../infra/testing/private-servers.js';
 import { createApiStack, type ApiStack, type Registered } from './http/testing/api-stack.js';
-import { createChatClient, type ChatClient, type ReceivedEvent } from './ws/sdk/index.js';
+import { sdkClients, until } from './testing/sdk-clients.js';
 
 /**
  * The server (one process, every role) with presence and typing in a Redis of its own that keeps
@@ -16,7 +15,7 @@ describe('the server while its Redis restarts', () => {
   let redis: PrivateServer;
   let stack: ApiStack;
   let baseUrl: string;
-  const clients: ChatClient[] = [];
+  const sdk = sdkClients(() => baseUrl);
 
   beforeAll(async () => {
     redis = await startPrivateRedis();
@@ -24,28 +23,12 @@ describe('the server while its Redis restarts', () => {
     baseUrl = await stack.listenAll();
   }, 180_000);
   afterAll(async () => {
-    await Promise.all(clients.map((c) => c.close()));
+    await sdk.closeAll();
     await stack?.close();
     await redis?.close();
   }, 60_000);
 
-  async function until(probe: () => boolean | Promise<boolean>, what: string, timeoutMs = 30_000): Promise<void> {
-    const deadline = Date.now() + timeoutMs;
-    while (!(await probe())) {
-      if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
-      await new Promise((r) => setTimeout(r, 25));
-    }
-  }
-
-  function connect(user: Registered) {
-    const c = createChatClient({ baseUrl, token: user.token, deviceId: `dev-${user.username}`, WebSocket, reconnect: { minMs: 50, maxMs: 500 } } as Parameters<typeof createChatClient>[0]);
-    clients.push(c);
-    const events: ReceivedEvent[] = [];
-    const typing: boolean[] = [];
-    c.on('event', (e) => events.push(e));
-    c.on('typing', (t) => typing.push(t.isTyping));
-    return { c, typing, contents: () => events.flatMap((e) => (e.type === 'MessageSent' ? [e.data.content] : [])) };
-  }
+  const connect = (user: Registered) => sdk.connect(user);
 
   /** Whether deliveries to the user find a node (false while Redis cannot be asked). */
   const routed = async (userId: string) =>

@@ -1,7 +1,6 @@
-import WebSocket from 'ws';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createApiStack, type ApiStack, type Registered } from '../http/testing/api-stack.js';
-import { createChatClient, type ChatClient, type ReceivedEvent } from './sdk/index.js';
+import { sdkClients, until } from '../testing/sdk-clients.js';
 
 /**
  * The gateway noticing that its delivery feed stopped (the delivery role dead or stalled, while
@@ -13,33 +12,19 @@ import { createChatClient, type ChatClient, type ReceivedEvent } from './sdk/ind
 describe('a gateway whose delivery feed stalls', () => {
   let stack: ApiStack;
   let baseUrl: string;
-  const clients: ChatClient[] = [];
+  const sdk = sdkClients(() => baseUrl);
 
   beforeAll(async () => {
     stack = await createApiStack('pglite', { env: { DELIVERY_FEED_DEADLINE_MS: '300' } });
     baseUrl = await stack.listenAll();
   }, 180_000);
   afterAll(async () => {
-    await Promise.all(clients.map((c) => c.close()));
+    await sdk.closeAll();
     await stack?.close();
   }, 60_000);
 
-  async function until(probe: () => boolean, what: string, timeoutMs = 20_000): Promise<void> {
-    const deadline = Date.now() + timeoutMs;
-    while (!probe()) {
-      if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
-      await new Promise((r) => setTimeout(r, 20));
-    }
-  }
-
-  function connect(user: Registered) {
-    // The SDK's own quiet-feed check is set far out: only the server's is under test here.
-    const c = createChatClient({ baseUrl, token: user.token, deviceId: `dev-${user.username}`, WebSocket, feedDeadlineMs: 600_000 } as Parameters<typeof createChatClient>[0]);
-    clients.push(c);
-    const events: ReceivedEvent[] = [];
-    c.on('event', (e) => events.push(e));
-    return { c, contents: () => events.flatMap((e) => (e.type === 'MessageSent' ? [e.data.content] : [])) };
-  }
+  // The SDK's own quiet-feed check is set far out: only the server's is under test here.
+  const connect = (user: Registered) => sdk.connect(user, { feedDeadlineMs: 600_000 });
 
   it('tells its connections to sync while the feed is stalled; every message reaches the listener once, in order', async () => {
     const alice = await stack.client.register('ds_alice');
