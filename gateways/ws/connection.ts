@@ -132,9 +132,9 @@ export class Connection {
   state: 'new' | 'authenticating' | 'open' | 'closed' = 'new';
   lastFrameAt: number;
   readonly openedAt: number;
-  /** When the session's token expires (the gateway closes it then with 4004). */
+  /** When the session's token expires (the gateway closes it then with 4004); a Reauthenticate moves it to the new token's. */
   expiresAt = Number.POSITIVE_INFINITY;
-  /** The login session of Hello's token: the gateway re-checks it and closes the connection when it ends (session-check.ts). */
+  /** The login session of Hello's token (or of the last accepted Reauthenticate's): the gateway re-checks it and closes the connection when it ends (session-check.ts). */
   session: SessionRef | undefined;
   /** The client address the gateway counted this connection under (connection-caps.ts); null: not counted. */
   countedAddress: string | null = null;
@@ -167,6 +167,9 @@ export class Connection {
   private refusals: RefusalWindow | undefined;
   /** Cursors of this connection's Hello and Syncs not replayed yet. */
   private queuedSyncCursors = 0;
+  /** Reauthenticate frames taken, and the latest of them whose token the connection adopted. */
+  private reauthAttempts = 0;
+  private reauthApplied = 0;
 
   constructor(
     private readonly deps: ConnectionDeps,
@@ -433,6 +436,9 @@ export class Connection {
         if (!this.admitSync(requestId, body.value.cursors.length)) return;
         void run(this.sync(requestId, body.value.cursors));
         return;
+      case 'reauthenticate':
+        void run(this.reauthenticate(requestId, body.value.token));
+        return;
       default: {
         const unreachable: never = body;
         return unreachable;
@@ -572,6 +578,53 @@ export class Connection {
     const message = missing ? 'hello.token: missing' : failure === 'expired' ? 'hello.token: expired' : failure === 'revoked' ? 'hello.token: its session has ended' : 'hello.token: invalid or expired';
     this.send(errorFrame(requestId, 'unauthenticated', message, { reason: failure === 'expired' ? 'token_expired' : failure === 'revoked' ? 'session_revoked' : 'unauthenticated' }));
     this.closeWith(CloseCode.UNAUTHENTICATED, 'unauthenticated');
+  }
+
+  /**
+   * Reauthenticate (PROTOCOL.md, "Renewing the token"): a fresh token for this open connection,
+   * checked like Hello's, that must name the same user and the same login session. Accepted: the
+   * connection lasts until the new token's expiry, and the session check follows the new token's
+   * session reference (its token version may have moved on: a password change answers a new token
+   * for the current session). Refused: an Error like Hello's (or FORBIDDEN `user_mismatch` /
+   * `session_mismatch`), and the connection stays as it was: its old expiry still ends it (4004),
+   * and the session check still closes it if its own session has ended. A refusal never closes
+   * the connection: the token it was opened with has not become any less valid.
+   */
+  private async reauthenticate(requestId: number, token: string): Promise<void> {
+    const attempt = ++this.reauthAttempts;
+    let user;
+    try {
+      user = await this.deps.tokens.verify(token);
+    } catch (error) {
+      if (isOutage(error) || (error instanceof AuthError && error.failure === 'unavailable')) {
+        this.send(unavailableError(requestId, error instanceof DependencyUnavailableError ? error.dependency : 'a dependency').frame);
+        return;
+      }
+      const failure = error instanceof AuthError ? error.failure : 'invalid';
+      if (failure === 'disabled') {
+        this.send(errorFrame(requestId, 'forbidden', 'reauthenticate.token: this account is disabled', { reason: 'account_disabled' }));
+        return;
+      }
+      const message = failure === 'missing' ? 'reauthenticate.token: missing' : failure === 'expired' ? 'reauthenticate.token: expired' : failure === 'revoked' ? 'reauthenticate.token: its session has ended' : 'reauthenticate.token: invalid';
+      this.send(errorFrame(requestId, 'unauthenticated', message, { reason: failure === 'expired' ? 'token_expired' : failure === 'revoked' ? 'session_revoked' : 'unauthenticated' }));
+      return;
+    }
+    if (user.userId !== this.userId) {
+      this.send(errorFrame(requestId, 'forbidden', 'reauthenticate.token: a token of another user; a connection keeps its user', { reason: 'user_mismatch' }));
+      return;
+    }
+    if (this.session !== undefined && user.session !== undefined && user.session.sessionId !== this.session.sessionId) {
+      this.send(errorFrame(requestId, 'forbidden', 'reauthenticate.token: a token of another login session; a connection keeps its session (reconnect with it instead)', { reason: 'session_mismatch' }));
+      return;
+    }
+    if (this.state !== 'open') return;
+    // Two renewals in flight: the one sent last wins, whichever check ends first.
+    if (attempt > this.reauthApplied) {
+      this.reauthApplied = attempt;
+      this.expiresAt = user.expiresAtMs ?? Number.POSITIVE_INFINITY;
+      this.session = user.session;
+    }
+    this.ok(requestId);
   }
 
   private async loadContacts(): Promise<void> {
