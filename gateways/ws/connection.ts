@@ -117,6 +117,27 @@ type WatermarkQueue = { max: number; replies: number[]; running: boolean };
  */
 const changesMembers = (frame: Uint8Array): boolean => hasFieldAtPath(frame, [8, 11]) || hasFieldAtPath(frame, [8, 10]);
 
+/**
+ * How a refused token is answered, at Hello and at Reauthenticate alike: a disabled account is
+ * FORBIDDEN `account_disabled`; anything else UNAUTHENTICATED with the reason a client acts on
+ * (`token_expired`: refresh it; `session_revoked`: log in again; `unauthenticated`).
+ */
+function tokenRefusal(field: string, error: unknown): { name: 'forbidden' | 'unauthenticated'; message: string; reason: string } {
+  const failure = error === 'missing' ? 'missing' : error instanceof AuthError ? error.failure : 'invalid';
+  switch (failure) {
+    case 'disabled':
+      return { name: 'forbidden', message: `${field}: this account is disabled`, reason: 'account_disabled' };
+    case 'missing':
+      return { name: 'unauthenticated', message: `${field}: missing`, reason: 'unauthenticated' };
+    case 'expired':
+      return { name: 'unauthenticated', message: `${field}: expired`, reason: 'token_expired' };
+    case 'revoked':
+      return { name: 'unauthenticated', message: `${field}: its session has ended`, reason: 'session_revoked' };
+    default:
+      return { name: 'unauthenticated', message: `${field}: invalid or expired`, reason: 'unauthenticated' };
+  }
+}
+
 const PRESENCE_BEAT_MS = 15_000;
 const PRE_AUTH_QUEUE = 64;
 
@@ -569,15 +590,10 @@ export class Connection {
    * (A check that could not be made, its database down, is no refusal: hello() closes with 4002.)
    */
   private refuseHello(requestId: number, missing: boolean, error: unknown): void {
-    const failure = error instanceof AuthError ? error.failure : 'invalid';
-    if (failure === 'disabled') {
-      this.send(errorFrame(requestId, 'forbidden', 'hello.token: this account is disabled', { reason: 'account_disabled' }));
-      this.closeWith(CloseCode.FORBIDDEN, 'account_disabled');
-      return;
-    }
-    const message = missing ? 'hello.token: missing' : failure === 'expired' ? 'hello.token: expired' : failure === 'revoked' ? 'hello.token: its session has ended' : 'hello.token: invalid or expired';
-    this.send(errorFrame(requestId, 'unauthenticated', message, { reason: failure === 'expired' ? 'token_expired' : failure === 'revoked' ? 'session_revoked' : 'unauthenticated' }));
-    this.closeWith(CloseCode.UNAUTHENTICATED, 'unauthenticated');
+    const refusal = tokenRefusal('hello.token', missing ? 'missing' : error);
+    this.send(errorFrame(requestId, refusal.name, refusal.message, { reason: refusal.reason }));
+    if (refusal.name === 'forbidden') this.closeWith(CloseCode.FORBIDDEN, 'account_disabled');
+    else this.closeWith(CloseCode.UNAUTHENTICATED, 'unauthenticated');
   }
 
   /**
@@ -600,13 +616,8 @@ export class Connection {
         this.send(unavailableError(requestId, error instanceof DependencyUnavailableError ? error.dependency : 'a dependency').frame);
         return;
       }
-      const failure = error instanceof AuthError ? error.failure : 'invalid';
-      if (failure === 'disabled') {
-        this.send(errorFrame(requestId, 'forbidden', 'reauthenticate.token: this account is disabled', { reason: 'account_disabled' }));
-        return;
-      }
-      const message = failure === 'missing' ? 'reauthenticate.token: missing' : failure === 'expired' ? 'reauthenticate.token: expired' : failure === 'revoked' ? 'reauthenticate.token: its session has ended' : 'reauthenticate.token: invalid';
-      this.send(errorFrame(requestId, 'unauthenticated', message, { reason: failure === 'expired' ? 'token_expired' : failure === 'revoked' ? 'session_revoked' : 'unauthenticated' }));
+      const refusal = tokenRefusal('reauthenticate.token', error);
+      this.send(errorFrame(requestId, refusal.name, refusal.message, { reason: refusal.reason }));
       return;
     }
     if (user.userId !== this.userId) {

@@ -140,3 +140,24 @@ describe('WebSocket Reauthenticate while the database is down', () => {
     c.close();
   });
 });
+
+describe('WebSocket Reauthenticate and the frame rate limit', () => {
+  let stack: ApiStack;
+  beforeAll(async () => {
+    stack = await createApiStack('pglite', { env: { WS_RATE_LIMIT: '1' } });
+  }, 60_000);
+  afterAll(async () => {
+    await stack?.close();
+  });
+
+  it('counts against the connection’s request frames: past the burst it is answered RATE_LIMITED and not checked', async () => {
+    const url = `ws://127.0.0.1:${await stack.listenRealtime('127.0.0.1', 0)}/ws`;
+    const a = await stack.client.register('re_rate');
+    const c = await connectClient(url, { token: a.token });
+    // 1 frame per second, bursts of 2: the third at once is refused.
+    const replies = await Promise.all([1, 2, 3].map(() => c.request({ case: 'reauthenticate', value: { token: a.token } })));
+    expect(replies.map((r) => r.body.case)).toEqual(['ok', 'ok', 'error']);
+    expect(replies[2]!.body.value).toMatchObject({ code: ErrorCode.RATE_LIMITED, reason: 'rate_limited', retryable: true });
+    c.close();
+  });
+});

@@ -70,9 +70,9 @@ export interface TokenKeeper {
   /**
    * When (local clock) `token` expires, and when an open connection should renew it in band: the
    * later of RENEW_BEFORE_EXPIRY_MS before its expiry and RENEW_AT_FRACTION of its lifetime. The
-   * expiry is the reply's `expires_in` for a token this keeper obtained, else the JWT's `exp`
-   * moved by `serverOffsetMs` (server clock minus local clock, e.g. from Welcome.server_time_ms).
-   * null: a token whose expiry the SDK cannot read (the server decides).
+   * expiry is the earlier of the JWT's `exp` moved by `serverOffsetMs` (server clock minus local
+   * clock, e.g. from Welcome.server_time_ms) and, for a token this keeper obtained, the reply's
+   * `expires_in` from its arrival. null: a token whose expiry the SDK cannot read (the server decides).
    */
   timesOf(token: string, serverOffsetMs?: number): { expiresAtMs: number; renewAtMs: number } | null;
   userId(): string | null;
@@ -187,15 +187,12 @@ export function createTokenKeeper(options: {
     timesOf(t, serverOffsetMs = 0) {
       const known = issued.get(t);
       const claims = claimsOf(t);
-      let expiresAtMs: number;
-      let lifetimeMs: number | null;
-      if (known !== undefined) {
-        expiresAtMs = known.expiresAtMs;
-        lifetimeMs = known.expiresAtMs - known.receivedAtMs;
-      } else if (claims !== null) {
-        expiresAtMs = claims.exp * 1000 - serverOffsetMs;
-        lifetimeMs = claims.iat === undefined ? null : (claims.exp - claims.iat) * 1000;
-      } else return null;
+      if (known === undefined && claims === null) return null;
+      // The earlier of the two estimates: `exp` is the server's own (whole seconds, so up to 1 s
+      // earlier than issue time plus the lifetime), `expires_in` counts from the reply's arrival.
+      const expiresAtMs = Math.min(claims === null ? Infinity : claims.exp * 1000 - serverOffsetMs, known?.expiresAtMs ?? Infinity);
+      const lifetimeMs =
+        claims?.iat !== undefined ? (claims.exp - claims.iat) * 1000 : known !== undefined ? known.expiresAtMs - known.receivedAtMs : null;
       const beforeExpiry = expiresAtMs - RENEW_BEFORE_EXPIRY_MS;
       return { expiresAtMs, renewAtMs: lifetimeMs === null ? beforeExpiry : Math.max(beforeExpiry, expiresAtMs - (1 - RENEW_AT_FRACTION) * lifetimeMs) };
     },

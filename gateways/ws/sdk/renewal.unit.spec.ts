@@ -1,6 +1,8 @@
 import { afterEach, describe, expect, it } from 'vitest';
 import { decodeClientFrame, encodeServerFrame, ErrorCode, type ClientFrame, type ServerFrame } from '../protocol/index.js';
+import { createTokenKeeper } from './credentials.js';
 import { createChatClient, type ChatClient, type FetchLike, type SessionTokens, type WebSocketLike } from './index.js';
+import { restClient } from './rest.js';
 
 /**
  * In-band renewal against a scripted server: when the open connection's token nears its expiry
@@ -150,5 +152,26 @@ describe('chat client SDK: renewing the token in band (scripted server)', () => 
     await new Promise((r) => setTimeout(r, 300));
     expect(rest.calls()).toBe(1);
     expect(ScriptedSocket.instances[0]!.reauths).toEqual([]);
+  });
+});
+
+describe('token keeper: when to renew in band', () => {
+  it('takes the earlier of the JWT exp (whole seconds, server clock) and expires_in from the reply, then renews at the later of 60 s before and 80 %', async () => {
+    const now = 1_000_000_000_000;
+    // Issued late in a second (iat counts whole seconds): its exp is 3 s away on arrival, though expires_in says 4.
+    const iat = Math.floor(now / 1000) - 0.9;
+    const b64 = (o: object) => Buffer.from(JSON.stringify(o)).toString('base64url');
+    const token = `${b64({ alg: 'HS256' })}.${b64({ sub: 'u1', iat: Math.floor(iat), exp: Math.floor(iat) + 4 })}.c2ln`;
+    const fetchImpl: FetchLike = async () => ({ ok: true, status: 200, json: async () => ({ user_id: 'u1', token, refresh_token: 'r1', expires_in: 4 }), text: async () => '' });
+    const keeper = createTokenKeeper({ rest: restClient('http://fake', fetchImpl), token: null, refreshToken: 'r0', credentials: null, clock: () => now });
+    expect(await keeper.refresh()).toBe(token);
+    const expiry = (Math.floor(iat) + 4) * 1000;
+    expect(keeper.timesOf(token)).toEqual({ expiresAtMs: expiry, renewAtMs: expiry - 800 });
+    // A server clock 10 s ahead of ours: its exp comes 10 s earlier on ours.
+    expect(keeper.timesOf(token, 10_000)).toEqual({ expiresAtMs: expiry - 10_000, renewAtMs: expiry - 10_800 });
+    // A 15-minute token of another client's: 60 s before its expiry (later than 80 %).
+    const long = `${b64({ alg: 'HS256' })}.${b64({ sub: 'u1', iat: now / 1000, exp: now / 1000 + 900 })}.c2ln`;
+    expect(keeper.timesOf(long)).toEqual({ expiresAtMs: now + 900_000, renewAtMs: now + 840_000 });
+    expect(keeper.timesOf('not-a-jwt')).toBeNull();
   });
 });
