@@ -117,6 +117,27 @@ type WatermarkQueue = { max: number; replies: number[]; running: boolean };
  */
 const changesMembers = (frame: Uint8Array): boolean => hasFieldAtPath(frame, [8, 11]) || hasFieldAtPath(frame, [8, 10]);
 
+/**
+ * How a refused token is answered, at Hello and at Reauthenticate alike: a disabled account is
+ * FORBIDDEN `account_disabled`; anything else UNAUTHENTICATED with the reason a client acts on
+ * (`token_expired`: refresh it; `session_revoked`: log in again; `unauthenticated`).
+ */
+function tokenRefusal(field: string, error: unknown): { name: 'forbidden' | 'unauthenticated'; message: string; reason: string } {
+  const failure = error === 'missing' ? 'missing' : error instanceof AuthError ? error.failure : 'invalid';
+  switch (failure) {
+    case 'disabled':
+      return { name: 'forbidden', message: `${field}: this account is disabled`, reason: 'account_disabled' };
+    case 'missing':
+      return { name: 'unauthenticated', message: `${field}: missing`, reason: 'unauthenticated' };
+    case 'expired':
+      return { name: 'unauthenticated', message: `${field}: expired`, reason: 'token_expired' };
+    case 'revoked':
+      return { name: 'unauthenticated', message: `${field}: its session has ended`, reason: 'session_revoked' };
+    default:
+      return { name: 'unauthenticated', message: `${field}: invalid or expired`, reason: 'unauthenticated' };
+  }
+}
+
 const PRESENCE_BEAT_MS = 15_000;
 const PRE_AUTH_QUEUE = 64;
 
@@ -132,9 +153,9 @@ export class Connection {
   state: 'new' | 'authenticating' | 'open' | 'closed' = 'new';
   lastFrameAt: number;
   readonly openedAt: number;
-  /** When the session's token expires (the gateway closes it then with 4004). */
+  /** When the session's token expires (the gateway closes it then with 4004); a Reauthenticate moves it to the new token's. */
   expiresAt = Number.POSITIVE_INFINITY;
-  /** The login session of Hello's token: the gateway re-checks it and closes the connection when it ends (session-check.ts). */
+  /** The login session of Hello's token (or of the last accepted Reauthenticate's): the gateway re-checks it and closes the connection when it ends (session-check.ts). */
   session: SessionRef | undefined;
   /** The client address the gateway counted this connection under (connection-caps.ts); null: not counted. */
   countedAddress: string | null = null;
@@ -167,6 +188,9 @@ export class Connection {
   private refusals: RefusalWindow | undefined;
   /** Cursors of this connection's Hello and Syncs not replayed yet. */
   private queuedSyncCursors = 0;
+  /** Reauthenticate frames taken, and the latest of them whose token the connection adopted. */
+  private reauthAttempts = 0;
+  private reauthApplied = 0;
 
   constructor(
     private readonly deps: ConnectionDeps,
@@ -433,6 +457,9 @@ export class Connection {
         if (!this.admitSync(requestId, body.value.cursors.length)) return;
         void run(this.sync(requestId, body.value.cursors));
         return;
+      case 'reauthenticate':
+        void run(this.reauthenticate(requestId, body.value.token));
+        return;
       default: {
         const unreachable: never = body;
         return unreachable;
@@ -563,15 +590,52 @@ export class Connection {
    * (A check that could not be made, its database down, is no refusal: hello() closes with 4002.)
    */
   private refuseHello(requestId: number, missing: boolean, error: unknown): void {
-    const failure = error instanceof AuthError ? error.failure : 'invalid';
-    if (failure === 'disabled') {
-      this.send(errorFrame(requestId, 'forbidden', 'hello.token: this account is disabled', { reason: 'account_disabled' }));
-      this.closeWith(CloseCode.FORBIDDEN, 'account_disabled');
+    const refusal = tokenRefusal('hello.token', missing ? 'missing' : error);
+    this.send(errorFrame(requestId, refusal.name, refusal.message, { reason: refusal.reason }));
+    if (refusal.name === 'forbidden') this.closeWith(CloseCode.FORBIDDEN, 'account_disabled');
+    else this.closeWith(CloseCode.UNAUTHENTICATED, 'unauthenticated');
+  }
+
+  /**
+   * Reauthenticate (PROTOCOL.md, "Renewing the token"): a fresh token for this open connection,
+   * checked like Hello's, that must name the same user and the same login session. Accepted: the
+   * connection lasts until the new token's expiry, and the session check follows the new token's
+   * session reference (its token version may have moved on: a password change answers a new token
+   * for the current session). Refused: an Error like Hello's (or FORBIDDEN `user_mismatch` /
+   * `session_mismatch`), and the connection stays as it was: its old expiry still ends it (4004),
+   * and the session check still closes it if its own session has ended. A refusal never closes
+   * the connection: the token it was opened with has not become any less valid.
+   */
+  private async reauthenticate(requestId: number, token: string): Promise<void> {
+    const attempt = ++this.reauthAttempts;
+    let user;
+    try {
+      user = await this.deps.tokens.verify(token);
+    } catch (error) {
+      if (isOutage(error) || (error instanceof AuthError && error.failure === 'unavailable')) {
+        this.send(unavailableError(requestId, error instanceof DependencyUnavailableError ? error.dependency : 'a dependency').frame);
+        return;
+      }
+      const refusal = tokenRefusal('reauthenticate.token', error);
+      this.send(errorFrame(requestId, refusal.name, refusal.message, { reason: refusal.reason }));
       return;
     }
-    const message = missing ? 'hello.token: missing' : failure === 'expired' ? 'hello.token: expired' : failure === 'revoked' ? 'hello.token: its session has ended' : 'hello.token: invalid or expired';
-    this.send(errorFrame(requestId, 'unauthenticated', message, { reason: failure === 'expired' ? 'token_expired' : failure === 'revoked' ? 'session_revoked' : 'unauthenticated' }));
-    this.closeWith(CloseCode.UNAUTHENTICATED, 'unauthenticated');
+    if (user.userId !== this.userId) {
+      this.send(errorFrame(requestId, 'forbidden', 'reauthenticate.token: a token of another user; a connection keeps its user', { reason: 'user_mismatch' }));
+      return;
+    }
+    if (this.session !== undefined && user.session !== undefined && user.session.sessionId !== this.session.sessionId) {
+      this.send(errorFrame(requestId, 'forbidden', 'reauthenticate.token: a token of another login session; a connection keeps its session (reconnect with it instead)', { reason: 'session_mismatch' }));
+      return;
+    }
+    if (this.state !== 'open') return;
+    // Two renewals in flight: the one sent last wins, whichever check ends first.
+    if (attempt > this.reauthApplied) {
+      this.reauthApplied = attempt;
+      this.expiresAt = user.expiresAtMs ?? Number.POSITIVE_INFINITY;
+      this.session = user.session;
+    }
+    this.ok(requestId);
   }
 
   private async loadContacts(): Promise<void> {

@@ -53,16 +53,18 @@ export function startSessionCheck(deps: {
     const open = [...deps.connections()].filter((c) => c.state === 'open' && c.session !== undefined);
     for (let i = 0; i < open.length; i += SESSION_CHECK_BATCH) {
       const batch = open.slice(i, i + SESSION_CHECK_BATCH);
+      const asked = batch.map((c) => c.session!);
       let statuses: SessionStatus[];
       try {
-        statuses = await deps.sessions.statuses(batch.map((c) => c.session!));
+        statuses = await deps.sessions.statuses(asked);
       } catch (error) {
         deps.logger.warn({ err: error }, 'session check failed; connections stay open until the next one');
         return;
       }
       batch.forEach((c, j) => {
         const close = closeFor(statuses[j] ?? 'live');
-        if (close !== null && c.state === 'open') c.closeWith(close.code, close.reason);
+        // A Reauthenticate meanwhile moved the connection to a newer token's reference: the answer is about the old one.
+        if (close !== null && c.state === 'open' && c.session === asked[j]) c.closeWith(close.code, close.reason);
       });
     }
   }

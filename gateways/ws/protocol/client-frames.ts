@@ -54,6 +54,9 @@ const Ping = z.object({ clientTimeMs: z.number().int().min(0).max(Number.MAX_SAF
 
 const Sync = z.object({ cursors: Cursors.min(1) });
 
+/** An empty token is the gateway's to refuse (UNAUTHENTICATED, as at Hello), not a validation error. */
+const Reauthenticate = z.object({ token: z.string().max(MAX_TOKEN_LENGTH) });
+
 export const ClientFrameSchema: z.ZodType<ClientFrame> = z.object({
   requestId: z.number().int().min(0).max(0xffff_ffff),
   body: z.discriminatedUnion('case', [
@@ -65,6 +68,7 @@ export const ClientFrameSchema: z.ZodType<ClientFrame> = z.object({
     z.object({ case: z.literal('setPresence'), value: SetPresence }),
     z.object({ case: z.literal('ping'), value: Ping }),
     z.object({ case: z.literal('sync'), value: Sync }),
+    z.object({ case: z.literal('reauthenticate'), value: Reauthenticate }),
   ]),
 });
 

@@ -1,5 +1,6 @@
 import {
   ContentType,
+  ErrorCode,
   PROTOCOL_VERSION,
   MAX_CURSORS,
   HEARTBEAT_INTERVAL_MS,
@@ -31,9 +32,10 @@ import { ChatHttpError, restClient, type FetchLike } from './rest.js';
  * The chat client SDK (PROTOCOL.md from the client's side), for browsers and Node.js.
  *
  * - finds the WebSocket endpoint with `GET /api/v1/realtime`, connects, sends Hello with its cursors;
- * - keeps its access token fresh (credentials.ts): refreshes it with the session's refresh token
- *   before a connection when it is about to expire and after a close 4004, logging in again with
- *   username and password when it has them and the refresh token is refused;
+ * - keeps its access token fresh (credentials.ts): while connected, renews it in band before it
+ *   expires (a refresh over REST, then Reauthenticate on the open connection: no reconnect);
+ *   refreshes it before a connection when it is about to expire and after a close 4004, logging in
+ *   again with username and password when it has them and the refresh token is refused;
  * - reconnects with exponential back-off and jitter after reconnect-range closes, stops on terminal ones;
  * - `send()` retries under the same client_message_id (across reconnects) until a SendAck comes;
  * - emits each conversation's events in version order, once: duplicates are dropped and real gaps
@@ -106,6 +108,12 @@ export type ChatClientOptions = Credentials & {
   clock?: () => number;
   /** Called with each new access token (and refresh token) the client obtained: keep them to resume the session later. */
   onTokens?: (tokens: SessionTokens) => void;
+  /**
+   * Renew the token of an open connection in band (a refresh, then Reauthenticate) before it
+   * expires (default true; needs a refresh token). false: connections end at the token's expiry
+   * (close 4004) and the client refreshes and reconnects, as with a server without Reauthenticate.
+   */
+  renewInBand?: boolean;
   /** Test hook: sees every decoded server frame first; returning false drops it. */
   inspectFrame?: (frame: ServerFrame) => boolean;
 };
@@ -146,6 +154,8 @@ export type ChatClientStats = {
   quietFeedSyncs: number;
   /** SyncRequired frames received. */
   syncRequired: number;
+  /** Tokens renewed on an open connection (Reauthenticate answered Ok). */
+  renewals: number;
 };
 
 /** An Error frame answering a request. */
@@ -265,7 +275,7 @@ export function createChatClient(options: ChatClientOptions): ChatClient {
   const pendingAcks = { delivered: new Map<string, number>(), read: new Map<string, number>() };
   const typingSent = new Map<string, { at: number; isTyping: boolean }>();
   const openWaiters: { resolve(w: Welcome): void; reject(e: Error): void }[] = [];
-  const counters: ChatClientStats = { reconnects: 0, syncRequests: 0, syncsDeferred: 0, gaps: 0, duplicates: 0, events: 0, lastRttMs: null, heartbeatTimeouts: 0, quietFeedSyncs: 0, syncRequired: 0 };
+  const counters: ChatClientStats = { reconnects: 0, syncRequests: 0, syncsDeferred: 0, gaps: 0, duplicates: 0, events: 0, lastRttMs: null, heartbeatTimeouts: 0, quietFeedSyncs: 0, syncRequired: 0, renewals: 0 };
   /** Frames received so far (a Ping's deadline is met by any frame after it). */
   let framesReceived = 0;
   /** Per conversation: the highest version this client's sends were acknowledged at whose Event has not come yet, and since when. */
@@ -275,6 +285,14 @@ export function createChatClient(options: ChatClientOptions): ChatClient {
   const syncTimers = new Set<ReturnType<typeof setTimeout>>();
   /** Syncs refused in a row with no retry_after_ms: the back-off's attempt. */
   let syncRefusals = 0;
+  const renewInBand = options.renewInBand ?? true;
+  /** The token the open connection is authenticated with (Hello's, then each accepted Reauthenticate's). */
+  let connectionToken: string | null = null;
+  /** Server clock minus local clock, from the last Welcome (reads a JWT's exp on the local clock). */
+  let serverOffsetMs = 0;
+  let renewTimer: ReturnType<typeof setTimeout> | null = null;
+  /** Transient failures of this renewal so far: the back-off's attempt. */
+  let renewFailures = 0;
 
   const setState = (next: ChatClientState) => {
     if (state === next) return;
@@ -401,7 +419,7 @@ export function createChatClient(options: ChatClientOptions): ChatClient {
       const e = reply.body.case === 'error' ? reply.body.value : null;
       if (e?.reason === 'token_expired' && keeper.canRenew()) {
         // Expired between the check and Hello: renew it and reconnect (the server's 4100 close is ignored).
-        keeper.expired();
+        connectionToken = currentToken;
         abandon(CloseCode.TOKEN_EXPIRED, 'token expired at Hello');
         return;
       }
@@ -420,7 +438,10 @@ export function createChatClient(options: ChatClientOptions): ChatClient {
     welcome = w;
     userId = w.userId;
     attempt = 0;
+    connectionToken = currentToken;
+    serverOffsetMs = w.serverTimeMs > 0 ? w.serverTimeMs - clock() : 0;
     setState('open');
+    scheduleRenewal(gen);
     startHeartbeat(options.heartbeatIntervalMs ?? (w.heartbeatIntervalMs > 0 ? w.heartbeatIntervalMs : HEARTBEAT_INTERVAL_MS));
     // The cursors Hello could not carry follow in Syncs, paced by the server.
     for (const c of all.slice(MAX_CURSORS)) queueSync(c.conversationId);
@@ -722,6 +743,7 @@ export function createChatClient(options: ChatClientOptions): ChatClient {
   function onClosed(code: number, reason: string): void {
     socket = null;
     stopHeartbeat();
+    clearRenewal();
     for (const [id, pending] of requests) {
       clearTimeout(pending.timer);
       pending.reject(new ChatConnectionError(`connection closed (${code}) before the reply`, 'closed'));
@@ -734,7 +756,8 @@ export function createChatClient(options: ChatClientOptions): ChatClient {
       emitter.emit('disconnected', { code, reason, reconnectInMs: null });
       return stop(code, reason, true);
     }
-    if (code === CloseCode.TOKEN_EXPIRED) keeper.expired();
+    // The connection's token expired: renew it before reconnecting (unless an in-band renewal already did).
+    if (code === CloseCode.TOKEN_EXPIRED) keeper.expired(connectionToken ?? undefined);
     if (code === CloseCode.RATE_LIMITED) attempt += 3;
     // Refused at the door (too many connections): come back later, not all at the same moment.
     const asked = goodbye?.reconnectAfterMs ?? 0;
@@ -762,6 +785,7 @@ export function createChatClient(options: ChatClientOptions): ChatClient {
     if (ackTimer !== null) clearTimeout(ackTimer);
     if (feedTimer !== null) clearTimeout(feedTimer);
     reconnectTimer = ackTimer = feedTimer = null;
+    clearRenewal();
     for (const timer of syncTimers) clearTimeout(timer);
     syncTimers.clear();
     awaitingEcho.clear();
@@ -773,6 +797,88 @@ export function createChatClient(options: ChatClientOptions): ChatClient {
     for (const waiter of openWaiters.splice(0)) waiter.reject(error);
     setState('closed');
     emitter.emit('closed', { code, reason, terminal });
+  }
+
+  // ---- renewing the token in band ----
+
+  function clearRenewal(): void {
+    if (renewTimer !== null) clearTimeout(renewTimer);
+    renewTimer = null;
+  }
+
+  function armRenewal(gen: number, delayMs: number, fresh: string | null): void {
+    clearRenewal();
+    // setTimeout fires at once beyond 2^31-1 ms: a far renewal is re-armed when that timer fires.
+    const capped = Math.min(2 ** 31 - 1, Math.max(0, delayMs));
+    renewTimer = setTimeout(() => {
+      renewTimer = null;
+      if (capped < delayMs) armRenewal(gen, delayMs - capped, fresh);
+      else void renewNow(gen, fresh);
+    }, capped);
+  }
+
+  /**
+   * Arms the renewal of the open connection's token (PROTOCOL.md, "Renewing the token") at the
+   * later of 60 s before its expiry and 80 % of its lifetime (credentials.ts). Needs a refresh
+   * token: with only `{token}` the connection ends at its expiry, as the application chose.
+   */
+  function scheduleRenewal(gen: number): void {
+    clearRenewal();
+    renewFailures = 0;
+    if (!renewInBand || connectionToken === null || !keeper.canRefresh()) return;
+    const times = keeper.timesOf(connectionToken, serverOffsetMs);
+    if (times !== null) armRenewal(gen, times.renewAtMs - clock(), null);
+  }
+
+  /**
+   * A transient failure (the refresh's network or server, a retryable Error, no reply in time):
+   * again after retry_after_ms or a back-off, while the connection's token lasts; past it the
+   * server closes with 4004 and the reconnect renews the token.
+   */
+  function retryRenewal(gen: number, fresh: string | null, retryAfterMs?: number): void {
+    if (gen !== generation || stopped || state !== 'open' || connectionToken === null) return;
+    const delay = retryAfterMs !== undefined && retryAfterMs > 0 ? retryAfterMs : backoffDelay(renewFailures++, backoff, random);
+    const times = keeper.timesOf(connectionToken, serverOffsetMs);
+    if (times !== null && clock() + delay >= times.expiresAtMs) return;
+    armRenewal(gen, delay, fresh);
+  }
+
+  /** Refreshes the token (unless `fresh` is one already) and sends it in a Reauthenticate; on Ok the connection goes on with it. */
+  async function renewNow(gen: number, fresh: string | null): Promise<void> {
+    if (gen !== generation || stopped || state !== 'open') return;
+    let token = fresh;
+    if (token === null) {
+      try {
+        token = await keeper.refresh();
+      } catch (error) {
+        // Refused for good (LoginRefused): the close 4004 at the expiry decides, as before (log in again, or stop).
+        if (error instanceof LoginRefused) return;
+        if (gen === generation) report(error);
+        return retryRenewal(gen, null);
+      }
+    }
+    if (gen !== generation || state !== 'open') return; // the connection went: the next Hello carries the new token
+    let reply: ServerFrame;
+    try {
+      reply = await request({ case: 'reauthenticate', value: { token } });
+    } catch (error) {
+      if (error instanceof ChatConnectionError && error.kind === 'timeout') retryRenewal(gen, token);
+      return;
+    }
+    if (gen !== generation) return;
+    try {
+      expect(reply, 'ok');
+    } catch (error) {
+      if (error instanceof ChatRequestError && error.retryable) return retryRenewal(gen, token, error.retryAfterMs);
+      // A server without Reauthenticate (UNKNOWN_FRAME), or a refusal (the session ended, the
+      // account was disabled: the server closes the connection for that anyway): this connection
+      // ends at its token's expiry and the reconnect renews.
+      if (!(error instanceof ChatRequestError && error.code === ErrorCode.UNKNOWN_FRAME)) report(error);
+      return;
+    }
+    connectionToken = token;
+    counters.renewals++;
+    scheduleRenewal(gen);
   }
 
   // ---- sending ----

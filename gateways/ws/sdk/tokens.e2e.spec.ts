@@ -1,12 +1,14 @@
 import WebSocket from 'ws';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createApiStack, type ApiStack, type Registered } from '../../http/testing/api-stack.js';
-import { createChatClient, type ChatClient, type ChatClientOptions, type FetchLike, type ReceivedEvent, type SessionTokens } from './index.js';
+import { createChatClient, expiryOf, type ChatClient, type ChatClientOptions, type FetchLike, type ReceivedEvent, type SessionTokens } from './index.js';
 
 /**
- * The SDK with short-lived access tokens (issue 18): the gateway ends a connection with 4004 when
- * its token expires; the SDK renews the token with the session's refresh token (not by logging in
- * again) and goes on, and nothing sent meanwhile is lost.
+ * The SDK with short-lived access tokens (issue 18): an open connection's token is renewed in band
+ * (refresh, then Reauthenticate) and the connection never ends; without that (renewInBand: false,
+ * or a server without Reauthenticate) the gateway ends a connection with 4004 when its token
+ * expires, and the SDK renews the token with the session's refresh token (not by logging in again)
+ * and reconnects. Either way nothing sent meanwhile is lost.
  */
 describe('chat client SDK with short-lived tokens (embedded stack)', () => {
   let stack: ApiStack;
@@ -50,12 +52,84 @@ describe('chat client SDK with short-lived tokens (embedded stack)', () => {
     return { c, events, closes, contents: () => events.flatMap((e) => (e.type === 'MessageSent' ? [e.data.content] : [])) };
   }
 
-  it('username and password: logs in once, then renews with the refresh token across token expiries, losing nothing', async () => {
+  /** Alice sends to the conversation over REST every 200 ms until `done()`, refreshing her own token when it expires. */
+  async function sendUntil(alice: Registered, conversationId: string, done: () => boolean): Promise<string[]> {
+    const sent: string[] = [];
+    let i = 0;
+    while (!done()) {
+      const content = `m${i++}`;
+      const res = await stack.client.as(alice).post(`/api/v1/conversations/${conversationId}/messages`, { content, content_type: 'text' });
+      if (res.status === 401) {
+        Object.assign(alice, (await stack.client.anonymous.post('/api/v1/auth/refresh', { refresh_token: alice.refresh_token })).body);
+        i--;
+        continue;
+      }
+      expect(res.status).toBe(201);
+      sent.push(content);
+      await new Promise((r) => setTimeout(r, 200));
+      if (i > 500) throw new Error('never done');
+    }
+    return sent;
+  }
+
+  it('in band: across more than two token lifetimes the connection never ends; each renewal is a refresh and a Reauthenticate, reported to onTokens', async () => {
+    const alice: Registered = await stack.client.register('inband_alice');
+    const bob: Registered = await stack.client.register('inband_bob');
+    const conversationId = (await stack.client.as(alice).post('/api/v1/conversations', { participant_id: bob.user_id })).body.conversation_id;
+    const rest = countingFetch();
+    const seen: SessionTokens[] = [];
+    const b = start({ token: bob.token, refreshToken: bob.refresh_token!, fetch: rest.impl, onTokens: (t) => seen.push(t) });
+    const disconnected: unknown[] = [];
+    b.c.on('disconnected', (d) => disconnected.push(d));
+    await b.c.connect();
+    b.c.track(conversationId, 0);
+    const firstExpiry = expiryOf(bob.token)!;
+
+    // Three lifetimes of 4 s: the first token's and two renewed ones'.
+    const sent = await sendUntil(alice, conversationId, () => Date.now() > firstExpiry + 8_500);
+    await until(() => b.contents().length === sent.length, 20_000, 'every message at bob');
+    expect(b.contents()).toEqual(sent);
+    expect(disconnected).toEqual([]);
+    expect(b.closes).toEqual([]);
+    expect(b.c.state).toBe('open');
+    expect(b.c.stats().reconnects).toBe(0);
+    expect(b.c.stats().renewals).toBeGreaterThanOrEqual(2);
+    // Each renewal: one refresh, one new pair for the application, each pair new.
+    expect(rest.count('/api/v1/auth/refresh')).toBe(b.c.stats().renewals);
+    expect(seen.length).toBe(b.c.stats().renewals);
+    expect(new Set(seen.map((t) => t.token)).size).toBe(seen.length);
+    expect(new Set(seen.map((t) => t.refreshToken)).size).toBe(seen.length);
+    expect(seen.every((t) => t.expiresAtMs !== null && t.expiresAtMs > firstExpiry)).toBe(true);
+    expect(rest.count('/api/v1/auth/login')).toBe(0);
+  }, 40_000);
+
+  it('in band with username and password: logs in once, then only refreshes; no reconnect', async () => {
+    const erin: Registered = await stack.client.register('inband_erin');
+    const rest = countingFetch();
+    const e = start({ username: erin.username, password: 'correct horse battery', fetch: rest.impl });
+    await e.c.connect();
+    await until(() => e.c.stats().renewals >= 2, 20_000, 'two renewals');
+    expect(e.closes).toEqual([]);
+    expect(rest.count('/api/v1/auth/login')).toBe(1);
+    expect(rest.count('/api/v1/auth/refresh')).toBe(e.c.stats().renewals);
+  }, 30_000);
+
+  it('only a token, no refresh token: no renewal; the connection ends at its expiry (4004)', async () => {
+    const frank: Registered = await stack.client.register('inband_frank');
+    const rest = countingFetch();
+    const f = start({ token: frank.token, fetch: rest.impl });
+    await f.c.connect();
+    await until(() => f.closes.includes(4004), 10_000, 'the close at the expiry');
+    expect(f.c.stats().renewals).toBe(0);
+    expect(rest.count('/api/v1/auth/refresh')).toBe(0);
+  }, 20_000);
+
+  it('without in-band renewal, username and password: logs in once, then renews with the refresh token across token expiries, losing nothing', async () => {
     const alice: Registered = await stack.client.register('tok_alice');
     const bob: Registered = await stack.client.register('tok_bob');
     const conversationId = (await stack.client.as(alice).post('/api/v1/conversations', { participant_id: bob.user_id })).body.conversation_id;
     const rest = countingFetch();
-    const b = start({ username: bob.username, password: 'correct horse battery', fetch: rest.impl });
+    const b = start({ username: bob.username, password: 'correct horse battery', fetch: rest.impl, renewInBand: false });
     await b.c.connect();
     b.c.track(conversationId, 0);
 
@@ -85,10 +159,10 @@ describe('chat client SDK with short-lived tokens (embedded stack)', () => {
     expect(rest.count('/api/v1/auth/login')).toBe(1);
   });
 
-  it('token and refresh token: renews after an expiry and reports each new pair to the application', async () => {
+  it('without in-band renewal, token and refresh token: renews after an expiry and reports each new pair to the application', async () => {
     const carol: Registered = await stack.client.register('tok_carol');
     const seen: SessionTokens[] = [];
-    const c = start({ token: carol.token, refreshToken: carol.refresh_token!, onTokens: (t) => seen.push(t) });
+    const c = start({ token: carol.token, refreshToken: carol.refresh_token!, onTokens: (t) => seen.push(t), renewInBand: false });
     await c.c.connect();
     await until(() => c.closes.includes(4004) && c.c.state === 'open', 20_000, 'an expiry and a reconnect');
     expect(seen.length).toBeGreaterThanOrEqual(1);

@@ -61,6 +61,10 @@ export const CLIENT_SAMPLES: Record<ClientFrameCase, ClientFrame[]> = {
   setPresence: [{ requestId: 6, body: { case: 'setPresence', value: { status: PresenceStatus.AWAY } } }],
   ping: [{ requestId: 7, body: { case: 'ping', value: { clientTimeMs: T_MS } } }],
   sync: [{ requestId: 8, body: { case: 'sync', value: { cursors: [{ conversationId: CONVERSATION_ID, lastVersion: 17 }] } } }],
+  reauthenticate: [
+    { requestId: 9, body: { case: 'reauthenticate', value: { token: 'eyJhbGciOiJIUzI1NiJ9.eyJzdWIiOiJ1LWFsaWNlIn0.bmV3LXNpZ25hdHVyZQ' } } },
+    { requestId: 0, body: { case: 'reauthenticate', value: { token: '' } } },
+  ],
 };
 
 export const SERVER_SAMPLES: Record<ServerFrameCase, ServerFrame[]> = {

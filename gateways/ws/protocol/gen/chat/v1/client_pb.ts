@@ -12,7 +12,7 @@ import type { Message } from "@bufbuild/protobuf";
  * Describes the file chat/v1/client.proto.
  */
 export const file_chat_v1_client: GenFile = /*@__PURE__*/
-  fileDesc("ChRjaGF0L3YxL2NsaWVudC5wcm90bxIHY2hhdC52MSJlCgVIZWxsbxINCgV0b2tlbhgBIAEoCRIYChBwcm90b2NvbF92ZXJzaW9uGAIgASgNEhEKCWRldmljZV9pZBgDIAEoCRIgCgdjdXJzb3JzGAQgAygLMg8uY2hhdC52MS5DdXJzb3IiogEKC1NlbmRNZXNzYWdlEhcKD2NvbnZlcnNhdGlvbl9pZBgBIAEoCRIZChFjbGllbnRfbWVzc2FnZV9pZBgCIAEoCRIPCgdjb250ZW50GAMgASgJEioKDGNvbnRlbnRfdHlwZRgEIAEoDjIULmNoYXQudjEuQ29udGVudFR5cGUSFQoIbWVkaWFfaWQYBSABKAlIAIgBAUILCglfbWVkaWFfaWQiPgoMQWNrRGVsaXZlcmVkEhcKD2NvbnZlcnNhdGlvbl9pZBgBIAEoCRIVCg11cF90b192ZXJzaW9uGAIgASgEIjoKCE1hcmtSZWFkEhcKD2NvbnZlcnNhdGlvbl9pZBgBIAEoCRIVCg11cF90b192ZXJzaW9uGAIgASgEIjQKBlR5cGluZxIXCg9jb252ZXJzYXRpb25faWQYASABKAkSEQoJaXNfdHlwaW5nGAIgASgIIjYKC1NldFByZXNlbmNlEicKBnN0YXR1cxgBIAEoDjIXLmNoYXQudjEuUHJlc2VuY2VTdGF0dXMiHgoEUGluZxIWCg5jbGllbnRfdGltZV9tcxgBIAEoBCIoCgRTeW5jEiAKB2N1cnNvcnMYASADKAsyDy5jaGF0LnYxLkN1cnNvcmIGcHJvdG8z", [file_chat_v1_common]);
+  fileDesc("ChRjaGF0L3YxL2NsaWVudC5wcm90bxIHY2hhdC52MSJlCgVIZWxsbxINCgV0b2tlbhgBIAEoCRIYChBwcm90b2NvbF92ZXJzaW9uGAIgASgNEhEKCWRldmljZV9pZBgDIAEoCRIgCgdjdXJzb3JzGAQgAygLMg8uY2hhdC52MS5DdXJzb3IiogEKC1NlbmRNZXNzYWdlEhcKD2NvbnZlcnNhdGlvbl9pZBgBIAEoCRIZChFjbGllbnRfbWVzc2FnZV9pZBgCIAEoCRIPCgdjb250ZW50GAMgASgJEioKDGNvbnRlbnRfdHlwZRgEIAEoDjIULmNoYXQudjEuQ29udGVudFR5cGUSFQoIbWVkaWFfaWQYBSABKAlIAIgBAUILCglfbWVkaWFfaWQiPgoMQWNrRGVsaXZlcmVkEhcKD2NvbnZlcnNhdGlvbl9pZBgBIAEoCRIVCg11cF90b192ZXJzaW9uGAIgASgEIjoKCE1hcmtSZWFkEhcKD2NvbnZlcnNhdGlvbl9pZBgBIAEoCRIVCg11cF90b192ZXJzaW9uGAIgASgEIjQKBlR5cGluZxIXCg9jb252ZXJzYXRpb25faWQYASABKAkSEQoJaXNfdHlwaW5nGAIgASgIIjYKC1NldFByZXNlbmNlEicKBnN0YXR1cxgBIAEoDjIXLmNoYXQudjEuUHJlc2VuY2VTdGF0dXMiHgoEUGluZxIWCg5jbGllbnRfdGltZV9tcxgBIAEoBCIoCgRTeW5jEiAKB2N1cnNvcnMYASADKAsyDy5jaGF0LnYxLkN1cnNvciIfCg5SZWF1dGhlbnRpY2F0ZRINCgV0b2tlbhgBIAEoCWIGcHJvdG8z", [file_chat_v1_common]);
 
 /**
  * The handshake: the first frame of every connection, within 10 s of the upgrade.
@@ -240,4 +240,29 @@ export type Sync = Message<"chat.v1.Sync"> & {
  */
 export const SyncSchema: GenMessage<Sync> = /*@__PURE__*/
   messageDesc(file_chat_v1_client, 7);
+
+/**
+ * Renews the connection's authentication in band, without reconnecting: a fresh access token of
+ * the same login session (from POST /api/v1/auth/refresh), sent on an open connection before its
+ * token expires. Checked like Hello's token; answered by Ok, after which the connection lasts
+ * until the new token's expiry. A refused token is answered by an Error and the connection keeps
+ * its old expiry (PROTOCOL.md, "Renewing the token").
+ *
+ * @generated from message chat.v1.Reauthenticate
+ */
+export type Reauthenticate = Message<"chat.v1.Reauthenticate"> & {
+  /**
+   * The new access token (a JWT of the same user and session as the connection's).
+   *
+   * @generated from field: string token = 1;
+   */
+  token: string;
+};
+
+/**
+ * Describes the message chat.v1.Reauthenticate.
+ * Use `create(ReauthenticateSchema)` to create a new message.
+ */
+export const ReauthenticateSchema: GenMessage<Reauthenticate> = /*@__PURE__*/
+  messageDesc(file_chat_v1_client, 8);
 

@@ -37,7 +37,7 @@
 
 import type { GenFile, GenMessage } from "@bufbuild/protobuf/codegenv2";
 import { fileDesc, messageDesc } from "@bufbuild/protobuf/codegenv2";
-import type { AckDelivered, Hello, MarkRead, Ping, SendMessage, SetPresence, Sync, Typing } from "./client_pb.js";
+import type { AckDelivered, Hello, MarkRead, Ping, Reauthenticate, SendMessage, SetPresence, Sync, Typing } from "./client_pb.js";
 import { file_chat_v1_client } from "./client_pb.js";
 import type { Event } from "./events_pb.js";
 import { file_chat_v1_events } from "./events_pb.js";
@@ -49,7 +49,7 @@ import type { Message } from "@bufbuild/protobuf";
  * Describes the file chat/v1/frames.proto.
  */
 export const file_chat_v1_frames: GenFile = /*@__PURE__*/
-  fileDesc("ChRjaGF0L3YxL2ZyYW1lcy5wcm90bxIHY2hhdC52MSLfAgoLQ2xpZW50RnJhbWUSEgoKcmVxdWVzdF9pZBgBIAEoDRIfCgVoZWxsbxgEIAEoCzIOLmNoYXQudjEuSGVsbG9IABIsCgxzZW5kX21lc3NhZ2UYBSABKAsyFC5jaGF0LnYxLlNlbmRNZXNzYWdlSAASLgoNYWNrX2RlbGl2ZXJlZBgGIAEoCzIVLmNoYXQudjEuQWNrRGVsaXZlcmVkSAASJgoJbWFya19yZWFkGAcgASgLMhEuY2hhdC52MS5NYXJrUmVhZEgAEiEKBnR5cGluZxgIIAEoCzIPLmNoYXQudjEuVHlwaW5nSAASLAoMc2V0X3ByZXNlbmNlGAkgASgLMhQuY2hhdC52MS5TZXRQcmVzZW5jZUgAEh0KBHBpbmcYCiABKAsyDS5jaGF0LnYxLlBpbmdIABIdCgRzeW5jGAsgASgLMg0uY2hhdC52MS5TeW5jSABCBgoEYm9keSLBAwoLU2VydmVyRnJhbWUSEgoKcmVxdWVzdF9pZBgBIAEoDRIjCgd3ZWxjb21lGAQgASgLMhAuY2hhdC52MS5XZWxjb21lSAASJAoIc2VuZF9hY2sYBSABKAsyEC5jaGF0LnYxLlNlbmRBY2tIABIZCgJvaxgGIAEoCzILLmNoYXQudjEuT2tIABIfCgVlcnJvchgHIAEoCzIOLmNoYXQudjEuRXJyb3JIABIfCgVldmVudBgIIAEoCzIOLmNoYXQudjEuRXZlbnRIABImCglzeW5jX2RvbmUYCSABKAsyES5jaGF0LnYxLlN5bmNEb25lSAASJgoGdHlwaW5nGAogASgLMhQuY2hhdC52MS5UeXBpbmdFdmVudEgAEioKCHByZXNlbmNlGAsgASgLMhYuY2hhdC52MS5QcmVzZW5jZUV2ZW50SAASHQoEcG9uZxgMIAEoCzINLmNoYXQudjEuUG9uZ0gAEiMKB2dvb2RieWUYDSABKAsyEC5jaGF0LnYxLkdvb2RieWVIABIuCg1zeW5jX3JlcXVpcmVkGA4gASgLMhUuY2hhdC52MS5TeW5jUmVxdWlyZWRIAEIGCgRib2R5YgZwcm90bzM", [file_chat_v1_client, file_chat_v1_events, file_chat_v1_server]);
+  fileDesc("ChRjaGF0L3YxL2ZyYW1lcy5wcm90bxIHY2hhdC52MSKSAwoLQ2xpZW50RnJhbWUSEgoKcmVxdWVzdF9pZBgBIAEoDRIfCgVoZWxsbxgEIAEoCzIOLmNoYXQudjEuSGVsbG9IABIsCgxzZW5kX21lc3NhZ2UYBSABKAsyFC5jaGF0LnYxLlNlbmRNZXNzYWdlSAASLgoNYWNrX2RlbGl2ZXJlZBgGIAEoCzIVLmNoYXQudjEuQWNrRGVsaXZlcmVkSAASJgoJbWFya19yZWFkGAcgASgLMhEuY2hhdC52MS5NYXJrUmVhZEgAEiEKBnR5cGluZxgIIAEoCzIPLmNoYXQudjEuVHlwaW5nSAASLAoMc2V0X3ByZXNlbmNlGAkgASgLMhQuY2hhdC52MS5TZXRQcmVzZW5jZUgAEh0KBHBpbmcYCiABKAsyDS5jaGF0LnYxLlBpbmdIABIdCgRzeW5jGAsgASgLMg0uY2hhdC52MS5TeW5jSAASMQoOcmVhdXRoZW50aWNhdGUYDCABKAsyFy5jaGF0LnYxLlJlYXV0aGVudGljYXRlSABCBgoEYm9keSLBAwoLU2VydmVyRnJhbWUSEgoKcmVxdWVzdF9pZBgBIAEoDRIjCgd3ZWxjb21lGAQgASgLMhAuY2hhdC52MS5XZWxjb21lSAASJAoIc2VuZF9hY2sYBSABKAsyEC5jaGF0LnYxLlNlbmRBY2tIABIZCgJvaxgGIAEoCzILLmNoYXQudjEuT2tIABIfCgVlcnJvchgHIAEoCzIOLmNoYXQudjEuRXJyb3JIABIfCgVldmVudBgIIAEoCzIOLmNoYXQudjEuRXZlbnRIABImCglzeW5jX2RvbmUYCSABKAsyES5jaGF0LnYxLlN5bmNEb25lSAASJgoGdHlwaW5nGAogASgLMhQuY2hhdC52MS5UeXBpbmdFdmVudEgAEioKCHByZXNlbmNlGAsgASgLMhYuY2hhdC52MS5QcmVzZW5jZUV2ZW50SAASHQoEcG9uZxgMIAEoCzINLmNoYXQudjEuUG9uZ0gAEiMKB2dvb2RieWUYDSABKAsyEC5jaGF0LnYxLkdvb2RieWVIABIuCg1zeW5jX3JlcXVpcmVkGA4gASgLMhUuY2hhdC52MS5TeW5jUmVxdWlyZWRIAEIGCgRib2R5YgZwcm90bzM", [file_chat_v1_client, file_chat_v1_events, file_chat_v1_server]);
 
 /**
  * Everything a client sends: one per WebSocket message.
@@ -65,7 +65,7 @@ export type ClientFrame = Message<"chat.v1.ClientFrame"> & {
   requestId: number;
 
   /**
-   * Frame numbers: 4..11 used, 12..15 free (one-byte tags), 16..99 further frames.
+   * Frame numbers: 4..12 used, 13..15 free (one-byte tags), 16..99 further frames.
    *
    * @generated from oneof chat.v1.ClientFrame.body
    */
@@ -119,6 +119,14 @@ export type ClientFrame = Message<"chat.v1.ClientFrame"> & {
      */
     value: Sync;
     case: "sync";
+  } | {
+    /**
+     * A fresh token for this open connection (PROTOCOL.md, "Renewing the token"); answered by Ok.
+     *
+     * @generated from field: chat.v1.Reauthenticate reauthenticate = 12;
+     */
+    value: Reauthenticate;
+    case: "reauthenticate";
   } | { case: undefined; value?: undefined };
 };
 
@@ -165,7 +173,7 @@ export type ServerFrame = Message<"chat.v1.ServerFrame"> & {
     case: "sendAck";
   } | {
     /**
-     * Reply to AckDelivered, MarkRead, Typing, SetPresence and Sync.
+     * Reply to AckDelivered, MarkRead, Typing, SetPresence, Sync and Reauthenticate.
      *
      * @generated from field: chat.v1.Ok ok = 6;
      */
