@@ -11,6 +11,7 @@ import type { EventBus } from '../infra/bus/port.js';
 import { createRelay, type Relay } from '../infra/bus/relay.js';
 import { createMemoryPresenceStore } from '../infra/presence/memory.js';
 import { createRedisPresenceStore } from '../infra/presence/redis.js';
+import { Redis } from 'ioredis';
 import type { PresenceStore } from '../infra/presence/port.js';
 import { createSqlEventStore, type SqlEventStore } from '../infra/event-store/sql-event-store.js';
 import type { SqlDatabase } from '../infra/sql/port.js';
@@ -451,8 +452,19 @@ export async function composeProcess(options: ComposeOptions): Promise<ProcessSt
 
     let app: FastifyInstance | null = null;
     if (has('api')) {
+      // With Redis, the API processes share their rate limits there (a client of its own that fails
+      // fast while Redis is down: the limits then let requests through, app.ts).
+      let rateLimitStore: { redis: Redis; prefix: string } | undefined;
+      if (config.redisUrl !== null) {
+        const redis = new Redis(config.redisUrl, { lazyConnect: true, enableOfflineQueue: false, maxRetriesPerRequest: 1, connectionName: `chat-backend-${config.nodeId}-rate-limit` });
+        redis.on('error', () => {}); // reported by the presence store's client of the same server
+        closers.push(async () => redis.disconnect()); // nothing to flush: counters live in Redis
+        await redis.connect();
+        rateLimitStore = { redis, prefix: `${config.redisPrefix}rate-limit:` };
+      }
       app = await buildApp(
         {
+          rateLimitStore,
           settings: {
             maxMessageBytes: config.maxMessageBytes,
             rateLimitMax: config.rateLimitMax,

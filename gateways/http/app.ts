@@ -72,6 +72,10 @@ export async function buildApp(deps: AppDeps, realtime?: RealtimeRouteDeps): Pro
     keyGenerator: (request) => (request.user ? `user:${request.user.userId}` : `ip:${request.ip}`),
     errorResponseBuilder: (_request, context) =>
       new HttpError('rate_limited', `rate limit exceeded: at most ${context.max} requests per ${windowMs} ms; retry in ${context.after}`),
+    // In Redis, every API process counts against one budget per user and per address. While Redis
+    // cannot be asked, requests are let through uncounted: an outage of the counter must not become
+    // an outage of the API (the per-account login throttle, in the database, still holds).
+    ...(deps.rateLimitStore === undefined ? {} : { redis: deps.rateLimitStore.redis, nameSpace: deps.rateLimitStore.prefix, skipOnError: true }),
   });
 
   const failures = createFailureLimit(app, { max: deps.settings.authFailureLimitMax, windowMs });

@@ -1,4 +1,5 @@
 import type { FastifyBaseLogger } from 'fastify';
+import type { Redis } from 'ioredis';
 import type { ConversationCommands, Position } from '../../commands/conversations.js';
 import type { Config } from '../../infra/config/config.js';
 import type { UserRepository } from '../../infra/users/port.js';
@@ -23,6 +24,11 @@ export type HttpSettings = Pick<
 /** Everything the REST API needs, built by the composition root (gateways/main.ts) or a test. */
 export type AppDeps = {
   settings: HttpSettings;
+  /**
+   * Where the request rate limit and the failure budget count, shared by every API process that
+   * uses the same Redis and prefix; absent: in this process's memory.
+   */
+  rateLimitStore?: { redis: Redis; prefix: string };
   logger: FastifyBaseLogger;
   /** Checks bearer tokens (signature, expiry, account, session). */
   access: AccessVerifier;

@@ -8,7 +8,8 @@ import { HttpError } from './errors.js';
  * those requests from it are answered 429 `rate_limited` with `Retry-After` before any work
  * (no password hash is computed, no token checked). Requests that succeed are not counted, so
  * users behind the same address who log in fine are not locked out by one who guesses.
- * In memory per API process, like the request rate limit (@fastify/rate-limit's store).
+ * Counted where the request rate limit is (@fastify/rate-limit's store: Redis when the API
+ * processes share one, else memory per process).
  */
 export interface FailureLimit {
   /** Throws 429 while the caller's address is over its failure budget. */
