@@ -471,6 +471,7 @@ export async function composeProcess(options: ComposeOptions): Promise<ProcessSt
             rateLimitWindowMs: config.rateLimitWindowMs,
             readYourWritesTimeoutMs: config.readYourWritesTimeoutMs,
             authFailureLimitMax: config.authFailureLimitMax,
+            authRateLimitMax: config.authRateLimitMax,
             trustedProxies: config.trustedProxies,
             passwordMinLength: config.passwordMinLength,
           },

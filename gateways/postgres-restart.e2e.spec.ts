@@ -36,6 +36,7 @@ describe('the server while its PostgreSQL restarts', () => {
     const config = parseConfig({
       JWT_SECRET: TEST_JWT_SECRET,
       RATE_LIMIT_MAX: '1000000',
+      AUTH_RATE_LIMIT_MAX: '1000000',
       LOG_LEVEL: 'info',
       CHAT_DATA_DIR: '/nonexistent-tests-use-no-data-dir',
       DATABASE_URL: urls.join(','),

@@ -67,6 +67,7 @@ describe('split deployment: two gateways, api+relay+delivery, projector (NATS, P
       PORT: '0',
       WS_PORT: '0',
       RATE_LIMIT_MAX: '1000000',
+      AUTH_RATE_LIMIT_MAX: '1000000',
       // Alice pipelines 1,000 sends on one socket, far over a person's WS_RATE_LIMIT: a refused
       // send retried later would land out of the order this test checks.
       WS_RATE_LIMIT: '100000',

@@ -109,6 +109,7 @@ async function oneRun(rate: number, run: number, o: RunOptions) {
     WS_PORT: '0',
     LOG_LEVEL: 'info', // the "chat backend ready" line is how a start is seen; nothing is logged per message
     RATE_LIMIT_MAX: '10000000',
+    AUTH_RATE_LIMIT_MAX: '10000000',
     WS_RATE_LIMIT: '100000',
     // Every load-generator client connects from 127.0.0.1: no per-address caps for the bench.
     WS_MAX_CONNECTIONS_PER_ADDRESS: '0',

@@ -85,6 +85,7 @@ async function startServer(): Promise<Server> {
       JWT_SECRET: randomBytes(32).toString('hex'),
       LOG_LEVEL: 'warn',
       RATE_LIMIT_MAX: '1000000000',
+      AUTH_RATE_LIMIT_MAX: '1000000000',
       // The load generator is one address, and --idle puts many devices on each user: no caps.
       WS_MAX_CONNECTIONS_PER_ADDRESS: '0',
       WS_MAX_UNAUTHENTICATED_PER_ADDRESS: '0',

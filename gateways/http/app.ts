@@ -4,7 +4,7 @@ import { identify, requireUser } from './auth.js';
 import { createMessageLookup, createReadYourWrites, type AppDeps, type RouteDeps } from './deps.js';
 import { HttpError, installErrorHandling, replyWithError } from './errors.js';
 import { authRoutes, sessionRoutes, type AuthRouteDeps } from './routes/auth.js';
-import { createFailureLimit } from './failure-limit.js';
+import { clientKey, createFailureLimit, createHashingLimit } from './failure-limit.js';
 import { conversationRoutes } from './routes/conversations.js';
 import { groupRoutes } from './routes/groups.js';
 import { healthRoutes } from './routes/health.js';
@@ -69,7 +69,7 @@ export async function buildApp(deps: AppDeps, realtime?: RealtimeRouteDeps): Pro
     timeWindow: windowMs,
     // Route-level onRequest hooks run after the scope's: the caller is authenticated by then.
     hook: 'onRequest',
-    keyGenerator: (request) => (request.user ? `user:${request.user.userId}` : `ip:${request.ip}`),
+    keyGenerator: clientKey,
     errorResponseBuilder: (_request, context) =>
       new HttpError('rate_limited', `rate limit exceeded: at most ${context.max} requests per ${windowMs} ms; retry in ${context.after}`),
     // In Redis, every API process counts against one budget per user and per address. While Redis
@@ -79,7 +79,12 @@ export async function buildApp(deps: AppDeps, realtime?: RealtimeRouteDeps): Pro
   });
 
   const failures = createFailureLimit(app, { max: deps.settings.authFailureLimitMax, windowMs });
-  const authDeps: AuthRouteDeps = { accounts: deps.accounts, failures, passwordMinLength: deps.settings.passwordMinLength };
+  const authDeps: AuthRouteDeps = {
+    accounts: deps.accounts,
+    failures,
+    passwordMinLength: deps.settings.passwordMinLength,
+    hashingLimit: createHashingLimit(app, { max: deps.settings.authRateLimitMax, windowMs }),
+  };
 
   const routeDeps: RouteDeps = { ...deps, settle: createReadYourWrites(deps), requireMessage: createMessageLookup(deps) };
   await app.register(healthRoutes(deps.health));

@@ -18,7 +18,7 @@ import { HttpError } from './errors.js';
 
 export type HttpSettings = Pick<
   Config,
-  'maxMessageBytes' | 'rateLimitMax' | 'rateLimitWindowMs' | 'readYourWritesTimeoutMs' | 'authFailureLimitMax' | 'passwordMinLength' | 'trustedProxies'
+  'maxMessageBytes' | 'rateLimitMax' | 'rateLimitWindowMs' | 'readYourWritesTimeoutMs' | 'authFailureLimitMax' | 'authRateLimitMax' | 'passwordMinLength' | 'trustedProxies'
 >;
 
 /** Everything the REST API needs, built by the composition root (gateways/main.ts) or a test. */

@@ -19,11 +19,15 @@ export interface FailureLimit {
   counts(error: unknown): boolean;
 }
 
+/** Whom a request counts against: its user when it has a valid token, else its client address. */
+export const clientKey = (request: FastifyRequest): string => (request.user ? `user:${request.user.userId}` : `ip:${request.ip}`);
+
 const COUNTED: ReadonlySet<string> = new Set(['invalid_credentials', 'login_throttled', 'invalid_refresh_token', 'wrong_password']);
 
 export function createFailureLimit(app: FastifyInstance, settings: { max: number; windowMs: number }): FailureLimit {
   // A store of its own (the plugin gives every limiter made this way a child store), keyed by address.
-  const limiter = app.createRateLimit({ max: settings.max, timeWindow: settings.windowMs });
+  // Keys of its own: in Redis the limiters made this way share one key space.
+  const limiter = app.createRateLimit({ max: settings.max, timeWindow: settings.windowMs, keyGenerator: (request) => `failures:${clientKey(request)}` });
   return {
     async check(request) {
       const state = await limiter(request, { increment: false });
@@ -38,5 +42,26 @@ export function createFailureLimit(app: FastifyInstance, settings: { max: number
       await limiter(request);
     },
     counts: (error) => error instanceof HttpError && COUNTED.has(error.code),
+  };
+}
+
+/**
+ * The budget of the requests that hash a password (register, login, password change), counted per
+ * address (per user for a password change) on top of the general rate limit: an Argon2id hash
+ * costs some 25-50 ms of a core and 19 MiB, so a client spending the general budget (600 a minute)
+ * in one burst would hold the hashing threads, and everyone else's logins, for seconds. Returns an
+ * onRequest hook that answers 429 `rate_limited` with Retry-After once `max` were spent in the window.
+ */
+export function createHashingLimit(app: FastifyInstance, settings: { max: number; windowMs: number }) {
+  // One store for the three routes (a route-level rateLimit config would give each its own).
+  const limiter = app.createRateLimit({ max: settings.max, timeWindow: settings.windowMs, keyGenerator: (request) => `hashing:${clientKey(request)}` });
+  return async function hashingLimit(request: FastifyRequest): Promise<void> {
+    const state = await limiter(request);
+    if (state.isAllowed || !state.isExceeded) return;
+    throw new HttpError(
+      'rate_limited',
+      `too many registrations, logins or password changes from here: at most ${settings.max} per ${settings.windowMs} ms; retry in ${state.ttlInSeconds} s`,
+      state.ttlInSeconds,
+    );
   };
 }

@@ -5,7 +5,7 @@ import { createReadYourWrites } from './deps.js';
 
 /** A write that was stored gets its answer even when the read model cannot be asked about it. */
 describe('read-your-writes', () => {
-  const settings = { maxMessageBytes: 1, rateLimitMax: 1, rateLimitWindowMs: 1, readYourWritesTimeoutMs: 50, authFailureLimitMax: 1, passwordMinLength: 15, trustedProxies: [] };
+  const settings = { maxMessageBytes: 1, rateLimitMax: 1, rateLimitWindowMs: 1, readYourWritesTimeoutMs: 50, authFailureLimitMax: 1, authRateLimitMax: 1, passwordMinLength: 15, trustedProxies: [] };
 
   it('answers when the checkpoint cannot be read (the database went down after the write), instead of failing the stored write', async () => {
     const settle = createReadYourWrites({

@@ -47,6 +47,8 @@ export type Config = Readonly<{
   loginThrottle: Readonly<{ freeAttempts: number; baseMs: number; maxMs: number }>;
   /** Failed logins and bad tokens allowed per client address per RATE_LIMIT_WINDOW_MS. */
   authFailureLimitMax: number;
+  /** Requests that hash a password (register, login, password change) per client address (per user for a password change) per RATE_LIMIT_WINDOW_MS. */
+  authRateLimitMax: number;
   /**
    * Reverse proxies (IP addresses or CIDR ranges) whose X-Forwarded-For names the client: for a
    * connection or request from one of them, the client address is the right-most X-Forwarded-For entry that
@@ -359,6 +361,7 @@ const EnvSchema = z.object({
   LOGIN_THROTTLE_BASE_SECONDS: integer(1, 86_400, 30),
   LOGIN_THROTTLE_MAX_SECONDS: integer(1, 604_800, 900),
   AUTH_FAILURE_LIMIT_MAX: integer(1, 1_000_000_000, 20),
+  AUTH_RATE_LIMIT_MAX: integer(1, 1_000_000_000, 30),
   SESSION_CHECK_INTERVAL_MS: integer(100, 3_600_000, 10_000),
   MAX_MESSAGE_BYTES: integer(1, 16 * 1024 * 1024, 65_536),
   RATE_LIMIT_MAX: integer(1, 1_000_000_000, 600),
@@ -509,6 +512,7 @@ export function parseConfig(env: Record<string, string | undefined>): Config {
       maxMs: Math.max(e.LOGIN_THROTTLE_BASE_SECONDS, e.LOGIN_THROTTLE_MAX_SECONDS) * 1000,
     }),
     authFailureLimitMax: e.AUTH_FAILURE_LIMIT_MAX,
+    authRateLimitMax: e.AUTH_RATE_LIMIT_MAX,
     trustedProxies: Object.freeze(e.TRUSTED_PROXIES ?? []),
     sessionCheckIntervalMs: e.SESSION_CHECK_INTERVAL_MS,
     maxMessageBytes: e.MAX_MESSAGE_BYTES,

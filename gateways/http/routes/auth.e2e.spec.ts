@@ -229,6 +229,33 @@ describe('rate limits on unauthenticated and failed requests', () => {
   });
 });
 
+describe('requests that hash a password have a budget of their own (AUTH_RATE_LIMIT_MAX)', () => {
+  let stack: ApiStack;
+  beforeAll(async () => {
+    stack = await createApiStack('pglite', { env: { AUTH_RATE_LIMIT_MAX: '4', RATE_LIMIT_WINDOW_MS: '60000' } });
+  }, 60_000);
+  afterAll(async () => {
+    await stack?.close();
+  });
+
+  it('registrations and logins from one address: at most AUTH_RATE_LIMIT_MAX a window, right password or not; other requests go on', async () => {
+    const a = await stack.client.register('hash_a');
+    const b = await stack.client.register('hash_b');
+    const login = (user: Registered) => stack.client.anonymous.post('/api/v1/auth/login', { username: user.username, password: 'correct horse battery' });
+    expect((await login(a)).status).toBe(200);
+    expect((await login(b)).status).toBe(200);
+    const refused = await login(a);
+    expect(refused.status).toBe(429);
+    expect(refused.body.error.code).toBe('rate_limited');
+    expect(Number(refused.headers['retry-after'])).toBeGreaterThan(0);
+    const registration = await stack.client.anonymous.post('/api/v1/auth/register', { username: 'hash_c', email: 'hash_c@example.test', password: 'correct horse battery' });
+    expect(registration.status).toBe(429);
+    // Everything else counts against the general budget, untouched.
+    expect((await stack.client.as(a).get('/api/v1/conversations')).status).toBe(200);
+    expect((await stack.client.anonymous.post('/api/v1/auth/refresh', { refresh_token: a.refresh_token })).status).toBe(200);
+  });
+});
+
 describe('per-address limits behind trusted reverse proxies (TRUSTED_PROXIES)', () => {
   let stack: ApiStack;
   beforeAll(async () => {

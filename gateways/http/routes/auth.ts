@@ -45,7 +45,13 @@ const LoginBody = z
     }
   });
 
-export type AuthRouteDeps = { accounts: AccountService; failures: FailureLimit; passwordMinLength: number };
+export type AuthRouteDeps = {
+  accounts: AccountService;
+  failures: FailureLimit;
+  passwordMinLength: number;
+  /** The onRequest hook of the routes that hash a password (failure-limit.ts, createHashingLimit). */
+  hashingLimit: (request: FastifyRequest) => Promise<void>;
+};
 
 /** The public routes, under /api/v1/auth. */
 export function authRoutes(deps: AuthRouteDeps): FastifyPluginAsync {
@@ -81,14 +87,14 @@ export function authRoutes(deps: AuthRouteDeps): FastifyPluginAsync {
   return async (scope) => {
     const app = scope.withTypeProvider<ZodTypeProvider>();
 
-    app.post('/register', { schema: { body: RegisterBody, response: { 201: Session } } }, async (request, reply) => {
+    app.post('/register', { onRequest: deps.hashingLimit, schema: { body: RegisterBody, response: { 201: Session } } }, async (request, reply) => {
       const { username, email, password, phone_number } = request.body;
       const session = await deps.accounts.register({ username, email, password, phone_number: phone_number ?? null });
       request.log.info({ user_id: session.user_id }, 'user registered');
       return reply.code(201).send(session);
     });
 
-    app.post('/login', { schema: { body: LoginBody, response: { 200: Session } } }, async (request) => {
+    app.post('/login', { onRequest: deps.hashingLimit, schema: { body: LoginBody, response: { 200: Session } } }, async (request) => {
       const { login, username, email, password } = request.body;
       return counted(request, () => deps.accounts.login(login ?? username ?? email ?? '', password));
     });
@@ -117,6 +123,7 @@ export function sessionRoutes(deps: AuthRouteDeps): FastifyPluginAsync {
     app.post(
       '/auth/password',
       {
+        onRequest: deps.hashingLimit,
         schema: {
           body: z.object({ current_password: z.string().min(1).max(MAX_PASSWORD_LENGTH * 2), new_password: z.string().max(MAX_PASSWORD_LENGTH * 2) }),
           response: { 200: Renewed },

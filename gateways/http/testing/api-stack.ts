@@ -19,6 +19,7 @@ export async function createApiStack(adapter: Adapter, options: { env?: Record<s
   const config: Config = parseConfig({
     JWT_SECRET: TEST_JWT_SECRET,
     RATE_LIMIT_MAX: '1000000',
+    AUTH_RATE_LIMIT_MAX: '1000000',
     // Every test client connects from 127.0.0.1 (a group of 256 members is 256 sockets): the
     // per-address caps are tested on their own (gateways/ws/limits.e2e.spec.ts).
     WS_MAX_CONNECTIONS_PER_ADDRESS: '0',
