@@ -160,7 +160,7 @@ export async function startLoad(o: LoadOptions): Promise<Load> {
   }
   await Promise.all(
     [...clients.values()].map((c) =>
-      Promise.race([c.connect(), new Promise((_, fail) => setTimeout(() => fail(new Error('a client did not connect within 30 s')), 30_000))]),
+      Promise.race([c.connect(), new Promise((_, fail) => setTimeout(() => fail(new Error('a client did not connect within 30 s')), 30_000).unref())]),
     ),
   );
   for (const user of users) for (const c of conversationsOf.get(user.userId)!) clients.get(user.userId)!.track(c.conversationId, 0);

@@ -149,12 +149,15 @@ async function runScenarioOnce(scenario: Scenario, o: RunOptions, where: { logDi
     const faultStart = Date.now();
     const t = topology;
     const l = load;
-    await Promise.race([
-      scenario.inject({ topology: t, services: o.services, load: l, log: (line) => o.log(`${scenario.name}: ${line}`) }),
-      sleep(180_000).then(() => {
-        throw new Error('the fault did not end within 180 s');
-      }),
-    ]);
+    let bound: ReturnType<typeof setTimeout> | undefined;
+    try {
+      await Promise.race([
+        scenario.inject({ topology: t, services: o.services, load: l, log: (line) => o.log(`${scenario.name}: ${line}`) }),
+        new Promise<never>((_, fail) => (bound = setTimeout(() => fail(new Error('the fault did not end within 180 s')), 180_000))),
+      ]);
+    } finally {
+      clearTimeout(bound);
+    }
     const faultEnd = Date.now();
     faultMs = faultEnd - faultStart;
     o.log(`${scenario.name}: fault over after ${faultMs} ms`);
