@@ -86,7 +86,7 @@ export const SCENARIOS: readonly Scenario[] = [
   },
   pause('stop-relay', 'relay', 15_000, 'past its 10 s shard lease'),
   pause('stop-delivery', 'delivery', 35_000, "past JetStream's 30 s ack_wait and the gateways' 10 s delivery-feed deadline"),
-  pause('stop-gateway', 'gateway-a', 25_000, "past the SDK's 10 s Ping deadline and the 10 s delivery-feed deadline"),
+  pause('stop-gateway', 'gateway-a', 45_000, "past the SDK's Ping deadline (a Ping every 30 s, 10 s for an answer: every client of the node gives up on it and reconnects through the balancer) and the 10 s delivery-feed deadline"),
   {
     name: 'kill-during-burst',
     description:
