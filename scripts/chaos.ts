@@ -11,14 +11,15 @@ import { killEveryChild, startPrivateServices, type PrivateServices } from './ch
  * through it, one fault per scenario, and a check that nothing acknowledged was lost, doubled or
  * reordered, with no forced reconnect. README.md, "Chaos suite"; RELIABILITY.md.
  *
- *   npm run chaos [-- --scenarios kill-api,restart-nats] [--rounds N] [--verbose]
+ *   npm run chaos [-- --scenarios kill-api,restart-nats] [--rounds N] [--verbose] [--keep-logs]
  *                    [--users 24] [--rate 1] [--before 5] [--after 6]
  *
  * One JSON line per scenario on stdout; exit code 1 when any scenario failed, 2 on bad arguments.
- * The child processes' logs go to a temp directory, kept (and named) only when a scenario failed.
+ * The child processes' logs go to a temp directory, kept (and named) when a scenario failed or with
+ * --keep-logs.
  */
 
-const USAGE = 'usage: npm run chaos -- [--scenarios a,b] [--rounds N] [--verbose] [--users N] [--rate msgs/s per client] [--before s] [--after s]\n';
+const USAGE = 'usage: npm run chaos -- [--scenarios a,b] [--rounds N] [--verbose] [--keep-logs] [--users N] [--rate msgs/s per client] [--before s] [--after s]\n';
 
 const { values: args } = parseCommandLine(process.argv.slice(2), {
   scenarios: { type: 'string' },
@@ -28,11 +29,12 @@ const { values: args } = parseCommandLine(process.argv.slice(2), {
   before: { type: 'string', default: '5' },
   after: { type: 'string', default: '6' },
   verbose: { type: 'boolean', default: false },
+  'keep-logs': { type: 'boolean', default: false },
 });
 
 let services: PrivateServices | null = null;
 let logDir: string | null = null;
-let keepLogs = false;
+let keepLogs = args['keep-logs'];
 
 async function cleanUp(): Promise<void> {
   killEveryChild();
@@ -56,7 +58,8 @@ async function main(): Promise<void> {
   const wanted = args.scenarios === undefined ? SCENARIOS.map((s) => s.name) : args.scenarios.split(',').map((s) => s.trim()).filter((s) => s !== '');
   const unknown = wanted.filter((name) => !SCENARIOS.some((s) => s.name === name));
   if (unknown.length > 0) throw new UsageError(`unknown scenario ${unknown.join(', ')} (known: ${SCENARIOS.map((s) => s.name).join(', ')})`);
-  const scenarios = SCENARIOS.filter((s) => wanted.includes(s.name));
+  // In the order given; a name given twice runs twice.
+  const scenarios = wanted.map((name) => SCENARIOS.find((s) => s.name === name)!);
   const rounds = integerOption('rounds', args.rounds, 1);
   const users = integerOption('users', args.users, 4);
   const rate = Number(args.rate);
@@ -83,7 +86,8 @@ async function main(): Promise<void> {
     }
   }
   const failed = results.filter((r) => !r.passed);
-  process.stderr.write(`chaos: ${results.length - failed.length} passed, ${failed.length} failed${failed.length > 0 ? ` (${failed.map((r) => r.scenario).join(', ')}); logs kept in ${logDir}` : ''}\n`);
+  const failedNames = failed.length > 0 ? ` (${failed.map((r) => r.scenario).join(', ')})` : '';
+  process.stderr.write(`chaos: ${results.length - failed.length} passed, ${failed.length} failed${failedNames}${keepLogs ? `; logs kept in ${logDir}` : ''}\n`);
   if (failed.length > 0) process.exitCode = 1;
 }
 

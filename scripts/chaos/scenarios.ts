@@ -93,10 +93,12 @@ export const SCENARIOS: readonly Scenario[] = [
       'a burst of 5 sends from every client on gateway-a (the process that appends WebSocket sends and answers their SendAcks), SIGKILL of gateway-a 30 ms later while they are in flight; started again 1 s later',
     gateways: ['gateway-a'],
     async inject({ topology, load, log }) {
+      const before = load.sends().length;
       const n = load.burst(0, 5);
-      log(`burst of ${n} sends`);
       await sleep(30);
       await topology.kill('gateway-a');
+      const burst = load.sends().slice(before, before + n);
+      log(`burst of ${n} sends, ${burst.filter((s) => s.ack !== null).length} of them acknowledged when gateway-a was killed`);
       await sleep(DOWN_MS);
       await topology.start('gateway-a');
     },
