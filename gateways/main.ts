@@ -15,6 +15,7 @@ import { Redis } from 'ioredis';
 import type { PresenceStore } from '../infra/presence/port.js';
 import { createSqlEventStore, type SqlEventStore } from '../infra/event-store/sql-event-store.js';
 import type { SqlDatabase } from '../infra/sql/port.js';
+import { isConnectionFailure } from '../infra/sql/postgres.js';
 import { createSqlUserRepository, type SqlUserRepositoryOptions } from '../infra/users/sql.js';
 import { TelemetryConfigError, parseTelemetryConfig, startTelemetry, type Telemetry, type TelemetryRuntime } from '../infra/telemetry/index.js';
 import type { UserRepository } from '../infra/users/port.js';
@@ -245,7 +246,10 @@ export async function composeProcess(options: ComposeOptions): Promise<ProcessSt
     const store = await createSqlEventStore({
       shards: databases,
       ownsDatabases: false,
-      onListenerError: (error) => logger.error({ err: error }, 'event store listener failed'),
+      // The LISTEN connection reconnects by itself; an outage is logged once by the health of the
+      // pool ("dependency down"), so its failed attempts meanwhile are only debug lines.
+      onListenerError: (error) =>
+        isConnectionFailure(error) ? logger.debug({ err: error }, 'event store listener: the database cannot be reached; reconnecting') : logger.error({ err: error }, 'event store listener failed'),
     });
     closers.push(() => store.close());
 

@@ -126,7 +126,13 @@ export async function createJetStreamBus(options: JetStreamBusOptions): Promise<
   const health = options.health?.register('nats', () => nc.flush()) ?? unreported;
   /** False from a disconnection until the reconnection: failures meanwhile are the outage, not bugs. */
   let connected = true;
-  const outage = (error: unknown): unknown => (connected || isOutage(error) ? error : new DependencyUnavailableError('nats', { cause: error }));
+  /**
+   * Disconnections and reconnections so far: an operation that spanned one (a publish begun before
+   * the server went, or while it was away, whose PubAck never came) failed of the outage too.
+   */
+  let connectionChanges = 0;
+  const outage = (error: unknown, since = connectionChanges): unknown =>
+    (connected && connectionChanges === since) || isOutage(error) ? error : new DependencyUnavailableError('nats', { cause: error });
   const reconnectListeners = new Set<() => void>();
   /** After a reconnection: once the resent subscriptions reached the server, tell the listeners. */
   const reconnected = () => {
@@ -148,9 +154,11 @@ export async function createJetStreamBus(options: JetStreamBusOptions): Promise<
     for await (const status of nc.status()) {
       if (status.type === 'disconnect') {
         connected = false;
+        connectionChanges++;
         health.down(new Error(`disconnected from ${status.server}`));
       } else if (status.type === 'reconnect') {
         connected = true;
+        connectionChanges++;
         reconnected();
       } else if (status.type === 'error') {
         logger.warn({ err: status.error }, 'event bus: NATS connection error');
@@ -299,6 +307,7 @@ export async function createJetStreamBus(options: JetStreamBusOptions): Promise<
 
     async publish(events: StoredEvent[]): Promise<void> {
       assertOpen();
+      const since = connectionChanges;
       // Validate and encode everything first: an invalid event publishes nothing.
       const prepared = events.map((event) => {
         const problem = storedEventProblem(event);
@@ -323,6 +332,7 @@ export async function createJetStreamBus(options: JetStreamBusOptions): Promise<
           new Error(`publish failed for ${errors.length} of ${prepared.length} events: ${first instanceof Error ? first.message : String(first)}`, {
             cause: first,
           }),
+          since,
         );
       }
     },
