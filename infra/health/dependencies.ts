@@ -51,7 +51,8 @@ export function createDependencyHealth(options: DependencyHealthOptions): Depend
   const settleMs = options.settleMs ?? 1_000;
   const startedAt = new Date(clock()).toISOString();
   const entries = new Map<string, Entry>();
-  let lastCheck: { at: number; result: Promise<DependencyState[]> } | undefined;
+  /** The last round of probes: checks within checkIntervalMs of its start share it. */
+  let lastCheck: { at: number; probed: Promise<void> } | undefined;
 
   const states = () => [...entries.values()].map((e) => ({ ...e.state }));
 
@@ -127,8 +128,10 @@ export function createDependencyHealth(options: DependencyHealthOptions): Depend
 
     check() {
       const now = clock();
-      if (lastCheck !== undefined && now - lastCheck.at < checkIntervalMs) return lastCheck.result;
-      const result = Promise.all(
+      // A check that shares the last round of probes still answers the states as they are once it
+      // is done: a report since (a query that got through) is not hidden behind the round's snapshot.
+      if (lastCheck !== undefined && now - lastCheck.at < checkIntervalMs) return lastCheck.probed.then(states);
+      const probed = Promise.all(
         [...entries.entries()].map(async ([name, e]) => {
           if (e.probe === undefined) return;
           try {
@@ -138,9 +141,9 @@ export function createDependencyHealth(options: DependencyHealthOptions): Depend
             e.reporter.down(error);
           }
         }),
-      ).then(states);
-      lastCheck = { at: now, result };
-      return result;
+      ).then(() => undefined);
+      lastCheck = { at: now, probed };
+      return probed.then(states);
     },
   };
 }

@@ -69,6 +69,21 @@ describe('dependency health', () => {
     expect((await health.check()).find((s) => s.name === 'redis')).toMatchObject({ up: true, reason: null });
   });
 
+  it('a check that shares the last round of probes answers the states as reported since, not its snapshot', async () => {
+    let now = 1_000;
+    const health = createDependencyHealth({ logger: { info() {}, warn() {} }, settleMs: 0, probeTimeoutMs: 50, checkIntervalMs: 100, clock: () => now });
+    let reachable = false;
+    const store = health.register('object store', async () => {
+      if (!reachable) throw new Error('connect ECONNREFUSED');
+    });
+    expect(await health.check()).toMatchObject([{ name: 'object store', up: false }]);
+    // Back within the interval: a call got through and reported it; no new probe runs yet.
+    reachable = true;
+    store.up();
+    now += 50;
+    expect(await health.check()).toMatchObject([{ name: 'object store', up: true }]);
+  });
+
   it('registering a name twice gives the same state', () => {
     const { health } = setup();
     const first = health.register('nats');
