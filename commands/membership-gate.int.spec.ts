@@ -34,7 +34,7 @@ const codeOf = (work: Promise<unknown>) =>
   );
 
 /**
- * The command side refuses strangers before it reads a stream (issue 18): with the read model's
+ * The command side refuses strangers before it reads a stream: with the read model's
  * memberships, a request from someone who was never a member of a conversation this process does
  * not hold costs an index lookup, not a replay of the conversation; the answers stay the domain's.
  */

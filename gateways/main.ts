@@ -77,20 +77,20 @@ export type Stack = {
   tokens: TokenService;
   /** The whole check of an access token (REST and WebSocket). */
   access: AccessVerifier;
-  /** Login sessions (issue 18). */
+  /** Login sessions. */
   sessions: SessionStore;
-  /** Register, login, refresh, logout, password change, disabling (issue 18). */
+  /** Register, login, refresh, logout, password change, disabling. */
   accounts: AccountService;
   bus: EventBus;
   presence: PresenceStore;
   relay: Relay;
   delivery: DeliveryWorker;
-  /** Push notifications to offline users (issue 5). */
+  /** Push notifications to offline users. */
   push: PushPipeline;
   devices: DeviceRegistry;
   /** Not listening yet: `listenRealtime` (or a test) makes it listen. */
   gateway: WsGateway;
-  /** Media (issue 5): object store, media service, thumbnail worker. */
+  /** Media: object store, media service, thumbnail worker. */
   media: MediaStack;
   /** Starts the WebSocket gateway on host:port; resolves to the bound port. */
   listenRealtime(host: string, port: number): Promise<number>;
@@ -270,7 +270,7 @@ export async function composeProcess(options: ComposeOptions): Promise<ProcessSt
     // Only the roles that write (projector) or query (api) the index set it up.
     if (has('api') || has('projector')) await ensureSchemaWithRetry('search index', () => searchIndex.setup(), logger);
 
-    // Media (issue 5): composed below, once the command side exists; the projection wakes its worker.
+    // Media: composed below, once the command side exists; the projection wakes its worker.
     let media: MediaStack | null = null;
     const readModels = createProjector({
       store,

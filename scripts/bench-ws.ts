@@ -13,7 +13,7 @@ import { hasFieldAtPath, readStringAtPath, readVarintAtPath } from '../infra/tel
 import { processCpuMs } from './lib/proc.js';
 
 /**
- * WebSocket load generator (issue 3, item 8):
+ * WebSocket load generator:
  *
  *   npm run bench:ws -- [--url http://HOST:PORT] --clients N --duration S --rate R --group-size G
  *   npm run bench:ws -- --typing ...        typing latency instead of messages

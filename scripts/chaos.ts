@@ -7,7 +7,7 @@ import { SCENARIOS } from './chaos/scenarios.js';
 import { killEveryChild, startPrivateServices, type PrivateServices } from './chaos/topology.js';
 
 /**
- * The chaos suite (issue 18): the durable split topology on private servers, SDK clients chatting
+ * The chaos suite: the durable split topology on private servers, SDK clients chatting
  * through it, one fault per scenario, and a check that nothing acknowledged was lost, doubled or
  * reordered, with no forced reconnect. README.md, "Chaos suite"; RELIABILITY.md.
  *

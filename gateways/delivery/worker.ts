@@ -19,7 +19,7 @@ import { conversationIdOf, emptyTracked, routeAndFold, type TrackedConversation 
  * or when it sees a version gap), the nodes holding them (presence.nodesOf), and sends each node
  * one envelope (envelope.ts) per batch with the encoded Event frames and the users they go to.
  *
- * With a push queue it also plans push notifications (issue 5): each MessageSent's recipients but
+ * With a push queue it also plans push notifications: each MessageSent's recipients but
  * its sender who have no live connection at all in the presence answer the batch already got
  * (nodesOf empty) get one job each (id `<event_id>:<user_id>`), queued after the batch's envelopes
  * went out, so live delivery never waits for the queue. Messages older than `maxAgeMs` (default

@@ -9,7 +9,7 @@ import type { TokenService } from '../auth/tokens.js';
 import { HttpError } from './errors.js';
 
 /**
- * Accounts and their login sessions (issue 18): what the /api/v1/auth routes do.
+ * Accounts and their login sessions: what the /api/v1/auth routes do.
  *
  * - register / login start a session: an access token (short-lived JWT naming the session and the
  *   account's token version) and an opaque refresh token (infra/sessions);

@@ -32,7 +32,7 @@ export type AppDeps = {
   logger: FastifyBaseLogger;
   /** Checks bearer tokens (signature, expiry, account, session). */
   access: AccessVerifier;
-  /** Register, login, refresh, logout, password change (issue 18). */
+  /** Register, login, refresh, logout, password change. */
   accounts: AccountService;
   users: UserRepository;
   commands: ConversationCommands;
@@ -40,11 +40,11 @@ export type AppDeps = {
   projector: Pick<Projector, 'waitFor'>;
   /** Message search (projections/search). */
   search: SearchQueries;
-  /** Media uploads and downloads (issue 5); without it media messages are refused (media_not_supported). */
+  /** Media uploads and downloads; without it media messages are refused (media_not_supported). */
   media?: MediaService;
   /** The local-disk object store whose signed URLs this server serves (the embedded default); absent with S3. */
   mediaFiles?: LocalDiskObjectStore;
-  /** Push devices (issue 5): with it, /api/v1/devices registers and removes push tokens. */
+  /** Push devices: with it, /api/v1/devices registers and removes push tokens. */
   devices?: DeviceRegistry;
   /** The process's dependency states: GET /readyz reports them (without it every dependency counts as up). */
   health?: Pick<DependencyHealth, 'check'>;

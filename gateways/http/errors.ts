@@ -28,7 +28,7 @@ export const HTTP_ERRORS = Object.freeze({
   bad_request: 400,
   unauthorized: 401,
   invalid_credentials: 401,
-  // accounts and sessions (issue 18)
+  // accounts and sessions
   invalid_refresh_token: 401,
   wrong_password: 403,
   account_disabled: 403,
@@ -42,10 +42,10 @@ export const HTTP_ERRORS = Object.freeze({
   internal_error: 500,
   // a dependency (database, Redis, object store) cannot be reached: retry after Retry-After
   service_unavailable: 503,
-  // push devices (issue 5)
+  // push devices
   device_not_found: 404,
   device_token_taken: 409,
-  // media (issue 5): announcing, attaching, downloading, and the local store's signed URLs
+  // media: announcing, attaching, downloading, and the local store's signed URLs
   media_type_not_allowed: 400,
   media_too_large: 413,
   media_required: 400,

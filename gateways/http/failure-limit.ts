@@ -2,7 +2,7 @@ import type { FastifyInstance, FastifyRequest } from 'fastify';
 import { HttpError } from './errors.js';
 
 /**
- * Failures per client address (issue 18): failed logins (wrong password, unknown account, a
+ * Failures per client address: failed logins (wrong password, unknown account, a
  * locked account), refused refresh tokens, wrong current passwords and requests with a malformed
  * or forged access token count against the address; once it has `max` of them in the window,
  * those requests from it are answered 429 `rate_limited` with `Retry-After` before any work

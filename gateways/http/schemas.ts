@@ -45,7 +45,7 @@ export const GroupBody = z.object({
   created_at: z.string(),
 });
 
-/** A message's media (issue 5): what was uploaded, and its thumbnail (a presigned URL once ready). */
+/** A message's media: what was uploaded, and its thumbnail (a presigned URL once ready). */
 export const MediaBody = z.object({
   media_id: z.string(),
   mime_type: z.string().nullable(),

@@ -7,7 +7,7 @@ import { connectClient, openSocket, type TestClient } from './testing/client.js'
 
 /**
  * Hello checks the token like the REST API (account, token version, live session), and open
- * connections whose session ends are closed (issue 18), over the embedded stack and real sockets.
+ * connections whose session ends are closed, over the embedded stack and real sockets.
  */
 describe('WebSocket authentication and session ends (embedded stack)', () => {
   let stack: ApiStack;

@@ -13,7 +13,7 @@ import { createChatClient, memoryCursorStore, type ChatClient } from './sdk/inde
 import WebSocket from 'ws';
 
 /**
- * One user cannot make the gateway work for everyone (issue 18): a Sync is screened before any
+ * One user cannot make the gateway work for everyone: a Sync is screened before any
  * stream is read (a stranger costs what an unknown id costs), and every cursor, Hello's too, costs
  * the user's Sync budget: a flood of cursors is answered RATE_LIMITED with retry_after_ms, not run.
  */

@@ -91,13 +91,13 @@ export type Config = Readonly<{
   publicUrl: string | null;
   /** The WebSocket URL GET /api/v1/realtime gives clients; null: ws://HOST:<the gateway's bound port>/ws (never a request's Host). */
   publicWsUrl: string | null;
-  /** Media uploads (issue 5): limits, allowlist, URL lifetimes, and S3 (null: local disk under dataDir/media). */
+  /** Media uploads: limits, allowlist, URL lifetimes, and S3 (null: local disk under dataDir/media). */
   media: MediaConfig;
   /** Elasticsearch nodes for message search; empty: PostgreSQL full-text search in the read-model database. */
   elasticsearchUrls: readonly string[];
   /** Name of the Elasticsearch index holding the messages (its checkpoints live in `<name>-checkpoints`). */
   elasticsearchIndex: string;
-  /** Push notifications (issue 5): provider, FCM credentials, batching and the per-user rate limit. */
+  /** Push notifications: provider, FCM credentials, batching and the per-user rate limit. */
   push: PushConfig;
 }>;
 

@@ -4,7 +4,7 @@ import type { Platform } from '../push/port.js';
  * Devices that receive push notifications: one row per registration token.
  *
  * Guarantees (sql.int.spec.ts checks them on PGlite and PostgreSQL):
- * - A token belongs to at most one user, and to the login session that registered it (issue 18):
+ * - A token belongs to at most one user, and to the login session that registered it:
  *   registering a token another user holds is refused (`null`: the route answers 409) while that
  *   user's session is live; once it ended (logged out, revoked, expired) the token is free and
  *   moves to the registering user, keeping its device id. Rows from before sessions (no session)

@@ -2,7 +2,7 @@ import { describe, expect, it } from 'vitest';
 import { DEFAULT_MEDIA_TYPES, parseConfig } from '../config/config.js';
 import { configErrorOf } from '../config/testing.js';
 
-/** The media variables of infra/config (issue 5). */
+/** The media variables of infra/config. */
 describe('media configuration', () => {
   it('defaults: 100 MB (100,000,000 bytes), the default allowlist, local disk', () => {
     const { media, publicUrl } = parseConfig({});

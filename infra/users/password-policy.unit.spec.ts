@@ -6,7 +6,7 @@ const account = { username: 'alice_smith', email: 'Alice.Smith@example.test' };
 describe('password policy', () => {
   beforeAll(() => loadCommonPasswords());
 
-  it('refuses what issue 18 found accepted: 8 spaces and "password"', () => {
+  it('refuses what a black-box attack found accepted: 8 spaces and "password"', () => {
     expect(passwordProblem('        ', account)).toMatch(/at least 15 characters/);
     expect(passwordProblem(' '.repeat(40), account)).toBe('must not be only spaces');
     expect(passwordProblem('password', account, 8)).toMatch(/most commonly used/);

@@ -3,7 +3,7 @@ import { decodeJwt, SignJWT } from 'jose';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createApiStack, TEST_JWT_SECRET, uniqueName, type ApiStack, type Registered } from '../testing/api-stack.js';
 
-/** Accounts, sessions and tokens (issue 18) through the whole embedded stack, with inject(). */
+/** Accounts, sessions and tokens through the whole embedded stack, with inject(). */
 describe('accounts and sessions API', () => {
   let stack: ApiStack;
   beforeAll(async () => {

@@ -9,7 +9,7 @@ import { Id } from '../schemas.js';
 import type { ZodTypeProvider } from '../zod.js';
 
 /**
- * The REST side of the real-time signals (issue 3, item 5), feeding the same presence store as
+ * The REST side of the real-time signals, feeding the same presence store as
  * the WebSocket frames, and the discovery of the WebSocket endpoint:
  *
  * - GET  /realtime                        {websocket_url}

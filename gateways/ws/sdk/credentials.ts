@@ -2,7 +2,7 @@ import { z } from 'zod';
 import { ChatHttpError, type restClient, type Session } from './rest.js';
 
 /**
- * The SDK's access token (issue 18: access tokens live 15 minutes): keeps the refresh token of the
+ * The SDK's access token (access tokens live 15 minutes): keeps the refresh token of the
  * session, refreshes the access token before a connection when it expires within
  * REFRESH_MARGIN_MS or after the server said it expired (close 4004, or Hello refused with reason
  * `token_expired`), and logs in again with `{username, password}` when there is no refresh token or

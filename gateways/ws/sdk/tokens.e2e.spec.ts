@@ -4,7 +4,7 @@ import { createApiStack, type ApiStack, type Registered } from '../../http/testi
 import { createChatClient, expiryOf, type ChatClient, type ChatClientOptions, type FetchLike, type ReceivedEvent, type SessionTokens } from './index.js';
 
 /**
- * The SDK with short-lived access tokens (issue 18): an open connection's token is renewed in band
+ * The SDK with short-lived access tokens: an open connection's token is renewed in band
  * (refresh, then Reauthenticate) and the connection never ends; without that (renewInBand: false,
  * or a server without Reauthenticate) the gateway ends a connection with 4004 when its token
  * expires, and the SDK renews the token with the session's refresh token (not by logging in again)
