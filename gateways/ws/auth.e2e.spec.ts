@@ -3,34 +3,19 @@ import { decodeJwt, SignJWT } from 'jose';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createApiStack, TEST_JWT_SECRET, type ApiStack, type Registered } from '../http/testing/api-stack.js';
 import { ErrorCode } from './protocol/index.js';
-import { connectClient, openSocket, type TestClient } from './testing/client.js';
+import { openSocket } from './testing/client.js';
+import { embeddedGateway } from './testing/embedded-gateway.js';
 
 /**
  * Hello checks the token like the REST API (account, token version, live session), and open
  * connections whose session ends are closed, over the embedded stack and real sockets.
  */
 describe('WebSocket authentication and session ends (embedded stack)', () => {
-  let stack: ApiStack;
-  let url: string;
-  const open: TestClient[] = [];
-
-  beforeAll(async () => {
-    stack = await createApiStack('pglite', { env: { SESSION_CHECK_INTERVAL_MS: '200' } });
-    url = `ws://127.0.0.1:${await stack.listenRealtime('127.0.0.1', 0)}/ws`;
-  }, 60_000);
-  afterAll(async () => {
-    for (const c of open) c.close();
-    await stack?.close();
-  });
-
-  async function connect(user: { token: string }) {
-    const client = await connectClient(url, { token: user.token });
-    open.push(client);
-    return client;
-  }
+  const gateway = embeddedGateway({ SESSION_CHECK_INTERVAL_MS: '200' });
+  const { connect } = gateway;
 
   async function helloRefused(token: string) {
-    const socket = await openSocket(url);
+    const socket = await openSocket(gateway.url);
     const reply = await socket.request({ case: 'hello', value: { token, protocolVersion: 1, deviceId: 'd', cursors: [] } });
     return { error: reply.body.case === 'error' ? reply.body.value : null, closed: await socket.waitClosed() };
   }
@@ -39,7 +24,7 @@ describe('WebSocket authentication and session ends (embedded stack)', () => {
     new SignJWT(claims).setProtectedHeader({ alg: 'HS256' }).setSubject(subject).setExpirationTime('10m').sign(new TextEncoder().encode(TEST_JWT_SECRET));
 
   it('refuses a validly signed token of a user that does not exist, or of a session that does not exist: 4100', async () => {
-    const real = await stack.client.register('ws_real');
+    const real = await gateway.stack.client.register('ws_real');
     for (const token of [await sign({ username: 'ghost', sid: randomUUID(), ver: 0 }, randomUUID()), await sign({ username: real.username, sid: randomUUID(), ver: 0 }, real.user_id)]) {
       const { error, closed } = await helloRefused(token);
       expect(error).toMatchObject({ code: ErrorCode.UNAUTHENTICATED, retryable: false });
@@ -49,13 +34,13 @@ describe('WebSocket authentication and session ends (embedded stack)', () => {
   });
 
   it('closes the connections of a revoked session with 4100 within the check interval; other sessions stay', async () => {
-    const a = await stack.client.register('ws_revoked');
-    const phone = (await stack.client.anonymous.post('/api/v1/auth/login', { username: a.username, password: 'correct horse battery' })).body as Registered;
+    const a = await gateway.stack.client.register('ws_revoked');
+    const phone = (await gateway.stack.client.anonymous.post('/api/v1/auth/login', { username: a.username, password: 'correct horse battery' })).body as Registered;
     const laptop = await connect(a);
     const other = await connect(phone);
     // Revoked in the database directly, as another API process would: only the periodic check can see it.
     const sid = String(decodeJwt(a.token).sid);
-    expect(await stack.sessions.revoke(a.user_id, sid, 'logout')).toBe(true);
+    expect(await gateway.stack.sessions.revoke(a.user_id, sid, 'logout')).toBe(true);
     const goodbye = await laptop.waitFor('goodbye', () => true, 10_000);
     expect(goodbye).toMatchObject({ closeCode: 4100, reason: 'session_revoked' });
     expect((await laptop.waitClosed()).code).toBe(4100);
@@ -65,18 +50,18 @@ describe('WebSocket authentication and session ends (embedded stack)', () => {
   });
 
   it('logout-all and a password change through REST close the connections they end', async () => {
-    const a = await stack.client.register('ws_logout_all');
+    const a = await gateway.stack.client.register('ws_logout_all');
     const first = await connect(a);
     const second = await connect(a);
-    expect((await stack.client.as(a).post('/api/v1/auth/logout-all', undefined)).status).toBe(204);
+    expect((await gateway.stack.client.as(a).post('/api/v1/auth/logout-all', undefined)).status).toBe(204);
     expect((await first.waitClosed(10_000)).code).toBe(4100);
     expect((await second.waitClosed(10_000)).code).toBe(4100);
 
-    const b = await stack.client.register('ws_password');
-    const elsewhere = (await stack.client.anonymous.post('/api/v1/auth/login', { username: b.username, password: 'correct horse battery' })).body as Registered;
+    const b = await gateway.stack.client.register('ws_password');
+    const elsewhere = (await gateway.stack.client.anonymous.post('/api/v1/auth/login', { username: b.username, password: 'correct horse battery' })).body as Registered;
     const mine = await connect(b);
     const theirs = await connect(elsewhere);
-    const changed = await stack.client.as(b).post('/api/v1/auth/password', { current_password: 'correct horse battery', new_password: 'a different passphrase' });
+    const changed = await gateway.stack.client.as(b).post('/api/v1/auth/password', { current_password: 'correct horse battery', new_password: 'a different passphrase' });
     expect(changed.status).toBe(200);
     expect((await theirs.waitClosed(10_000)).code).toBe(4100);
     // This session's connection carries the old token version: it ends too, and the new token connects.
@@ -85,9 +70,9 @@ describe('WebSocket authentication and session ends (embedded stack)', () => {
   });
 
   it('a disabled account: open connections are closed with 4103 FORBIDDEN, and Hello is refused with it', async () => {
-    const a = await stack.client.register('ws_disabled');
+    const a = await gateway.stack.client.register('ws_disabled');
     const c = await connect(a);
-    await stack.users.setDisabled(a.user_id, true); // as an operator would, from another process
+    await gateway.stack.users.setDisabled(a.user_id, true); // as an operator would, from another process
     expect(await c.waitFor('goodbye', () => true, 10_000)).toMatchObject({ closeCode: 4103, reason: 'account_disabled' });
     expect((await c.waitClosed()).code).toBe(4103);
     const { error, closed } = await helloRefused(a.token);

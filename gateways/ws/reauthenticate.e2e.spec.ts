@@ -3,6 +3,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createApiStack, TEST_JWT_SECRET, type ApiStack, type Registered } from '../http/testing/api-stack.js';
 import { ErrorCode } from './protocol/index.js';
 import { connectClient, openSocket, type TestClient } from './testing/client.js';
+import { embeddedGateway } from './testing/embedded-gateway.js';
 
 /**
  * Reauthenticate (PROTOCOL.md, "Renewing the token"): an open connection takes a fresh token of
@@ -11,24 +12,8 @@ import { connectClient, openSocket, type TestClient } from './testing/client.js'
  * tokens (JWT_TTL_SECONDS=4) over the embedded stack and real sockets.
  */
 describe('WebSocket Reauthenticate (embedded stack, 4 s tokens)', () => {
-  let stack: ApiStack;
-  let url: string;
-  const open: TestClient[] = [];
-
-  beforeAll(async () => {
-    stack = await createApiStack('pglite', { env: { JWT_TTL_SECONDS: '4' } });
-    url = `ws://127.0.0.1:${await stack.listenRealtime('127.0.0.1', 0)}/ws`;
-  }, 60_000);
-  afterAll(async () => {
-    for (const c of open) c.close();
-    await stack?.close();
-  });
-
-  async function connect(user: { token: string }) {
-    const client = await connectClient(url, { token: user.token });
-    open.push(client);
-    return client;
-  }
+  const gateway = embeddedGateway({ JWT_TTL_SECONDS: '4' });
+  const { connect } = gateway;
 
   const claims = (token: string) => decodeJwt(token) as { sub: string; sid: string; ver: number; username: string; iat: number; exp: number };
   const sleepUntil = async (ms: number) => {
@@ -36,7 +21,7 @@ describe('WebSocket Reauthenticate (embedded stack, 4 s tokens)', () => {
     if (wait > 0) await new Promise((r) => setTimeout(r, wait));
   };
   const refresh = async (user: Registered): Promise<Registered> => {
-    const res = await stack.client.anonymous.post('/api/v1/auth/refresh', { refresh_token: user.refresh_token });
+    const res = await gateway.stack.client.anonymous.post('/api/v1/auth/refresh', { refresh_token: user.refresh_token });
     expect(res.status).toBe(200);
     return { ...user, ...res.body };
   };
@@ -44,7 +29,7 @@ describe('WebSocket Reauthenticate (embedded stack, 4 s tokens)', () => {
   const pong = async (c: TestClient) => (await c.request({ case: 'ping', value: { clientTimeMs: 1 } })).body.case;
 
   it('a fresh token of the same session: Ok, and the connection outlives the old token (no 4004 at its expiry), then ends at the new one', async () => {
-    const alice = await stack.client.register('re_alice');
+    const alice = await gateway.stack.client.register('re_alice');
     const c = await connect(alice);
     const first = claims(alice.token);
     // A token issued two seconds later expires two seconds later (exp counts whole seconds).
@@ -64,8 +49,8 @@ describe('WebSocket Reauthenticate (embedded stack, 4 s tokens)', () => {
   }, 20_000);
 
   it("another user's token: FORBIDDEN user_mismatch, the connection is kept and ends at its old expiry", async () => {
-    const carol = await stack.client.register('re_carol');
-    const mallory = await stack.client.register('re_mallory');
+    const carol = await gateway.stack.client.register('re_carol');
+    const mallory = await gateway.stack.client.register('re_mallory');
     const c = await connect(carol);
     await sleepUntil((claims(carol.token).iat + 1) * 1000 + 50);
     const theirs = await refresh(mallory);
@@ -80,7 +65,7 @@ describe('WebSocket Reauthenticate (embedded stack, 4 s tokens)', () => {
   }, 20_000);
 
   it('an expired token, a revoked session, another live session of the user, a disabled account, no token: the error Hello would give (or session_mismatch); the connection stays', async () => {
-    const dave = await stack.client.register('re_dave');
+    const dave = await gateway.stack.client.register('re_dave');
     const c = await connect(dave);
     const mine = claims(dave.token);
     const secret = new TextEncoder().encode(TEST_JWT_SECRET);
@@ -94,25 +79,25 @@ describe('WebSocket Reauthenticate (embedded stack, 4 s tokens)', () => {
     expect(await pong(c)).toBe('pong');
 
     // A second login of dave (another session), then that session revoked.
-    const login = async () => (await stack.client.anonymous.post('/api/v1/auth/login', { username: dave.username, password: 'correct horse battery' })).body as Registered;
+    const login = async () => (await gateway.stack.client.anonymous.post('/api/v1/auth/login', { username: dave.username, password: 'correct horse battery' })).body as Registered;
     const phone = await login();
     expect((await reauthenticate(c, phone.token)).body.value).toMatchObject({ code: ErrorCode.FORBIDDEN, reason: 'session_mismatch', retryable: false });
-    expect(await stack.sessions.revoke(dave.user_id, claims(phone.token).sid, 'logout')).toBe(true);
+    expect(await gateway.stack.sessions.revoke(dave.user_id, claims(phone.token).sid, 'logout')).toBe(true);
     expect((await reauthenticate(c, phone.token)).body.value).toMatchObject({ code: ErrorCode.UNAUTHENTICATED, reason: 'session_revoked', retryable: false });
     expect((await reauthenticate(c, '')).body.value).toMatchObject({ code: ErrorCode.UNAUTHENTICATED, reason: 'unauthenticated' });
     expect((await reauthenticate(c, 'not.a.jwt')).body.value).toMatchObject({ code: ErrorCode.UNAUTHENTICATED, reason: 'unauthenticated' });
     expect(await pong(c)).toBe('pong');
     expect(c.closed).toBeNull();
 
-    const erin = await stack.client.register('re_erin');
+    const erin = await gateway.stack.client.register('re_erin');
     const e = await connect(erin);
-    await stack.users.setDisabled(erin.user_id, true);
+    await gateway.stack.users.setDisabled(erin.user_id, true);
     expect((await reauthenticate(e, erin.token)).body.value).toMatchObject({ code: ErrorCode.FORBIDDEN, reason: 'account_disabled', retryable: false });
   }, 20_000);
 
   it('before Hello: refused like any other frame before Hello (NOT_AUTHENTICATED, close 4101)', async () => {
-    const frank = await stack.client.register('re_frank');
-    const socket = await openSocket(url);
+    const frank = await gateway.stack.client.register('re_frank');
+    const socket = await openSocket(gateway.url);
     const reply = await socket.request({ case: 'reauthenticate', value: { token: frank.token } });
     expect(reply.body.value).toMatchObject({ code: ErrorCode.NOT_AUTHENTICATED });
     expect((await socket.waitClosed()).code).toBe(4101);
