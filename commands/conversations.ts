@@ -132,11 +132,17 @@ export function createConversationCommands(deps: ConversationCommandsDeps) {
   }
 
   /**
-   * Refuses a stranger or an unknown conversation (the same 404) before the stream is read, when this
-   * process does not hold the stream's state: the same answers the domain gives, without the read.
+   * Whether a request on the stream is screened (`gate`) before it is read: when this process does
+   * not hold the stream's state. A held stream costs the request nothing more than this lookup
+   * (commands on a held stream are the hot path: no promise, no tick).
+   */
+  const unheld = (streamId: string) => deps.memberships !== undefined && !worker.holds(streamId);
+
+  /**
+   * Refuses a stranger or an unknown conversation (the same 404) before the stream is read (for a
+   * stream `unheld` says this process does not hold): the same answers the domain gives, without the read.
    */
   async function gate(actor: string, conversationId: string): Promise<void> {
-    if (deps.memberships === undefined || worker.holds(conversationStreamId(conversationId))) return;
     const verdict = (await screen(actor, [conversationId])).get(conversationId);
     if (verdict === 'unknown') throw notFound('conversation_not_found', 'conversation not found');
     // A stranger gets the unknown id's answer (the domain's requireMember says why).
@@ -155,9 +161,10 @@ export function createConversationCommands(deps: ConversationCommandsDeps) {
    * 404 when it does not exist or the caller is not a member (the same answer).
    */
   async function access(actor: string, conversationId: string): Promise<Access> {
-    await gate(actor, conversationId);
+    const streamId = conversationStreamId(conversationId);
+    if (unheld(streamId)) await gate(actor, conversationId);
     const access = admitted(
-      await worker.read(conversationStreamId(conversationId), (state) => {
+      await worker.read(streamId, (state) => {
         if (state.status !== 'active') return null;
         const member = state.members.get(actor);
         return { kind: state.kind, version: state.version, member: member ? { admin: member.admin } : null };
@@ -217,10 +224,11 @@ export function createConversationCommands(deps: ConversationCommandsDeps) {
     },
 
     async addMembers(actor: string, conversationId: string, userIds: string[], requestId?: string) {
-      await gate(actor, conversationId);
+      const streamId = conversationStreamId(conversationId);
+      if (unheld(streamId)) await gate(actor, conversationId);
       await requireUsers(userIds, 'user_ids');
       const outcome = await worker.execute(
-        conversationStreamId(conversationId),
+        streamId,
         { type: 'AddMembers', data: { actor, user_ids: userIds }, metadata: { now: now() } },
         (state) => viewOf(active(state)),
         meta(actor, requestId),
@@ -229,9 +237,10 @@ export function createConversationCommands(deps: ConversationCommandsDeps) {
     },
 
     async removeMember(actor: string, conversationId: string, userId: string, requestId?: string) {
-      await gate(actor, conversationId);
+      const streamId = conversationStreamId(conversationId);
+      if (unheld(streamId)) await gate(actor, conversationId);
       const outcome = await worker.execute(
-        conversationStreamId(conversationId),
+        streamId,
         { type: 'RemoveMember', data: { actor, user_id: userId }, metadata: { now: now() } },
         (state) => viewOf(active(state)),
         meta(actor, requestId),
@@ -249,8 +258,8 @@ export function createConversationCommands(deps: ConversationCommandsDeps) {
       input: { content: string; content_type: ContentType; media: MediaRef | null; client_message_id: string | null },
       requestId?: string,
     ): Promise<{ message: MessageView; created: boolean; position: Position | null }> {
-      await gate(actor, conversationId);
       const streamId = conversationStreamId(conversationId);
+      if (unheld(streamId)) await gate(actor, conversationId);
       const outcome: CommandOutcome<{ originalVersion: number | null }> = await worker.execute(
         streamId,
         { type: 'SendMessage', data: { actor, message_id: newId(), ...input }, metadata: { now: now() } },
@@ -285,8 +294,8 @@ export function createConversationCommands(deps: ConversationCommandsDeps) {
       action: 'add' | 'remove',
       requestId?: string,
     ) {
-      await gate(actor, conversationId);
       const streamId = conversationStreamId(conversationId);
+      if (unheld(streamId)) await gate(actor, conversationId);
       const outcome = await worker.execute(
         streamId,
         {
@@ -313,9 +322,10 @@ export function createConversationCommands(deps: ConversationCommandsDeps) {
       input: { device_id: string; up_to_version: number; kind: 'delivered' | 'read' },
       requestId?: string,
     ) {
-      await gate(actor, conversationId);
+      const streamId = conversationStreamId(conversationId);
+      if (unheld(streamId)) await gate(actor, conversationId);
       const outcome = await worker.execute(
-        conversationStreamId(conversationId),
+        streamId,
         {
           type: input.kind === 'read' ? 'MarkRead' : 'MarkDelivered',
           data: { actor, device_id: input.device_id, up_to_version: input.up_to_version },
@@ -343,9 +353,10 @@ export function createConversationCommands(deps: ConversationCommandsDeps) {
      * signal of the actor in that conversation (typing) is for.
      */
     async otherMembers(actor: string, conversationId: string): Promise<string[]> {
-      await gate(actor, conversationId);
+      const streamId = conversationStreamId(conversationId);
+      if (unheld(streamId)) await gate(actor, conversationId);
       const seen = admitted(
-        await worker.read(conversationStreamId(conversationId), (state) => {
+        await worker.read(streamId, (state) => {
           if (state.status !== 'active') return null;
           if (!state.members.has(actor)) return { member: null, others: [] };
           const others: string[] = [];

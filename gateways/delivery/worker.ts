@@ -5,7 +5,7 @@ import type { EventStore, StoredEvent } from '../../infra/event-store/port.js';
 import type { PresenceStore } from '../../infra/presence/port.js';
 import { noopTracing } from '../../infra/telemetry/noop.js';
 import type { Tracing } from '../../infra/telemetry/port.js';
-import { encodeServerFrame, eventFrame, toEventFrame } from '../ws/protocol/index.js';
+import { encodeServerFrame, eventFrame, parsedEventFrame } from '../ws/protocol/index.js';
 import type { ConversationEvent } from '../../domain/conversation/events.js';
 import { pushJobFor, type PushJob } from '../push/job.js';
 import type { PushQueue } from '../push/queue.js';
@@ -149,7 +149,7 @@ export function createDeliveryWorker(deps: DeliveryWorkerDeps) {
         }
         let frame: Uint8Array;
         try {
-          frame = encodeServerFrame(eventFrame(toEventFrame(event, { previousVersion: routed.previousVersion })));
+          frame = encodeServerFrame(eventFrame(parsedEventFrame(event, routed.event, { previousVersion: routed.previousVersion })));
         } catch (error) {
           deps.logger.warn({ err: error, event_id: event.event_id }, 'delivery: event cannot become a frame; skipped');
           stats.skipped++;

@@ -90,6 +90,8 @@ export type WsGatewayStats = {
 
 /** Most conversations whose delivery back to this node is watched at once (a dead feed must not grow it without end). */
 const MAX_WATCHED_ECHOES = 10_000;
+/** How long a settled watch (its send came back) is kept for the conversation's next send. */
+const SETTLED_WATCH_MS = 1_000;
 
 /**
  * uWS sends the FIN of an end() only when the socket is not corked, and with no idle timeout a
@@ -223,8 +225,10 @@ export function createWsGateway(deps: WsGatewayDeps): WsGateway {
    * The delivery feed, watched through this node's own sends: a MessageSent goes to every member,
    * its sender too, so the envelope of a message sent here comes back here. Per conversation, the
    * highest version sent here and since when it is awaited; an envelope item of the conversation
-   * at or past it clears it. Costs a map entry per conversation with a message in flight, and a
-   * lookup per delivered item; nothing per connection, nothing when the node is idle.
+   * at or past it settles it (version 0), and a settled entry is used again by the conversation's
+   * next send (no allocation per message) or dropped by the sweep after SETTLED_WATCH_MS. Costs a
+   * map entry per conversation with a send in the last second, and a lookup per delivered item;
+   * nothing per connection.
    */
   const awaitingEcho = new Map<string, { version: number; since: number; connection: Connection }>();
   let feedStalled = false;
@@ -233,7 +237,9 @@ export function createWsGateway(deps: WsGatewayDeps): WsGateway {
     let overdue = 0;
     for (const [conversationId, watch] of awaitingEcho) {
       if (watch.connection.state !== 'open') awaitingEcho.delete(conversationId); // no one left here to deliver it to
-      else if (now - watch.since >= feedDeadlineMs) overdue++;
+      else if (watch.version === 0) {
+        if (now - watch.since >= SETTLED_WATCH_MS) awaitingEcho.delete(conversationId); // settled, not used again since
+      } else if (now - watch.since >= feedDeadlineMs) overdue++;
     }
     if (overdue === 0) return;
     if (!feedStalled) {
@@ -248,9 +254,9 @@ export function createWsGateway(deps: WsGatewayDeps): WsGateway {
   };
   const fedBack = (conversationId: string, version: number, now: number) => {
     const watch = awaitingEcho.get(conversationId);
-    if (watch === undefined) return;
-    if (version >= watch.version) awaitingEcho.delete(conversationId);
-    else watch.since = now; // the feed moves for it, only behind
+    if (watch === undefined || watch.version === 0) return;
+    if (version >= watch.version) watch.version = 0; // settled
+    watch.since = now; // settled at, or: the feed moves for it, only behind
     if (feedStalled) {
       feedStalled = false;
       log.info('ws: delivery feed flowing again');
@@ -268,6 +274,10 @@ export function createWsGateway(deps: WsGatewayDeps): WsGateway {
     sent(c, conversationId, version) {
       const watch = awaitingEcho.get(conversationId);
       if (watch !== undefined) {
+        if (watch.version === 0) {
+          watch.since = clock();
+          watch.connection = c;
+        }
         watch.version = Math.max(watch.version, version);
         return;
       }

@@ -53,13 +53,24 @@ export function toEventFrame(stored: StoredEventLike, options: ToEventFrameOptio
   if (!parsed.success) {
     throw new EventFrameError(`event ${stored.event_id} (${stored.type}) of ${stored.stream_id} does not match the domain schema: ${parsed.error.message}`);
   }
+  return parsedEventFrame(stored, parsed.data, options);
+}
+
+/**
+ * toEventFrame for an event whose data the caller has already parsed (and upcast) from `stored`
+ * with the domain schema: parse once (the delivery worker routes the parsed event, then frames it).
+ */
+export function parsedEventFrame(stored: StoredEventLike, event: ConversationEvent, options: ToEventFrameOptions = {}): EventFrame {
+  if (!stored.stream_id.startsWith(CONVERSATION_STREAM_PREFIX)) {
+    throw new EventFrameError(`event ${stored.event_id}: stream ${stored.stream_id} is not a conversation stream`);
+  }
   return {
     conversationId: stored.stream_id.slice(CONVERSATION_STREAM_PREFIX.length),
     version: stored.version,
     eventId: stored.event_id,
     createdAtMs: isoToMs(stored.created_at),
     previousVersion: options.previousVersion ?? 0,
-    payload: payloadOf(parsed.data),
+    payload: payloadOf(event),
   };
 }
 

@@ -32,6 +32,7 @@ export {
   EventFrameError,
   eventFrame,
   fromEventFrame,
+  parsedEventFrame,
   toEventFrame,
   type FromEventFrameResult,
   type ReceivedEvent,
