@@ -1,7 +1,6 @@
 import { createHash, randomFillSync, randomUUID } from 'node:crypto';
 
-/** Stream id of a conversation: one stream per conversation, in the `conversation` category. */
-export const conversationStreamId = (conversationId: string) => `conversation-${conversationId}`;
+export { conversationStreamId } from '../domain/conversation/stream.js';
 
 const DIRECT_NAMESPACE = 'chat:direct-conversation:v1';
 

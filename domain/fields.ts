@@ -2,7 +2,7 @@ import { z } from 'zod';
 
 /**
  * The rules for values that come from clients: one place for every limit, used by both edges (the
- * REST route schemas, gateways/http; the WebSocket frame schemas, gateways/ws/protocol) and by
+ * REST route schemas, gateways/api; the WebSocket frame schemas, gateways/protocol) and by
  * the decider for the rules that are the domain's (reactions). Pure: no I/O, imports only zod.
  *
  * Everything a client sends may reach SQL, the event store or the search index, so a value is

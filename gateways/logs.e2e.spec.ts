@@ -3,9 +3,9 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Writable } from 'node:stream';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { createApiStack, type ApiStack, type Registered } from './http/testing/api-stack.js';
+import { createApiStack, type ApiStack, type Registered } from './api/testing/api-stack.js';
 import { createRootLogger } from './main.js';
-import { connectClient } from './ws/testing/client.js';
+import { connectClient } from './gateway/testing/client.js';
 
 /**
  * The server's own log output (the root logger of `npm start`, at info) while users do what

@@ -1,7 +1,7 @@
 import { randomBytes } from 'node:crypto';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startPrivateRedis, type PrivateServer } from '../infra/testing/private-servers.js';
-import { createApiStack, type ApiStack, type Registered } from './http/testing/api-stack.js';
+import { createApiStack, type ApiStack, type Registered } from './api/testing/api-stack.js';
 import { sdkClients, until } from './testing/sdk-clients.js';
 
 /**

@@ -6,8 +6,8 @@ import { createSharedNamespace } from './testing/shared-services.js';
 import { followConversation } from './testing/conversation-follower.js';
 import { sendPipelined } from './testing/pipelined-sender.js';
 import { startServerProcess, type ServerProcess } from './testing/server-process.js';
-import { ContentType, PresenceStatus, type ServerMessage } from './ws/protocol/index.js';
-import { connectClient, type TestClient } from './ws/testing/client.js';
+import { ContentType, PresenceStatus, type ServerMessage } from './protocol/index.js';
+import { connectClient, type TestClient } from './gateway/testing/client.js';
 
 /**
  * The split deployment against the real services on this machine (PostgreSQL with two shards,

@@ -15,7 +15,7 @@ import { randomUUID } from 'node:crypto';
 import { parseArgs } from 'node:util';
 import { evolve, initialState, type ConversationState } from '../domain/conversation/state.js';
 import { parseConversationEvent } from '../domain/conversation/upcast.js';
-import { emptyTracked, routeAndFold } from '../gateways/delivery/recipients.js';
+import { emptyTracked, routeAndFold } from '../domain/conversation/recipients.js';
 
 const { values } = parseArgs({ options: { messages: { type: 'string', default: '100000' } } });
 const messages = Number(values.messages);

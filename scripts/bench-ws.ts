@@ -8,7 +8,7 @@ import { createInterface } from 'node:readline';
 import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
 import WebSocket from 'ws';
-import { ContentType, HEARTBEAT_INTERVAL_MS, PROTOCOL_VERSION, decodeServerFrame, encodeClientFrame, type ClientBody, type ServerFrame } from '../gateways/ws/protocol/index.js';
+import { ContentType, HEARTBEAT_INTERVAL_MS, PROTOCOL_VERSION, decodeServerFrame, encodeClientFrame, type ClientBody, type ServerFrame } from '../gateways/protocol/index.js';
 import { hasFieldAtPath, readStringAtPath, readVarintAtPath } from '../infra/telemetry/frame-time.js';
 import { processCpuMs } from './lib/proc.js';
 

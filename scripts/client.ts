@@ -2,7 +2,7 @@ import { emitKeypressEvents } from 'node:readline';
 import { createInterface } from 'node:readline/promises';
 import { parseArgs } from 'node:util';
 import WebSocket from 'ws';
-import { createChatClient, type ChatClient, type ReceivedEvent } from '../gateways/ws/sdk/index.js';
+import { createChatClient, type ChatClient, type ReceivedEvent } from '../gateways/sdk/index.js';
 
 /**
  * A terminal chat client on the SDK:

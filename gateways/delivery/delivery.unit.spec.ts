@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
-import { decodeDeliveries, encodeDeliveries, EnvelopeError } from './envelope.js';
-import { emptyTracked, routeAndFold } from './recipients.js';
+import { decodeDeliveries, encodeDeliveries, EnvelopeError } from '../envelope/envelope.js';
+import { emptyTracked, routeAndFold } from '../../domain/conversation/recipients.js';
 
 const at = '2026-01-01T00:00:00.000Z';
 

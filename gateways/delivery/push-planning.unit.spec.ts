@@ -1,8 +1,8 @@
 import pino from 'pino';
 import { describe, expect, it } from 'vitest';
 import type { StoredEvent } from '../../infra/event-store/port.js';
-import type { PushJob } from '../push/job.js';
-import { decodeDeliveries } from './envelope.js';
+import type { PushJob } from '../../infra/push-queue/job.js';
+import { decodeDeliveries } from '../envelope/envelope.js';
 import { createDeliveryWorker } from './worker.js';
 
 /**

@@ -5,12 +5,13 @@ import type { EventStore, StoredEvent } from '../../infra/event-store/port.js';
 import type { PresenceStore } from '../../infra/presence/port.js';
 import { noopTracing } from '../../infra/telemetry/noop.js';
 import type { Tracing } from '../../infra/telemetry/port.js';
-import { encodeServerFrame, eventFrame, parsedEventFrame } from '../ws/protocol/index.js';
+import { encodeServerFrame, eventFrame, parsedEventFrame } from '../protocol/index.js';
 import type { ConversationEvent } from '../../domain/conversation/events.js';
-import { pushJobFor, type PushJob } from '../push/job.js';
-import type { PushQueue } from '../push/queue.js';
-import { encodeDeliveries, type DeliveryItem } from './envelope.js';
-import { conversationIdOf, emptyTracked, routeAndFold, type TrackedConversation } from './recipients.js';
+import { pushJobFor, type PushJob } from '../../infra/push-queue/job.js';
+import type { PushQueue } from '../../infra/push-queue/port.js';
+import { encodeDeliveries, type DeliveryItem } from '../envelope/envelope.js';
+import { emptyTracked, routeAndFold, type TrackedConversation } from '../../domain/conversation/recipients.js';
+import { conversationIdOf } from '../../domain/conversation/stream.js';
 
 /**
  * The delivery worker: a member of the bus's durable group `delivery`. For each event it works

@@ -5,9 +5,9 @@ import { join } from 'node:path';
 import sharp from 'sharp';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startS3rver } from '../../infra/object-store/testing/servers.js';
-import { createApiStack, type ApiStack, type Registered } from '../http/testing/api-stack.js';
-import { ContentType } from '../ws/protocol/index.js';
-import { connectClient } from '../ws/testing/client.js';
+import { createApiStack, type ApiStack, type Registered } from '../api/testing/api-stack.js';
+import { ContentType } from '../protocol/index.js';
+import { connectClient } from '../gateway/testing/client.js';
 
 /**
  * Media through the REST API over the whole stack (PGlite), with the server listening so the

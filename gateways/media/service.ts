@@ -7,7 +7,7 @@ import type { ObjectInfo, ObjectStore } from '../../infra/object-store/port.js';
 import { mediaObjectKey, sealedMediaKey } from '../../projections/media/keys.js';
 import { NO_THUMBNAIL_FOR_FILES } from '../../projections/media/projection.js';
 import type { MediaThumbnailQueries } from '../../projections/media/queries.js';
-import { HttpError } from '../http/errors.js';
+import { HttpError } from '../api/errors.js';
 
 /**
  * Media for the REST API: announce an upload (a presigned PUT), check an upload before a message

@@ -9,9 +9,9 @@ import { createLogPushProvider } from '../../infra/push/log.js';
 import type { PushProvider } from '../../infra/push/port.js';
 import type { UserRepository } from '../../infra/users/port.js';
 import { createPushPipeline, type PushPipeline } from './pipeline.js';
-import { createJetStreamPushQueue } from './queue-jetstream.js';
-import { createMemoryPushQueue } from './queue-memory.js';
-import type { PushQueue } from './queue.js';
+import { createJetStreamPushQueue } from '../../infra/push-queue/jetstream.js';
+import { createMemoryPushQueue } from '../../infra/push-queue/memory.js';
+import type { PushQueue } from '../../infra/push-queue/port.js';
 
 /**
  * The push queue as the configuration chooses it (called by gateways/main.ts only, for the

@@ -1,5 +1,5 @@
 import type { PushNotification } from '../../infra/push/port.js';
-import type { PushJob } from './job.js';
+import type { PushJob } from '../../infra/push-queue/job.js';
 
 /**
  * What one notification says, for the messages (jobs) batched for one user. The wording:

@@ -1,7 +1,7 @@
 import { describe, expect, it } from 'vitest';
-import { textPreview, type PushJob } from './job.js';
+import { textPreview, type PushJob } from '../../infra/push-queue/job.js';
 import { composeNotification, listSenders } from './notification.js';
-import { testPushJob } from './testing/jobs.js';
+import { testPushJob } from '../../infra/push-queue/testing/jobs.js';
 
 let seq = 1;
 const job = (over: Partial<PushJob> = {}): PushJob => testPushJob(++seq, over);

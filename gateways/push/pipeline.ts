@@ -3,7 +3,7 @@ import type { DeviceRegistry } from '../../infra/devices/port.js';
 import type { PresenceStore } from '../../infra/presence/port.js';
 import type { PushProvider } from '../../infra/push/port.js';
 import type { UserRepository } from '../../infra/users/port.js';
-import type { PushQueue } from './queue.js';
+import type { PushQueue } from '../../infra/push-queue/port.js';
 import { createPushSender, type PushSenderSettings } from './sender.js';
 
 /**

@@ -2,14 +2,14 @@ import { randomBytes, randomUUID } from 'node:crypto';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createFcmPushProvider } from '../../infra/push/fcm.js';
 import { startFcmStandIn, throwAwayServiceAccount, type FcmStandIn, type RecordedSend } from '../../infra/push/testing/fcm-stand-in.js';
-import { createApiStack, type ApiStack, type Registered } from '../http/testing/api-stack.js';
+import { createApiStack, type ApiStack, type Registered } from '../api/testing/api-stack.js';
 import { TEST_NATS_URL } from '../testing/shared-services.js';
-import { connectClient } from '../ws/testing/client.js';
-import { createJetStreamPushQueue } from './queue-jetstream.js';
+import { connectClient } from '../gateway/testing/client.js';
+import { createJetStreamPushQueue } from '../../infra/push-queue/jetstream.js';
 import { createJetStreamBus } from '../../infra/bus/jetstream.js';
 import { jetstreamManager } from '@nats-io/jetstream';
 import { connect } from '@nats-io/transport-node';
-import { pushQueueNames } from './queue-names.js';
+import { pushQueueNames } from '../../infra/push-queue/names.js';
 
 /**
  * Push notifications through the whole stack: REST sends → store → relay → bus → delivery worker (plans the jobs) →

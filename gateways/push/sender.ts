@@ -6,7 +6,7 @@ import type { PresenceStore } from '../../infra/presence/port.js';
 import type { PushProvider, PushResult, PushTarget } from '../../infra/push/port.js';
 import type { UserRepository } from '../../infra/users/port.js';
 import { composeNotification } from './notification.js';
-import type { HeldJob, PushQueue } from './queue.js';
+import type { HeldJob, PushQueue } from '../../infra/push-queue/port.js';
 
 /**
  * The push sender: takes jobs off the push queue, batches them per user, and sends each batch as

@@ -1,5 +1,5 @@
-import type { ServerMessage } from '../ws/protocol/index.js';
-import type { TestClient } from '../ws/testing/client.js';
+import type { ServerMessage } from '../protocol/index.js';
+import type { TestClient } from '../gateway/testing/client.js';
 
 /**
  * A client's view of one conversation, kept by PROTOCOL.md's rule ("Events, ordering and gap

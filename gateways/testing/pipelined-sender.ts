@@ -1,5 +1,5 @@
-import { ContentType, encodeClientFrame, type ServerMessage } from '../ws/protocol/index.js';
-import type { TestClient } from '../ws/testing/client.js';
+import { ContentType, encodeClientFrame, type ServerMessage } from '../protocol/index.js';
+import type { TestClient } from '../gateway/testing/client.js';
 
 /**
  * Sends `count` messages over one socket with at most `maxInFlight` unanswered at a time

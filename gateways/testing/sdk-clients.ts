@@ -1,6 +1,6 @@
 import WebSocket from 'ws';
-import type { Registered } from '../http/testing/api-stack.js';
-import { createChatClient, type ChatClient, type ChatClientOptions, type ReceivedEvent } from '../ws/sdk/index.js';
+import type { Registered } from '../api/testing/api-stack.js';
+import { createChatClient, type ChatClient, type ChatClientOptions, type ReceivedEvent } from '../sdk/index.js';
 
 /** Waits until `probe` holds, checking every `everyMs`; throws naming `what` after `timeoutMs`. */
 export async function until(probe: () => boolean | Promise<boolean>, what: string, timeoutMs = 30_000, everyMs = 25): Promise<void> {

@@ -2,8 +2,8 @@ import { randomBytes } from 'node:crypto';
 import { Redis } from 'ioredis';
 import { jetstreamManager } from '@nats-io/jetstream';
 import { createJetStreamBus } from '../../infra/bus/jetstream.js';
-import { pushQueueNames } from '../push/queue-names.js';
-import { deletePushStream } from '../push/queue-setup.js';
+import { pushQueueNames } from '../../infra/push-queue/names.js';
+import { deletePushStream } from '../../infra/push-queue/setup.js';
 import { createTempDatabases } from '../../infra/testing/postgres.js';
 
 /**

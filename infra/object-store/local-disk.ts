@@ -14,7 +14,7 @@ import { assertObjectKey, type ObjectInfo, type ObjectStore } from './port.js';
  * Presigned URLs point at the server itself (`<publicUrl><routePrefix>/<key>?...`) and carry an
  * HMAC-SHA256 over method, key, expiry (and for uploads the exact Content-Type and size; for
  * downloads the file name) with a server secret: the signature is the authorisation, so the
- * routes that serve them (gateways/http/routes/media-files.ts) sit outside the bearer-token scope.
+ * routes that serve them (gateways/api/routes/media-files.ts) sit outside the bearer-token scope.
  * `receive` streams an upload to a temporary file and renames it into place only when exactly the
  * signed number of bytes arrived; `open` streams a stored object back.
  *

@@ -1,7 +1,7 @@
 import { describe, expect, it } from 'vitest';
-import { encodeServerFrame } from '../../gateways/ws/protocol/codec.js';
-import { eventFrame, toEventFrame } from '../../gateways/ws/protocol/event-frames.js';
-import { DOMAIN_EVENTS, stored } from '../../gateways/ws/protocol/testing/samples.js';
+import { encodeServerFrame } from '../../gateways/protocol/codec.js';
+import { eventFrame, toEventFrame } from '../../gateways/protocol/event-frames.js';
+import { DOMAIN_EVENTS, stored } from '../../gateways/protocol/testing/samples.js';
 import { hasFieldAtPath, readStringAtPath, readVarintAtPath } from './frame-time.js';
 
 /** The path gateway.ts reads: ServerFrame.event (8) → Event.message_sent (13) → MessageSent.created_at_ms (7). */

@@ -1,10 +1,10 @@
 import { pino } from 'pino';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createConversationCommands } from '../../commands/conversations.js';
-import { createApiStack, type ApiStack } from '../../gateways/http/testing/api-stack.js';
-import { createWsGateway, type WsGateway } from '../../gateways/ws/gateway.js';
-import { ContentType } from '../../gateways/ws/protocol/index.js';
-import { connectClient, openSocket, type TestClient } from '../../gateways/ws/testing/client.js';
+import { createApiStack, type ApiStack } from '../../gateways/api/testing/api-stack.js';
+import { createWsGateway, type WsGateway } from '../../gateways/gateway/gateway.js';
+import { ContentType } from '../../gateways/protocol/index.js';
+import { connectClient, openSocket, type TestClient } from '../../gateways/gateway/testing/client.js';
 import { createConversationQueries } from '../../projections/conversations/queries.js';
 import { createOtelMetrics } from './otel.js';
 import { createPrometheusMeter, type PrometheusMeter } from './prometheus.js';

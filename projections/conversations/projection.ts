@@ -2,7 +2,8 @@ import type { ConversationEvent } from '../../domain/conversation/events.js';
 import { parseConversationEvent } from '../../domain/conversation/upcast.js';
 import type { StoredEvent } from '../../infra/event-store/port.js';
 import type { SqlClient } from '../../infra/sql/port.js';
-import type { Projection } from '../runtime.js';
+import type { Projection } from '../projector/runtime.js';
+import { CONVERSATION_STREAM_PREFIX, conversationIdOf } from '../../domain/conversation/stream.js';
 
 /**
  * The `conversations` read model: the inbox (conversations, members, last message, watermarks),
@@ -381,9 +382,9 @@ async function applyMembership(tx: SqlClient, stored: StoredEvent, event: Extrac
 }
 
 function conversationOf(stored: StoredEvent): string {
-  const prefix = 'conversation-';
-  if (!stored.stream_id.startsWith(prefix)) throw new Error(`stream ${stored.stream_id} is not a conversation stream`);
-  return stored.stream_id.slice(prefix.length);
+  const id = conversationIdOf(stored.stream_id);
+  if (id === null) throw new Error(`stream ${stored.stream_id} is not a conversation stream`);
+  return id;
 }
 
 export const conversationsProjection: Projection = {
@@ -399,7 +400,7 @@ export const conversationsProjection: Projection = {
   async apply(tx, events) {
     const parsed: Parsed[] = [];
     for (const stored of events) {
-      if (!stored.stream_id.startsWith('conversation-')) continue;
+      if (!stored.stream_id.startsWith(CONVERSATION_STREAM_PREFIX)) continue;
       parsed.push({ stored, event: parseConversationEvent(stored) });
     }
     let pending = new Pending();

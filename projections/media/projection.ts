@@ -1,7 +1,8 @@
 import { parseConversationEvent } from '../../domain/conversation/upcast.js';
 import type { StoredEvent } from '../../infra/event-store/port.js';
 import type { SqlClient } from '../../infra/sql/port.js';
-import type { Projection } from '../runtime.js';
+import type { Projection } from '../projector/runtime.js';
+import { CONVERSATION_STREAM_PREFIX } from '../../domain/conversation/stream.js';
 
 /**
  * `media-thumbnails`: one row per media attached to a message, the thumbnail's to-do list and its
@@ -40,7 +41,7 @@ CREATE INDEX IF NOT EXISTS media_thumbnails_due ON media_thumbnails (next_attemp
 
 export type ThumbnailQueued = { shard: number; position: number };
 
-const conversationOf = (stored: StoredEvent) => stored.stream_id.slice('conversation-'.length);
+const conversationOf = (stored: StoredEvent) => stored.stream_id.slice(CONVERSATION_STREAM_PREFIX.length);
 
 export function createMediaThumbnailsProjection(options: { onQueued?: (at: ThumbnailQueued) => void } = {}): Projection {
   return {
@@ -50,7 +51,7 @@ export function createMediaThumbnailsProjection(options: { onQueued?: (at: Thumb
     async apply(tx: SqlClient, events: StoredEvent[]) {
       const rows: { media_id: string; conversation_id: string; message_id: string; content_type: string; mime: string }[] = [];
       for (const stored of events) {
-        if (stored.type !== 'MessageSent' || !stored.stream_id.startsWith('conversation-')) continue;
+        if (stored.type !== 'MessageSent' || !stored.stream_id.startsWith(CONVERSATION_STREAM_PREFIX)) continue;
         // Upcast first (EVENTS.md, "Versioning"): an old-schema MessageSent has no `media` field.
         const event = parseConversationEvent(stored);
         if (event.type !== 'MessageSent') continue;

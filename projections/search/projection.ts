@@ -3,7 +3,8 @@ import { parseConversationEvent } from '../../domain/conversation/upcast.js';
 import type { StoredEvent } from '../../infra/event-store/port.js';
 import type { SearchDocument, SearchIndex } from '../../infra/search/port.js';
 import type { SqlClient } from '../../infra/sql/port.js';
-import type { Projection } from '../runtime.js';
+import type { Projection } from '../projector/runtime.js';
+import { CONVERSATION_STREAM_PREFIX, conversationIdOf } from '../../domain/conversation/stream.js';
 
 /**
  * The `search` projection: feeds the SearchIndex with every MessageSent, and keeps each member's
@@ -34,9 +35,9 @@ type MembershipOp =
   | { kind: 'close'; conversation_id: string; user_id: string; version: number };
 
 function conversationOf(stored: StoredEvent): string {
-  const prefix = 'conversation-';
-  if (!stored.stream_id.startsWith(prefix)) throw new Error(`stream ${stored.stream_id} is not a conversation stream`);
-  return stored.stream_id.slice(prefix.length);
+  const id = conversationIdOf(stored.stream_id);
+  if (id === null) throw new Error(`stream ${stored.stream_id} is not a conversation stream`);
+  return id;
 }
 
 /** Opens are batched into one statement per run of opens; a close runs after the opens before it. */
@@ -79,7 +80,7 @@ export function createSearchProjection(deps: { index: SearchIndex }): Projection
       const upserts: SearchDocument[] = [];
       const ops: MembershipOp[] = [];
       for (const stored of events) {
-        if (!stored.stream_id.startsWith('conversation-') || IGNORED.has(stored.type)) continue;
+        if (!stored.stream_id.startsWith(CONVERSATION_STREAM_PREFIX) || IGNORED.has(stored.type)) continue;
         const event: ConversationEvent = parseConversationEvent(stored);
         const conversation_id = conversationOf(stored);
         switch (event.type) {

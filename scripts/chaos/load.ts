@@ -1,6 +1,6 @@
 import { randomBytes, randomUUID } from 'node:crypto';
 import WebSocket from 'ws';
-import { createChatClient, type ChatClient, type FetchLike, type ReceivedEvent } from '../../gateways/ws/sdk/index.js';
+import { createChatClient, type ChatClient, type FetchLike, type ReceivedEvent } from '../../gateways/sdk/index.js';
 import type { MessageCopy } from './check.js';
 
 /**

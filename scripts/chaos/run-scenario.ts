@@ -3,6 +3,7 @@ import { checkScenario, type ConversationObservation, type MessageCopy } from '.
 import { copies, restGet, startLoad, type ChaosConversation, type Load } from './load.js';
 import type { Scenario } from './scenarios.js';
 import { startTopology, type PrivateServices, type Topology } from './topology.js';
+import { conversationIdOf } from '../../domain/conversation/stream.js';
 
 /**
  * One scenario from start to verdict: a fresh topology, the clients, sending for BEFORE_MS, the
@@ -68,7 +69,7 @@ async function readStore(databaseUrls: readonly string[], conversationIds: reado
           where type = 'MessageSent' and stream_id = any($1::text[]) order by stream_id, version`,
         [conversationIds.map((id) => `conversation-${id}`)],
       );
-      for (const row of rows) byConversation.get(row.stream_id.slice('conversation-'.length))?.push({ clientMessageId: row.cmid, version: row.version });
+      for (const row of rows) byConversation.get(conversationIdOf(row.stream_id) ?? '')?.push({ clientMessageId: row.cmid, version: row.version });
     } finally {
       await client.end();
     }

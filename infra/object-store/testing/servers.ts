@@ -43,7 +43,7 @@ export async function startS3rver(): Promise<{ endpoint: string; createStore(buc
 
 /**
  * A local-disk store in a temporary directory, with a bare node:http server that serves its
- * signed URLs the way the REST API does (gateways/http/routes/media-files.ts).
+ * signed URLs the way the REST API does (gateways/api/routes/media-files.ts).
  */
 export async function startLocalDisk(options: { maxBytes?: number; now?: () => number } = {}): Promise<{
   store: LocalDiskObjectStore;

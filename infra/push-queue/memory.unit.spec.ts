@@ -1,0 +1,4 @@
+import { pushQueueContract } from './contract.js';
+import { createMemoryPushQueue } from './memory.js';
+
+pushQueueContract('memory', async () => ({ queue: createMemoryPushQueue() }));
