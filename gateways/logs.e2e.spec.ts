@@ -4,7 +4,7 @@ import { join } from 'node:path';
 import { Writable } from 'node:stream';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createApiStack, type ApiStack, type Registered } from './api/testing/api-stack.js';
-import { createRootLogger } from './main.js';
+import { createRootLogger } from './compose/process.js';
 import { connectClient } from './gateway/testing/client.js';
 
 /**

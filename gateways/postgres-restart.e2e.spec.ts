@@ -7,7 +7,7 @@ import type { SqlDatabase } from '../infra/sql/port.js';
 import { createPostgresDatabase } from '../infra/sql/postgres.js';
 import { createPrivatePostgres, type PrivatePostgres } from '../infra/testing/private-postgres.js';
 import { createClient, TEST_JWT_SECRET, type Registered } from './api/testing/api-stack.js';
-import { composeStack, type Stack } from './main.js';
+import { composeStack, type Stack } from './compose/process.js';
 import { sdkClients, until } from './testing/sdk-clients.js';
 
 /**

@@ -10,7 +10,7 @@ import { createTestStack, dumpReadModel } from './testing/stack.js';
  * with read models equal to a rebuild from position 0: the checkpoint moves in the same
  * transaction as the writes, so the half-done batch vanishes and is applied again, once.
  */
-const child = fileURLToPath(new URL('./projector/testing/projector-process.ts', import.meta.url));
+const child = fileURLToPath(new URL('./runtime/testing/projector-process.ts', import.meta.url));
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
 describe('projector crash recovery (PostgreSQL, SIGKILL)', () => {

@@ -28,7 +28,7 @@ import type { SqlClient } from '../infra/sql/port.js';
 import { createPostgresDatabase } from '../infra/sql/postgres.js';
 import { createTestDatabases, DEFAULT_SERVER_URL } from '../infra/sql/test-databases.js';
 import { CONVERSATIONS_PROJECTION, conversationsProjection } from '../projections/conversations/projection.js';
-import { createProjector } from '../projections/projector/runtime.js';
+import { createProjector } from '../projections/runtime/runtime.js';
 import { createSearchProjection, SEARCH_PROJECTION } from '../projections/search/projection.js';
 import { createSearchQueries, type UserSearch } from '../projections/search/queries.js';
 import { cpuMsOf } from './lib/proc.js';

@@ -5,7 +5,7 @@
  *   npm run projections -- status [NAME] [--json]
  *   npm run projections -- rebuild NAME [--batch-size N (default 2000)] [--progress]
  *
- * The projections are the server's own list (projections/projector/registry.ts); the store is opened as the
+ * The projections are the server's own list (projections/runtime/registry.ts); the store is opened as the
  * server opens it (DATABASE_URL, else the embedded database in CHAT_DATA_DIR, which must not be in
  * use by a running server). `rebuild` empties the read model, replays every shard's log from
  * position 0 with a progress bar on stderr, and prints one JSON line on stdout:
@@ -13,9 +13,9 @@
  */
 import { resolve } from 'node:path';
 import { pathToFileURL } from 'node:url';
-import { searchIndexFromConfig } from '../infra/search/from-config.js';
-import { createProjections } from '../projections/projector/registry.js';
-import { createProjector } from '../projections/projector/runtime.js';
+import { searchIndexFromConfig } from '../gateways/compose/search.js';
+import { createProjections } from '../projections/runtime/registry.js';
+import { createProjector } from '../projections/runtime/runtime.js';
 import { integerOption, parseCommandLine, runCli, UsageError } from './lib/cli.js';
 import { openStoreLikeTheServer } from './lib/open-store.js';
 import { createProgress } from './lib/progress.js';

@@ -1,6 +1,6 @@
 import { Writable } from 'node:stream';
 import { describe, expect, it } from 'vitest';
-import { createRootLogger } from '../main.js';
+import { createRootLogger } from '../compose/process.js';
 import { redactUrl } from './log-safety.js';
 
 function capture() {

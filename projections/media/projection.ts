@@ -1,7 +1,7 @@
 import { parseConversationEvent } from '../../domain/conversation/upcast.js';
 import type { StoredEvent } from '../../infra/event-store/port.js';
 import type { SqlClient } from '../../infra/sql/port.js';
-import type { Projection } from '../projector/runtime.js';
+import type { Projection } from '../runtime/runtime.js';
 import { CONVERSATION_STREAM_PREFIX } from '../../domain/conversation/stream.js';
 
 /**

@@ -2,7 +2,7 @@ import { isOutage } from '../../infra/health/port.js';
 import type { MediaRegistry, ThumbnailOutcome, Thumbnailer } from '../../infra/media/port.js';
 import type { ObjectStore } from '../../infra/object-store/port.js';
 import type { SqlDatabase } from '../../infra/sql/port.js';
-import type { Logger, Projector } from '../projector/runtime.js';
+import type { Logger, Projector } from '../runtime/runtime.js';
 import { mediaObjectKey, thumbnailKey } from './keys.js';
 import { MEDIA_THUMBNAILS_PROJECTION, type ThumbnailQueued } from './projection.js';
 

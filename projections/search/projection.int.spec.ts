@@ -6,7 +6,7 @@ import type { SqlEventStore } from '../../infra/event-store/sql-event-store.js';
 import { createPostgresSearchIndex } from '../../infra/search/postgres.js';
 import { createPgliteDatabase } from '../../infra/sql/pglite.js';
 import type { SqlDatabase } from '../../infra/sql/port.js';
-import { createProjector, type Projector } from '../projector/runtime.js';
+import { createProjector, type Projector } from '../runtime/runtime.js';
 import { createSearchProjection, SEARCH_PROJECTION } from './projection.js';
 import { createSearchQueries } from './queries.js';
 

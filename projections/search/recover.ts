@@ -1,5 +1,5 @@
 import type { SearchIndex } from '../../infra/search/port.js';
-import type { Logger, Projector } from '../projector/runtime.js';
+import type { Logger, Projector } from '../runtime/runtime.js';
 import { SEARCH_PROJECTION } from './projection.js';
 
 /**

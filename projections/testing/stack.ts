@@ -7,7 +7,7 @@ import { createPostgresDatabase } from '../../infra/sql/postgres.js';
 import { createTempDatabases } from '../../infra/testing/postgres.js';
 import { conversationsProjection } from '../conversations/projection.js';
 import { createConversationQueries } from '../conversations/queries.js';
-import { createProjector } from '../projector/runtime.js';
+import { createProjector } from '../runtime/runtime.js';
 
 export type Adapter = 'pglite' | 'postgres';
 

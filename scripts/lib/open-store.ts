@@ -3,7 +3,7 @@ import { join } from 'node:path';
 import { ConfigError, loadConfig, type Config } from '../../infra/config/config.js';
 import { createSqlEventStore, type SqlEventStore } from '../../infra/event-store/sql-event-store.js';
 import type { SqlDatabase } from '../../infra/sql/port.js';
-import { DataDirLockedError, lockDataDir, openDatabases } from '../../gateways/data-dir.js';
+import { DataDirLockedError, lockDataDir, openDatabases } from '../../gateways/compose/data-dir.js';
 import { CliError } from './cli.js';
 
 export type OpenedStore = {

@@ -5,7 +5,7 @@ import { createPgliteDatabase } from '../../../infra/sql/pglite.js';
 import type { SqlDatabase } from '../../../infra/sql/port.js';
 import { createPostgresDatabase } from '../../../infra/sql/postgres.js';
 import { createTempDatabases } from '../../../infra/testing/postgres.js';
-import { composeStack, type ComposeOptions, type Stack } from '../../main.js';
+import { composeStack, type ComposeOptions, type Stack } from '../../compose/process.js';
 
 export type Adapter = 'pglite' | 'postgres';
 

@@ -1,9 +1,9 @@
 import { Client } from '@elastic/elasticsearch';
-import type { Config } from '../config/config.js';
-import type { SqlDatabase } from '../sql/port.js';
-import { createElasticsearchSearchIndex } from './elasticsearch.js';
-import type { SearchIndex } from './port.js';
-import { createPostgresSearchIndex } from './postgres.js';
+import type { Config } from '../../infra/config/config.js';
+import type { SqlDatabase } from '../../infra/sql/port.js';
+import { createElasticsearchSearchIndex } from '../../infra/search/elasticsearch.js';
+import type { SearchIndex } from '../../infra/search/port.js';
+import { createPostgresSearchIndex } from '../../infra/search/postgres.js';
 
 /**
  * The SearchIndex the configuration names: Elasticsearch when ELASTICSEARCH_URL is set, else

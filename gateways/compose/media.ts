@@ -12,8 +12,8 @@ import type { ObjectStore } from '../../infra/object-store/port.js';
 import type { SqlDatabase } from '../../infra/sql/port.js';
 import { createMediaThumbnailQueries } from '../../projections/media/queries.js';
 import { createThumbnailWorker, type ThumbnailWorker } from '../../projections/media/worker.js';
-import type { Projector } from '../../projections/projector/runtime.js';
-import { createMediaService, type MediaService } from './service.js';
+import type { Projector } from '../../projections/runtime/runtime.js';
+import { createMediaService, type MediaService } from '../media/service.js';
 
 /**
  * Media for one process (called by gateways/main.ts): the object store from the configuration

@@ -1,10 +1,10 @@
 import { mkdir, open, readFile, rm } from 'node:fs/promises';
 import { join } from 'node:path';
-import type { Config } from '../infra/config/config.js';
-import type { DependencyRegistry } from '../infra/health/port.js';
-import { createPgliteDatabase } from '../infra/sql/pglite.js';
-import type { SqlDatabase } from '../infra/sql/port.js';
-import { createPostgresDatabase } from '../infra/sql/postgres.js';
+import type { Config } from '../../infra/config/config.js';
+import type { DependencyRegistry } from '../../infra/health/port.js';
+import { createPgliteDatabase } from '../../infra/sql/pglite.js';
+import type { SqlDatabase } from '../../infra/sql/port.js';
+import { createPostgresDatabase } from '../../infra/sql/postgres.js';
 
 /**
  * Opening the configured databases and owning the embedded data directory: used by the server

@@ -8,7 +8,6 @@ import { createFcmPushProvider } from '../../infra/push/fcm.js';
 import { createLogPushProvider } from '../../infra/push/log.js';
 import type { PushProvider } from '../../infra/push/port.js';
 import type { UserRepository } from '../../infra/users/port.js';
-import { createPushPipeline, type PushPipeline } from './pipeline.js';
 import { createJetStreamPushQueue } from '../../infra/push-queue/jetstream.js';
 import { createMemoryPushQueue } from '../../infra/push-queue/memory.js';
 import type { PushQueue } from '../../infra/push-queue/port.js';
@@ -30,27 +29,8 @@ export async function pushQueueFromConfig(config: Config, logger: Logger, health
       });
 }
 
-/** The push role's sender over `queue`, with the provider PUSH_PROVIDER names (log | fcm with FCM_CREDENTIALS_FILE). */
-export async function pushFromConfig(deps: {
-  config: Config;
-  queue: PushQueue;
-  presence: Pick<PresenceStore, 'nodesOf'>;
-  users: Pick<UserRepository, 'findById'>;
-  devices: Pick<DeviceRegistry, 'listForUsers' | 'removeTokens'>;
-  logger: Logger;
-  /** Overrides PUSH_PROVIDER (tests). */
-  provider?: PushProvider;
-}): Promise<PushPipeline> {
-  const { config, logger } = deps;
-  const provider = deps.provider ?? (await providerFromConfig(config, logger));
-  return createPushPipeline({
-    ...deps,
-    provider,
-    settings: { quietMs: config.push.batchQuietMs, maxDelayMs: config.push.batchMaxDelayMs, minIntervalMs: config.push.minIntervalMs },
-  });
-}
-
-async function providerFromConfig(config: Config, logger: Logger): Promise<PushProvider> {
+/** The push provider PUSH_PROVIDER names: the log, or FCM with FCM_CREDENTIALS_FILE. */
+export async function pushProviderFromConfig(config: Config, logger: Logger): Promise<PushProvider> {
   if (config.push.provider === 'log') return createLogPushProvider({ logger });
   const file = config.push.fcmCredentialsFile!;
   let serviceAccount: unknown;
