@@ -4,9 +4,9 @@ import type { ActiveConversation, ConversationState } from '../domain/conversati
 import { clientMessageVersion } from '../domain/conversation/state.js';
 import { notFound, validation } from '../domain/errors.js';
 import { parseConversationEvent } from '../domain/conversation/upcast.js';
-import type { EventStore } from '../infra/event-store/port.js';
+import type { EventStore } from '../domain/ports/event-store.js';
 import { conversationStreamId, directConversationId, newId } from './ids.js';
-import type { MembershipIndex, UserDirectory } from './ports.js';
+import type { MembershipIndex, UserDirectory } from '../domain/ports/directory.js';
 import { createStreamWorker, type CommandOutcome } from './stream-worker.js';
 
 /**

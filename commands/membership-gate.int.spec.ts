@@ -1,6 +1,6 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { DomainError } from '../domain/errors.js';
-import type { EventStore, ReadStreamOptions } from '../infra/event-store/port.js';
+import type { EventStore, ReadStreamOptions } from '../domain/ports/event-store.js';
 import { CONVERSATIONS_PROJECTION } from '../projections/conversations/projection.js';
 import { createTestStack } from '../projections/testing/stack.js';
 import { createConversationCommands, type ConversationCommands, type Position } from './conversations.js';

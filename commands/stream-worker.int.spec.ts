@@ -1,6 +1,6 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { DomainError } from '../domain/errors.js';
-import type { EventStore, ReadStreamOptions } from '../infra/event-store/port.js';
+import type { EventStore, ReadStreamOptions } from '../domain/ports/event-store.js';
 import { createTestStack } from '../projections/testing/stack.js';
 import { createConversationCommands, type ConversationCommands } from './conversations.js';
 import { conversationStreamId } from './ids.js';

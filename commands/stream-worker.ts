@@ -5,7 +5,7 @@ import type { ConversationCommand } from '../domain/conversation/commands.js';
 import { ConversationEvent } from '../domain/conversation/events.js';
 import { parseConversationEvent } from '../domain/conversation/upcast.js';
 
-import { WrongExpectedVersionError, type AppendResult, type EventStore, type NewEvent } from '../infra/event-store/port.js';
+import { WrongExpectedVersionError, type AppendResult, type EventStore, type NewEvent } from '../domain/ports/event-store.js';
 
 /**
  * Runs commands against conversation streams: decide (on the cached state; a stream not cached is

@@ -1,7 +1,7 @@
 import { randomBytes } from 'node:crypto';
 import { pino } from 'pino';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import type { PushNotification, PushProvider } from '../infra/push/port.js';
+import type { PushNotification, PushProvider } from './ports/push-provider.js';
 import { startPrivateNats, type PrivateServer } from '../infra/testing/private-servers.js';
 import { createApiStack, type ApiStack, type Registered } from './api/testing/api-stack.js';
 import { sdkClients, until } from './testing/sdk-clients.js';

@@ -3,7 +3,7 @@ import { pino } from 'pino';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { parseConfig } from '../infra/config/config.js';
 import { createDependencyHealth } from '../infra/health/dependencies.js';
-import type { SqlDatabase } from '../infra/sql/port.js';
+import type { SqlDatabase } from '../domain/ports/sql.js';
 import { createPostgresDatabase } from '../infra/sql/postgres.js';
 import { createPrivatePostgres, type PrivatePostgres } from '../infra/testing/private-postgres.js';
 import { createClient, TEST_JWT_SECRET, type Registered } from './api/testing/api-stack.js';

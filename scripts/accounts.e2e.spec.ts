@@ -2,7 +2,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createSqlDeviceRegistry } from '../infra/devices/sql.js';
 import { createSqlEventStore, type SqlEventStore } from '../infra/event-store/sql-event-store.js';
 import { createSqlSessionStore } from '../infra/sessions/sql.js';
-import type { SqlDatabase } from '../infra/sql/port.js';
+import type { SqlDatabase } from '../domain/ports/sql.js';
 import { createPostgresDatabase } from '../infra/sql/postgres.js';
 import { createTempDatabases } from '../infra/testing/postgres.js';
 import { createSqlUserRepository } from '../infra/users/sql.js';

@@ -21,7 +21,7 @@ import { createTestDatabases, DEFAULT_SERVER_URL, type TestDatabases } from '../
 import { createPgliteEventStore } from '../infra/event-store/pglite.js';
 import { createPostgresEventStore } from '../infra/event-store/postgres.js';
 import type { AppendMode, SqlEventStore } from '../infra/event-store/sql-event-store.js';
-import { WrongExpectedVersionError } from '../infra/event-store/port.js';
+import { WrongExpectedVersionError } from '../domain/ports/event-store.js';
 import { uuidV7 } from '../commands/ids.js';
 import { cpuMsOf } from './lib/proc.js';
 

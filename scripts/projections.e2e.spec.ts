@@ -4,7 +4,7 @@ import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createSqlEventStore, type SqlEventStore } from '../infra/event-store/sql-event-store.js';
 import { createPgliteDatabase } from '../infra/sql/pglite.js';
-import type { SqlDatabase } from '../infra/sql/port.js';
+import type { SqlDatabase } from '../domain/ports/sql.js';
 import { createPostgresDatabase } from '../infra/sql/postgres.js';
 import { createTempDatabases } from '../infra/testing/postgres.js';
 import { CONVERSATIONS_PROJECTION, conversationsProjection } from '../projections/conversations/projection.js';

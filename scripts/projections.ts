@@ -66,7 +66,7 @@ async function main(): Promise<void> {
   };
   process.once('SIGINT', stop);
   process.once('SIGTERM', stop);
-  // The server's projections with the server's ports (gateways/main.ts builds them the same way).
+  // The server's projections with the server's ports (gateways/compose/process.ts builds them the same way).
   const searchIndex = searchIndexFromConfig(opened.config, opened.databases[0]!);
   try {
     const projections = createProjections({ searchIndex });

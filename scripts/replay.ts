@@ -15,7 +15,7 @@ import { conversationStreamId } from '../commands/ids.js';
 import { CONVERSATION_EVENT_TYPES, Id } from '../domain/conversation/events.js';
 import { evolve, initialState, type ConversationState } from '../domain/conversation/state.js';
 import { parseConversationEvent, upcast } from '../domain/conversation/upcast.js';
-import type { EventStore, StoredEvent } from '../infra/event-store/port.js';
+import type { EventStore, StoredEvent } from '../domain/ports/event-store.js';
 import { CliError, instantOption, integerOption, parseCommandLine, runCli, UsageError } from './lib/cli.js';
 import { csvRow } from './lib/csv.js';
 import { openStoreLikeTheServer } from './lib/open-store.js';

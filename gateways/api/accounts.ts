@@ -1,9 +1,9 @@
 import type { Logger } from 'pino';
-import type { DeviceRegistry } from '../../infra/devices/port.js';
-import type { LoginThrottle } from '../../infra/login-throttle/port.js';
-import type { SessionStore } from '../../infra/sessions/port.js';
+import type { DeviceRegistry } from '../ports/devices.js';
+import type { LoginThrottle } from '../ports/login-throttle.js';
+import type { SessionStore } from '../ports/sessions.js';
 import { passwordProblem } from '../../infra/users/password-policy.js';
-import type { NewUser, UserRecord, UserRepository } from '../../infra/users/port.js';
+import type { NewUser, UserRecord, UserRepository } from '../ports/users.js';
 import type { AuthUser } from '../auth/access.js';
 import type { TokenService } from '../auth/tokens.js';
 import { HttpError } from './errors.js';

@@ -2,9 +2,9 @@ import type { FastifyBaseLogger } from 'fastify';
 import type { Redis } from 'ioredis';
 import type { ConversationCommands, Position } from '../../commands/conversations.js';
 import type { Config } from '../../infra/config/config.js';
-import type { UserRepository } from '../../infra/users/port.js';
-import type { DeviceRegistry } from '../../infra/devices/port.js';
-import type { DependencyHealth } from '../../infra/health/port.js';
+import type { UserRepository } from '../ports/users.js';
+import type { DeviceRegistry } from '../ports/devices.js';
+import type { DependencyHealth } from '../../domain/ports/health.js';
 import { CONVERSATIONS_PROJECTION } from '../../projections/conversations/projection.js';
 import type { ConversationQueries, MessageRef } from '../../projections/conversations/views.js';
 import type { SearchQueries } from '../../projections/search/queries.js';
@@ -29,7 +29,7 @@ export type HttpSettings = Pick<
   'maxMessageBytes' | 'rateLimitMax' | 'rateLimitWindowMs' | 'readYourWritesTimeoutMs' | 'authFailureLimitMax' | 'authRateLimitMax' | 'passwordMinLength' | 'trustedProxies'
 >;
 
-/** Everything the REST API needs, built by the composition root (gateways/main.ts) or a test. */
+/** Everything the REST API needs, built by the composition root (gateways/compose/process.ts) or a test. */
 export type AppDeps = {
   settings: HttpSettings;
   /**

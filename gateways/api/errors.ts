@@ -1,11 +1,12 @@
 import type { FastifyBaseLogger, FastifyError, FastifyInstance, FastifyReply } from 'fastify';
 import { DomainError, type ErrorKind } from '../../domain/errors.js';
-import { DependencyUnavailableError } from '../../infra/health/port.js';
+import { DependencyUnavailableError } from '../../domain/ports/health.js';
 
 /**
  * The REST API's one error catalogue. Every error leaves as
  *   {"error": {"code": "<stable code>", "message": "<human text, naming the field when there is one>"}}
- * with the status listed here. Domain errors map by kind; the HTTP layer adds its own codes.
+ * with the status listed here. Domain errors map by kind, or by code where the catalogue lists it
+ * with a status of its own; the HTTP layer adds its own codes.
  */
 
 export const STATUS_BY_KIND: Readonly<Record<ErrorKind, number>> = Object.freeze({
@@ -101,7 +102,11 @@ export function mapError(error: unknown, limits: { bodyLimit: number }): MappedE
     if (error.retryAfterSeconds !== undefined) mapped.retryAfterSeconds = Math.max(1, Math.ceil(error.retryAfterSeconds));
     return mapped;
   }
-  if (error instanceof DomainError) return { status: STATUS_BY_KIND[error.kind], body: body(error.code, error.message), internal: false };
+  if (error instanceof DomainError) {
+    // By kind, unless the catalogue gives the code a status of its own (media_too_large: 413).
+    const status = (HTTP_ERRORS as Readonly<Record<string, number>>)[error.code] ?? STATUS_BY_KIND[error.kind];
+    return { status, body: body(error.code, error.message), internal: false };
+  }
   if (error instanceof DependencyUnavailableError) {
     return {
       status: 503,

@@ -1,6 +1,6 @@
 import { pino } from 'pino';
 import { describe, expect, it } from 'vitest';
-import { DependencyUnavailableError } from '../../infra/health/port.js';
+import { DependencyUnavailableError } from '../../domain/ports/health.js';
 import { createReadYourWrites } from './deps.js';
 
 /** A write that was stored gets its answer even when the read model cannot be asked about it. */

@@ -1,5 +1,5 @@
 import type { FastifyInstance } from 'fastify';
-import type { SessionStore } from '../../infra/sessions/port.js';
+import type { SessionStore } from '../ports/sessions.js';
 import { stopOn, type Running } from '../lib/role.js';
 import { buildApp } from './app.js';
 import type { AppDeps } from './deps.js';

@@ -1,6 +1,6 @@
 import type { Logger } from 'pino';
-import { isOutage } from '../../infra/health/port.js';
-import type { SessionRef, SessionStore } from '../../infra/sessions/port.js';
+import { isOutage } from '../../domain/ports/health.js';
+import type { SessionRef, SessionStore } from '../ports/sessions.js';
 import { AUTH_MESSAGES, AuthError } from './errors.js';
 import type { TokenService } from './tokens.js';
 

@@ -1,9 +1,9 @@
 import { mkdir, open, readFile, rm } from 'node:fs/promises';
 import { join } from 'node:path';
 import type { Config } from '../../infra/config/config.js';
-import type { DependencyRegistry } from '../../infra/health/port.js';
+import type { DependencyRegistry } from '../../domain/ports/health.js';
 import { createPgliteDatabase } from '../../infra/sql/pglite.js';
-import type { SqlDatabase } from '../../infra/sql/port.js';
+import type { SqlDatabase } from '../../domain/ports/sql.js';
 import { createPostgresDatabase } from '../../infra/sql/postgres.js';
 
 /**

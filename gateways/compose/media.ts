@@ -4,19 +4,19 @@ import { join } from 'node:path';
 import type { Logger } from 'pino';
 import type { ConversationCommands } from '../../commands/conversations.js';
 import type { Config } from '../../infra/config/config.js';
-import type { DependencyRegistry } from '../../infra/health/port.js';
+import type { DependencyRegistry } from '../../domain/ports/health.js';
 import { createSqlMediaRegistry } from '../../infra/media/registry.js';
 import { createSharpThumbnailer, probeFfmpeg } from '../../infra/media/thumbnailer.js';
 import { createLocalDiskObjectStore, type LocalDiskObjectStore } from '../../infra/object-store/local-disk.js';
-import type { ObjectStore } from '../../infra/object-store/port.js';
-import type { SqlDatabase } from '../../infra/sql/port.js';
+import type { ObjectStore } from '../ports/object-store.js';
+import type { SqlDatabase } from '../../domain/ports/sql.js';
 import { createMediaThumbnailQueries } from '../../projections/media/queries.js';
-import { createThumbnailWorker, type ThumbnailWorker } from '../../projections/media/worker.js';
+import { createThumbnailWorker, type ThumbnailWorker } from '../media/thumbnail-worker.js';
 import type { Projector } from '../../projections/runtime/runtime.js';
 import { createMediaService, type MediaService } from '../media/service.js';
 
 /**
- * Media for one process (called by gateways/main.ts): the object store from the configuration
+ * Media for one process (called by the composition root, process.ts): the object store from the configuration
  * (S3 when S3_BUCKET is set, else local disk under CHAT_DATA_DIR/media with URLs this server
  * signs and serves), the media service for the `api` role, the thumbnail worker for the
  * `projector` role.

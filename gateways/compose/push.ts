@@ -1,19 +1,19 @@
 import { readFile } from 'node:fs/promises';
 import type { Logger } from 'pino';
 import type { Config } from '../../infra/config/config.js';
-import type { DependencyRegistry } from '../../infra/health/port.js';
-import type { DeviceRegistry } from '../../infra/devices/port.js';
-import type { PresenceStore } from '../../infra/presence/port.js';
+import type { DependencyRegistry } from '../../domain/ports/health.js';
+import type { DeviceRegistry } from '../ports/devices.js';
+import type { PresenceStore } from '../ports/presence.js';
 import { createFcmPushProvider } from '../../infra/push/fcm.js';
 import { createLogPushProvider } from '../../infra/push/log.js';
-import type { PushProvider } from '../../infra/push/port.js';
-import type { UserRepository } from '../../infra/users/port.js';
+import type { PushProvider } from '../ports/push-provider.js';
+import type { UserRepository } from '../ports/users.js';
 import { createJetStreamPushQueue } from '../../infra/push-queue/jetstream.js';
 import { createMemoryPushQueue } from '../../infra/push-queue/memory.js';
-import type { PushQueue } from '../../infra/push-queue/port.js';
+import type { PushQueue } from '../ports/push-queue.js';
 
 /**
- * The push queue as the configuration chooses it (called by gateways/main.ts only, for the
+ * The push queue as the configuration chooses it (called by the composition root, process.ts, only, for the
  * delivery role that fills it and the push role that empties it): JetStream when NATS_URL is set
  * (NATS_PREFIX namespace), in process otherwise (where both roles share one process).
  */

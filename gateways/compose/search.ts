@@ -1,8 +1,8 @@
 import { Client } from '@elastic/elasticsearch';
 import type { Config } from '../../infra/config/config.js';
-import type { SqlDatabase } from '../../infra/sql/port.js';
+import type { SqlDatabase } from '../../domain/ports/sql.js';
 import { createElasticsearchSearchIndex } from '../../infra/search/elasticsearch.js';
-import type { SearchIndex } from '../../infra/search/port.js';
+import type { SearchIndex } from '../../domain/ports/search.js';
 import { createPostgresSearchIndex } from '../../infra/search/postgres.js';
 
 /**

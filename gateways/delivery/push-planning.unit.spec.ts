@@ -1,7 +1,7 @@
 import pino from 'pino';
 import { describe, expect, it } from 'vitest';
-import type { StoredEvent } from '../../infra/event-store/port.js';
-import type { PushJob } from '../../infra/push-queue/job.js';
+import type { StoredEvent } from '../../domain/ports/event-store.js';
+import type { PushJob } from '../ports/push-job.js';
 import { decodeDeliveries } from '../envelope/envelope.js';
 import { createDeliveryWorker } from './worker.js';
 

@@ -1,15 +1,15 @@
 import uWS from 'uWebSockets.js';
 import type { Logger } from 'pino';
-import type { EventBus } from '../../infra/bus/port.js';
-import { isOutage } from '../../infra/health/port.js';
-import type { SignalChange } from '../../infra/presence/port.js';
+import type { EventBus } from '../ports/bus.js';
+import { isOutage } from '../../domain/ports/health.js';
+import type { SignalChange } from '../ports/presence.js';
 import { readVarintAtPath } from '../../infra/telemetry/frame-time.js';
 import { noopMetrics } from '../../infra/telemetry/noop.js';
 import { decodeDeliveries, type DeliveryItem } from '../envelope/envelope.js';
 import { createClientAddressOf } from './client-address.js';
 import { Connection, type ConnectionDeps, type Hub, type Socket } from './connection.js';
 import { startSessionCheck } from './session-check.js';
-import type { SessionStore } from '../../infra/sessions/port.js';
+import type { SessionStore } from '../ports/sessions.js';
 import { DEFAULT_CONNECTION_CAPS, createConnectionCaps, type ConnectionCapsOptions } from './connection-caps.js';
 import { addMember, deleteMember, hasMember, memberCount, type Members } from './members.js';
 import {

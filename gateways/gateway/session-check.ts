@@ -1,5 +1,5 @@
 import type { Logger } from 'pino';
-import type { SessionStatus, SessionStore } from '../../infra/sessions/port.js';
+import type { SessionStatus, SessionStore } from '../ports/sessions.js';
 import { CloseCode } from '../protocol/index.js';
 import type { Connection } from './connection.js';
 

@@ -2,7 +2,7 @@ import { randomUUID } from 'node:crypto';
 import { pino } from 'pino';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { conversationStreamId } from '../../commands/ids.js';
-import type { ReadStreamOptions } from '../../infra/event-store/port.js';
+import type { ReadStreamOptions } from '../../domain/ports/event-store.js';
 import { createMemoryPresenceStore } from '../../infra/presence/memory.js';
 import { createApiStack, type ApiStack, type Registered } from '../api/testing/api-stack.js';
 import { Connection, type ConnectionDeps, type Socket } from './connection.js';

@@ -1,4 +1,4 @@
-import type { EventStore } from '../../infra/event-store/port.js';
+import type { EventStore } from '../../domain/ports/event-store.js';
 import { conversationStreamId } from '../../commands/ids.js';
 import { emptyTracked, routeAndFold } from '../../domain/conversation/recipients.js';
 import { encodeServerFrame, eventFrame, toEventFrame } from '../protocol/index.js';

@@ -3,7 +3,7 @@ import { stdSerializers } from 'pino';
 /**
  * What keeps message text, tokens, passwords and signed URLs out of the logs:
  * serializers for the objects that carry them and pino redact paths for the rest. The root logger
- * (gateways/main.ts) uses them, so every child does; the REST API installs them on its own logger
+ * (gateways/compose/process.ts, createRootLogger) uses them, so every child does; the REST API installs them on its own logger
  * as well, whatever logger it is given.
  *
  * - `req` (fastify's request log lines): the URL without its query string, which holds the

@@ -2,12 +2,11 @@ import type { ConversationCommands } from '../../commands/conversations.js';
 import type { ContentType, MediaRef } from '../../domain/conversation/events.js';
 import { conflict, forbidden, isDomainError, notFound, validation } from '../../domain/errors.js';
 import type { MediaConfig } from '../../infra/config/config.js';
-import type { MediaRecord, MediaRegistry } from '../../infra/media/port.js';
-import type { ObjectInfo, ObjectStore } from '../../infra/object-store/port.js';
+import type { MediaRecord, MediaRegistry } from '../ports/media.js';
+import type { ObjectInfo, ObjectStore } from '../ports/object-store.js';
 import { mediaObjectKey, sealedMediaKey } from '../../projections/media/keys.js';
 import { NO_THUMBNAIL_FOR_FILES } from '../../projections/media/projection.js';
 import type { MediaThumbnailQueries } from '../../projections/media/queries.js';
-import { HttpError } from '../api/errors.js';
 
 /**
  * Media for the REST API: announce an upload (a presigned PUT), check an upload before a message
@@ -130,13 +129,13 @@ export function createMediaService(deps: MediaServiceDeps) {
     async announce(actor: string, a: Announcement) {
       const mime = normalizeMimeType(a.content_type);
       if (!allowed(mime)) {
-        throw new HttpError('media_type_not_allowed', `content_type: "${mime}" is not allowed here; allowed: ${settings.allowedTypes.join(', ')} (MEDIA_ALLOWED_TYPES)`);
+        throw validation('media_type_not_allowed', `content_type: "${mime}" is not allowed here; allowed: ${settings.allowedTypes.join(', ')} (MEDIA_ALLOWED_TYPES)`);
       }
       if (a.size_bytes > settings.maxBytes) {
-        throw new HttpError('media_too_large', `size_bytes: ${a.size_bytes} bytes is over the limit of ${settings.maxBytes} bytes (MEDIA_MAX_BYTES)`);
+        throw validation('media_too_large', `size_bytes: ${a.size_bytes} bytes is over the limit of ${settings.maxBytes} bytes (MEDIA_MAX_BYTES)`);
       }
       const fileName = cleanFileName(a.file_name);
-      if (fileName === '') throw new HttpError('validation_error', 'file_name: empty once directories and control characters are removed');
+      if (fileName === '') throw validation('validation_error', 'file_name: empty once directories and control characters are removed', { field: 'file_name' });
       await deps.commands.access(actor, a.conversation_id);
       const mediaId = deps.newId();
       const key = mediaObjectKey(a.conversation_id, mediaId);
@@ -187,7 +186,7 @@ export function createMediaService(deps: MediaServiceDeps) {
     /** A short-lived presigned GET of the media, for a member of its conversation. */
     async download(actor: string, mediaId: string) {
       const record = await deps.registry.find(mediaId);
-      const unknown = () => new HttpError('media_not_found', `media_id: no media ${mediaId}`);
+      const unknown = () => notFound('media_not_found', `media_id: no media ${mediaId}`);
       if (record === null) throw unknown();
       // Media of a conversation the caller is not in gets the unknown id's answer.
       await deps.commands.access(actor, record.conversation_id).catch((error: unknown) => {
@@ -196,7 +195,7 @@ export function createMediaService(deps: MediaServiceDeps) {
       // The sealed copy once a message named it; the upload itself before (and for media sent before sealing existed).
       const key = record.sealed_key ?? record.object_key;
       if ((await deps.objects.head(key)) === null) {
-        throw new HttpError('media_not_uploaded', `media_id: nothing was uploaded for ${mediaId} yet`);
+        throw conflict('media_not_uploaded', `media_id: nothing was uploaded for ${mediaId} yet`);
       }
       const link = await deps.objects.presignGet(key, { expiresInSeconds: settings.downloadUrlTtlSeconds, fileName: record.file_name });
       return {

@@ -1,4 +1,4 @@
-import type { SearchIndex } from '../../infra/search/port.js';
+import type { SearchIndex } from '../../domain/ports/search.js';
 import type { Logger, Projector } from '../../projections/runtime/runtime.js';
 import { rebuildSearchIfIndexBehind } from '../../projections/search/recover.js';
 import { stopOn, type Running } from '../lib/role.js';

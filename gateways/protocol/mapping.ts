@@ -8,7 +8,7 @@ import { ConversationKind } from './gen/chat/v1/events_pb.js';
  * wire's (enums, Unix milliseconds), shared by the gateway and the SDK.
  */
 
-/** The domain's presence states (the same strings as infra/presence/port.ts and the REST API). */
+/** The domain's presence states (the same strings as gateways/ports/presence.ts and the REST API). */
 export type PresenceStatusName = 'online' | 'away' | 'offline';
 
 const CONTENT_TYPES: Readonly<Record<DomainContentType, ContentType>> = Object.freeze({

@@ -1,5 +1,5 @@
-import type { PushNotification } from '../../infra/push/port.js';
-import type { PushJob } from '../../infra/push-queue/job.js';
+import type { PushNotification } from '../ports/push-provider.js';
+import type { PushJob } from '../ports/push-job.js';
 
 /**
  * What one notification says, for the messages (jobs) batched for one user. The wording:

@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { textPreview, type PushJob } from '../../infra/push-queue/job.js';
+import { textPreview, type PushJob } from '../ports/push-job.js';
 import { composeNotification, listSenders } from './notification.js';
 import { testPushJob } from '../../infra/push-queue/testing/jobs.js';
 

@@ -1,9 +1,9 @@
 import type { Logger } from 'pino';
-import type { DeviceRegistry } from '../../infra/devices/port.js';
-import type { PresenceStore } from '../../infra/presence/port.js';
-import type { PushProvider } from '../../infra/push/port.js';
-import type { UserRepository } from '../../infra/users/port.js';
-import type { PushQueue } from '../../infra/push-queue/port.js';
+import type { DeviceRegistry } from '../ports/devices.js';
+import type { PresenceStore } from '../ports/presence.js';
+import type { PushProvider } from '../ports/push-provider.js';
+import type { UserRepository } from '../ports/users.js';
+import type { PushQueue } from '../ports/push-queue.js';
 import { createPushSender, type PushSenderSettings } from './sender.js';
 
 /**
@@ -11,7 +11,7 @@ import { createPushSender, type PushSenderSettings } from './sender.js';
  * rate limit, retries) → provider (FCM, or the log). Jobs are planned by the delivery worker
  * (delivery/worker.ts: offline recipients of each message), which shares the presence answer it
  * routes with. The pipeline owns the provider (stop() closes it); the queue belongs to whoever
- * made it (gateways/main.ts, shared with the delivery role in one process).
+ * made it (the composition root, gateways/compose/process.ts, shared with the delivery role in one process).
  */
 export type PushPipelineDeps = {
   presence: Pick<PresenceStore, 'nodesOf'>;

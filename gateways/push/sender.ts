@@ -1,12 +1,12 @@
 import type { Logger } from 'pino';
 import { backoffDelay, resolveRetry, sleep } from '../../infra/bus/retry.js';
-import type { DeviceRegistry } from '../../infra/devices/port.js';
-import { isOutage } from '../../infra/health/port.js';
-import type { PresenceStore } from '../../infra/presence/port.js';
-import type { PushProvider, PushResult, PushTarget } from '../../infra/push/port.js';
-import type { UserRepository } from '../../infra/users/port.js';
+import type { DeviceRegistry } from '../ports/devices.js';
+import { isOutage } from '../../domain/ports/health.js';
+import type { PresenceStore } from '../ports/presence.js';
+import type { PushProvider, PushResult, PushTarget } from '../ports/push-provider.js';
+import type { UserRepository } from '../ports/users.js';
 import { composeNotification } from './notification.js';
-import type { HeldJob, PushQueue } from '../../infra/push-queue/port.js';
+import type { HeldJob, PushQueue } from '../ports/push-queue.js';
 
 /**
  * The push sender: takes jobs off the push queue, batches them per user, and sends each batch as

@@ -1,8 +1,8 @@
 import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
-import type { PushNotification, PushOutcome, PushProvider, PushTarget } from '../../infra/push/port.js';
-import type { PushJob } from '../../infra/push-queue/job.js';
+import type { PushNotification, PushOutcome, PushProvider, PushTarget } from '../ports/push-provider.js';
+import type { PushJob } from '../ports/push-job.js';
 import { testPushJob } from '../../infra/push-queue/testing/jobs.js';
-import type { HeldJob } from '../../infra/push-queue/port.js';
+import type { HeldJob } from '../ports/push-queue.js';
 import { createPushSender, type PushSenderSettings } from './sender.js';
 
 /** Batching, rate limit, retries and token removal of the sender, on fake timers. */

@@ -1,4 +1,4 @@
-import type { SqlDatabase } from '../../infra/sql/port.js';
+import type { SqlDatabase } from '../../domain/ports/sql.js';
 
 /**
  * The relay's checkpoints and leases: one row per (relay, shard) in `relay_checkpoints`.

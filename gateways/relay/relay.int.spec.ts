@@ -2,19 +2,19 @@ import { randomBytes, randomUUID } from 'node:crypto';
 import { PGlite } from '@electric-sql/pglite';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createPgliteEventStore } from '../../infra/event-store/pglite.js';
-import type { EventStore, StoredEvent } from '../../infra/event-store/port.js';
+import type { EventStore, StoredEvent } from '../../domain/ports/event-store.js';
 import { createPostgresEventStore } from '../../infra/event-store/postgres.js';
 import { ensureEventStoreSchema } from '../../infra/event-store/schema.js';
 import { wrapPglite } from '../../infra/sql/pglite.js';
-import type { SqlDatabase } from '../../infra/sql/port.js';
+import type { SqlDatabase } from '../../domain/ports/sql.js';
 import { createPostgresDatabase } from '../../infra/sql/postgres.js';
 import { createTestDatabases, type TestDatabases } from '../../infra/sql/test-databases.js';
 import { delay, eventually, startMember, type Member } from '../../infra/bus/contract.js';
 import { createJetStreamBus, type JetStreamBus } from '../../infra/bus/jetstream.js';
 import { createMemoryBus } from '../../infra/bus/memory.js';
-import type { EventBus } from '../../infra/bus/port.js';
+import type { EventBus } from '../ports/bus.js';
 import { createRelay, type Relay, type RelayDeps } from './relay.js';
-import { isOutage } from '../../infra/health/port.js';
+import { isOutage } from '../../domain/ports/health.js';
 import { terminateBackendsRepeatedly } from '../../infra/testing/terminate-backends.js';
 
 // store (PGlite in memory, and PostgreSQL) → relay → JetStream (the machine's nats-server,

@@ -1,9 +1,9 @@
 import { randomUUID } from 'node:crypto';
-import type { EventStore, StoredEvent } from '../../infra/event-store/port.js';
-import type { SqlDatabase } from '../../infra/sql/port.js';
+import type { EventStore, StoredEvent } from '../../domain/ports/event-store.js';
+import type { SqlDatabase } from '../../domain/ports/sql.js';
 import { silentLogger, type BusLogger } from '../../infra/bus/logger.js';
-import type { EventBus } from '../../infra/bus/port.js';
-import { isOutage } from '../../infra/health/port.js';
+import type { EventBus } from '../ports/bus.js';
+import { isOutage } from '../../domain/ports/health.js';
 import { relayCheckpoints } from './checkpoints.js';
 import { backoffDelay, resolveRetry, sleep, type RetryPolicy } from '../../infra/bus/retry.js';
 

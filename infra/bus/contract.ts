@@ -1,7 +1,7 @@
 import { randomUUID } from 'node:crypto';
 import { describe, expect, it } from 'vitest';
-import type { StoredEvent } from '../event-store/port.js';
-import type { EventBus } from './port.js';
+import type { StoredEvent } from '../../domain/ports/event-store.js';
+import type { EventBus } from '../../gateways/ports/bus.js';
 
 /**
  * The feature suite every EventBus adapter must pass (the guarantees in port.ts).

@@ -1,7 +1,7 @@
 import { jetstream, jetstreamManager, type Consumer, type JetStreamClient, type JetStreamManager, type JsMsg } from '@nats-io/jetstream';
 import { connect, type NatsConnection, type Subscription } from '@nats-io/transport-node';
-import type { StoredEvent } from '../event-store/port.js';
-import { DependencyUnavailableError, isOutage, unreported, type DependencyRegistry } from '../health/port.js';
+import type { StoredEvent } from '../../domain/ports/event-store.js';
+import { DependencyUnavailableError, isOutage, unreported, type DependencyRegistry } from '../../domain/ports/health.js';
 import {
   CONSUMER_DEFAULTS,
   deleteStream,
@@ -13,7 +13,7 @@ import {
 import { createJetStreamPublisher } from './jetstream-publisher.js';
 import { silentLogger, type BusLogger } from './logger.js';
 import { decodeEvent, encodeEvent, storedEventProblem } from './payload.js';
-import type { ConsumeOptions, EventBus } from './port.js';
+import type { ConsumeOptions, EventBus } from '../../gateways/ports/bus.js';
 import { anySignal, backoffDelay, resolveRetry, sleep, type RetryPolicy } from './retry.js';
 import { busNames, type BusNames } from './subjects.js';
 

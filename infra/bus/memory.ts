@@ -1,7 +1,7 @@
-import type { StoredEvent } from '../event-store/port.js';
+import type { StoredEvent } from '../../domain/ports/event-store.js';
 import { silentLogger, type BusLogger } from './logger.js';
 import { storedEventProblem } from './payload.js';
-import type { ConsumeOptions, EventBus } from './port.js';
+import type { ConsumeOptions, EventBus } from '../../gateways/ports/bus.js';
 import { anySignal, backoffDelay, resolveRetry, type RetryPolicy } from './retry.js';
 import { assertName } from './subjects.js';
 

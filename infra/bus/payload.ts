@@ -1,5 +1,5 @@
 import { z } from 'zod';
-import type { StoredEvent } from '../event-store/port.js';
+import type { StoredEvent } from '../../domain/ports/event-store.js';
 
 /**
  * The wire form of an event on the bus: the StoredEvent as UTF-8 JSON, validated with zod when

@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import type { StoredEvent } from '../event-store/port.js';
+import type { StoredEvent } from '../../domain/ports/event-store.js';
 import { decodeEvent, encodeEvent, storedEventProblem, storedEventSchema } from './payload.js';
 
 const valid: StoredEvent = {

@@ -1,10 +1,10 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createPgliteDatabase } from '../sql/pglite.js';
-import type { SqlDatabase } from '../sql/port.js';
+import type { SqlDatabase } from '../../domain/ports/sql.js';
 import { createPostgresDatabase } from '../sql/postgres.js';
 import { createTempDatabases } from '../testing/postgres.js';
 import { createSqlSessionStore } from '../sessions/sql.js';
-import type { SessionStore } from '../sessions/port.js';
+import type { SessionStore } from '../../gateways/ports/sessions.js';
 import { createSqlUserRepository } from '../users/sql.js';
 import { createSqlDeviceRegistry } from './sql.js';
 

@@ -1,7 +1,7 @@
 import { randomUUID } from 'node:crypto';
-import type { SqlClient, SqlDatabase } from '../sql/port.js';
-import type { Platform } from '../push/port.js';
-import type { Device, DeviceOwner, DeviceRegistry, Registration } from './port.js';
+import type { SqlClient, SqlDatabase } from '../../domain/ports/sql.js';
+import type { Platform } from '../../gateways/ports/push-provider.js';
+import type { Device, DeviceOwner, DeviceRegistry, Registration } from '../../gateways/ports/devices.js';
 
 /** The same SQL on PGlite and PostgreSQL. */
 export const DEVICES_SCHEMA = `

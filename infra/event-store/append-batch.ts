@@ -3,7 +3,7 @@ import {
   WrongExpectedVersionError,
   type AppendResult,
   type NewEvent,
-} from './port.js';
+} from '../../domain/ports/event-store.js';
 
 /**
  * The pure part of an append: validating one call's input (so a bad call fails alone, before it

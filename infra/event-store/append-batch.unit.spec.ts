@@ -1,7 +1,7 @@
 import { randomUUID } from 'node:crypto';
 import { describe, expect, it } from 'vitest';
 import { InvalidAppendError, planBatch, prepareAppend, rebase, type KnownEvent, type PreparedAppend } from './append-batch.js';
-import { DuplicateEventIdError, WrongExpectedVersionError } from './port.js';
+import { DuplicateEventIdError, WrongExpectedVersionError } from '../../domain/ports/event-store.js';
 
 const call = (streamId: string, expectedVersion: number, ids: string[] = [randomUUID()]): PreparedAppend =>
   prepareAppend(

@@ -1,11 +1,11 @@
 import { randomUUID } from 'node:crypto';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createPgliteDatabase } from '../sql/pglite.js';
-import type { SqlDatabase } from '../sql/port.js';
+import type { SqlDatabase } from '../../domain/ports/sql.js';
 import { createPostgresDatabase } from '../sql/postgres.js';
 import { createTempDatabases } from '../testing/postgres.js';
 import { catchUp, subscribeToAll } from './catch-up.js';
-import type { EventStore, StoredEvent } from './port.js';
+import type { EventStore, StoredEvent } from '../../domain/ports/event-store.js';
 import { createSqlEventStore } from './sql-event-store.js';
 
 /** Waits (bounded) until `check` holds; no fixed sleeps. */

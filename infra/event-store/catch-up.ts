@@ -1,5 +1,5 @@
-import { isOutage } from '../health/port.js';
-import type { EventStore, StoredEvent } from './port.js';
+import { isOutage } from '../../domain/ports/health.js';
+import type { EventStore, StoredEvent } from '../../domain/ports/event-store.js';
 
 /**
  * Catch-up subscriptions: read a shard's log from a position, then keep following it live.

@@ -6,7 +6,7 @@ import {
   type AppendResult,
   type EventStore,
   type NewEvent,
-} from './port.js';
+} from '../../domain/ports/event-store.js';
 
 /**
  * The feature suite every EventStore adapter must pass (see the guarantees in port.ts).

@@ -1,4 +1,4 @@
-import type { StoredEvent } from './port.js';
+import type { StoredEvent } from '../../domain/ports/event-store.js';
 
 /**
  * The newest stretch of one shard's log that this process has read, so that the readers of the

@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { LogTail } from './log-tail.js';
-import type { StoredEvent } from './port.js';
+import type { StoredEvent } from '../../domain/ports/event-store.js';
 
 const at = (position: number): StoredEvent => ({
   event_id: `00000000-0000-7000-8000-${String(position).padStart(12, '0')}`,

@@ -4,7 +4,7 @@ import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { PGlite } from '@electric-sql/pglite';
 import { wrapPglite } from '../sql/pglite.js';
-import type { SqlDatabase } from '../sql/port.js';
+import type { SqlDatabase } from '../../domain/ports/sql.js';
 import { eventStoreContract, newEvent } from './contract.js';
 import { createPgliteEventStore } from './pglite.js';
 import { ensureEventStoreSchema } from './schema.js';

@@ -1,6 +1,6 @@
 import { createPgliteDatabase } from '../sql/pglite.js';
-import type { SqlDatabase } from '../sql/port.js';
-import type { EventStore } from './port.js';
+import type { SqlDatabase } from '../../domain/ports/sql.js';
+import type { EventStore } from '../../domain/ports/event-store.js';
 import { createSqlEventStore, type AppendMode, type SqlEventStore, type WriterHooks } from './sql-event-store.js';
 
 export type PgliteEventStoreOptions = {

@@ -1,6 +1,6 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createPostgresDatabase } from '../sql/postgres.js';
-import type { SqlDatabase } from '../sql/port.js';
+import type { SqlDatabase } from '../../domain/ports/sql.js';
 import { createTestDatabases, type TestDatabases } from '../sql/test-databases.js';
 import { eventStoreContract, newEvent } from './contract.js';
 import { createPostgresEventStore, ensureEventStoreSchema } from './postgres.js';

@@ -1,5 +1,5 @@
 import { createPostgresDatabase } from '../sql/postgres.js';
-import type { EventStore } from './port.js';
+import type { EventStore } from '../../domain/ports/event-store.js';
 import { createSqlEventStore, type AppendMode, type SqlEventStore, type WriterHooks } from './sql-event-store.js';
 
 export { ensureEventStoreSchema } from './schema.js';

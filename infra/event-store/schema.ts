@@ -1,4 +1,4 @@
-import type { SqlDatabase } from '../sql/port.js';
+import type { SqlDatabase } from '../../domain/ports/sql.js';
 
 /** Key of the advisory lock every append transaction takes before assigning positions (advisory locks are scoped to a database, so one shard's lock never blocks another). */
 export const APPEND_LOCK_KEY = 4_242_017_001;

@@ -1,6 +1,6 @@
-import type { SqlClient, SqlDatabase } from '../sql/port.js';
+import type { SqlClient, SqlDatabase } from '../../domain/ports/sql.js';
 import { planBatch, rebase, type BatchPlan, type KnownEvent, type PreparedAppend } from './append-batch.js';
-import { WrongExpectedVersionError, type AppendResult } from './port.js';
+import { WrongExpectedVersionError, type AppendResult } from '../../domain/ports/event-store.js';
 
 /**
  * Writes one shard's appends.

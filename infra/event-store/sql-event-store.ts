@@ -1,6 +1,6 @@
-import type { Row, SqlDatabase } from '../sql/port.js';
+import type { Row, SqlDatabase } from '../../domain/ports/sql.js';
 import { prepareAppend } from './append-batch.js';
-import type { AppendResult, EventStore, NewEvent, ReadLogOptions, ReadStreamOptions, StoredEvent } from './port.js';
+import type { AppendResult, EventStore, NewEvent, ReadLogOptions, ReadStreamOptions, StoredEvent } from '../../domain/ports/event-store.js';
 import { APPENDED_CHANNEL, ensureEventStoreSchema } from './schema.js';
 import { LogTail } from './log-tail.js';
 import { shardOf } from './shard.js';

@@ -1,4 +1,4 @@
-import type { Row, SqlDatabase } from '../sql/port.js';
+import type { Row, SqlDatabase } from '../../domain/ports/sql.js';
 
 /**
  * Forward stream reads of one shard, coalesced: at most `concurrency` queries are in flight; the

@@ -1,10 +1,10 @@
 import { randomUUID } from 'node:crypto';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { isOutage } from '../health/port.js';
+import { isOutage } from '../../domain/ports/health.js';
 import { createTempDatabases } from '../testing/postgres.js';
 import { terminateBackendsRepeatedly } from '../testing/terminate-backends.js';
 import { subscribeToAll } from './catch-up.js';
-import type { StoredEvent } from './port.js';
+import type { StoredEvent } from '../../domain/ports/event-store.js';
 import { createPostgresEventStore } from './postgres.js';
 import type { SqlEventStore } from './sql-event-store.js';
 

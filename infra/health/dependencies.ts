@@ -1,4 +1,4 @@
-import type { DependencyHealth, DependencyReporter, DependencyState } from './port.js';
+import type { DependencyHealth, DependencyReporter, DependencyState } from '../../domain/ports/health.js';
 
 export type DependencyHealthLogger = {
   info(obj: object, msg?: string): void;

@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { createDependencyHealth } from './dependencies.js';
-import { DependencyUnavailableError, isOutage } from './port.js';
+import { DependencyUnavailableError, isOutage } from '../../domain/ports/health.js';
 
 /** The dependency states of a process: readiness follows every report, the log one line per outage each way. */
 function setup(settleMs = 30) {

@@ -1,5 +1,5 @@
-import type { SqlClient, SqlDatabase } from '../sql/port.js';
-import type { Attempt, LoginThrottle, ThrottleSettings } from './port.js';
+import type { SqlClient, SqlDatabase } from '../../domain/ports/sql.js';
+import type { Attempt, LoginThrottle, ThrottleSettings } from '../../gateways/ports/login-throttle.js';
 
 /** The same SQL on PGlite and PostgreSQL; time is the database's (every API process agrees on it). */
 export const LOGIN_THROTTLE_SCHEMA = `

@@ -1,5 +1,5 @@
-import type { SqlDatabase } from '../sql/port.js';
-import type { MediaRecord, MediaRegistry } from './port.js';
+import type { SqlDatabase } from '../../domain/ports/sql.js';
+import type { MediaRecord, MediaRegistry } from '../../gateways/ports/media.js';
 
 /** The media registry on SQL (PostgreSQL or PGlite, in the primary database). */
 

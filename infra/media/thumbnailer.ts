@@ -7,7 +7,7 @@ import { join } from 'node:path';
 import type { Readable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import sharp from 'sharp';
-import type { Thumbnail, Thumbnailer, ThumbnailOutcome } from './port.js';
+import type { Thumbnail, Thumbnailer, ThumbnailOutcome } from '../../gateways/ports/media.js';
 
 /**
  * Thumbnails with sharp (libvips): at most `maxSize` px on the longer side, WebP, EXIF orientation

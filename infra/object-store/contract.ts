@@ -1,7 +1,7 @@
 import { createHash, randomUUID } from 'node:crypto';
 import type { Readable } from 'node:stream';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { InvalidObjectKeyError, type ObjectStore } from './port.js';
+import { InvalidObjectKeyError, type ObjectStore } from '../../gateways/ports/object-store.js';
 
 /**
  * The ObjectStore contract: every adapter runs this suite (s3.int.spec.ts, local-disk.int.spec.ts).

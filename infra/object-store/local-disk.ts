@@ -6,7 +6,7 @@ import { dirname, join } from 'node:path';
 import { Transform, type Readable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import { z } from 'zod';
-import { assertObjectKey, type ObjectInfo, type ObjectStore } from './port.js';
+import { assertObjectKey, type ObjectInfo, type ObjectStore } from '../../gateways/ports/object-store.js';
 
 /**
  * The object store on local disk: the embedded default (files under CHAT_DATA_DIR/media).

@@ -11,9 +11,9 @@ import {
   S3ServiceException,
 } from '@aws-sdk/client-s3';
 import { getSignedUrl } from '@aws-sdk/s3-request-presigner';
-import { DependencyUnavailableError, unreported, type DependencyRegistry } from '../health/port.js';
+import { DependencyUnavailableError, unreported, type DependencyRegistry } from '../../domain/ports/health.js';
 import { contentDisposition } from './content-disposition.js';
-import { assertObjectKey, type ObjectInfo, type ObjectStore } from './port.js';
+import { assertObjectKey, type ObjectInfo, type ObjectStore } from '../../gateways/ports/object-store.js';
 
 /**
  * The object store on S3 or anything that speaks its API (MinIO, s3rver, R2, ...).

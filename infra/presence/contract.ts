@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import type { Presence, PresenceStore, SignalChange } from './port.js';
+import type { Presence, PresenceStore, SignalChange } from '../../gateways/ports/presence.js';
 
 /**
  * The feature suite every PresenceStore adapter must pass (see the guarantees in port.ts).

@@ -1,4 +1,4 @@
-import type { Presence, PresenceStatus, PresenceStore, SignalChange } from './port.js';
+import type { Presence, PresenceStatus, PresenceStore, SignalChange } from '../../gateways/ports/presence.js';
 import {
   createListeners,
   effectivePresence,

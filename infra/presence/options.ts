@@ -1,5 +1,5 @@
 import { z } from 'zod';
-import type { Presence, PresenceStatus, SignalChange } from './port.js';
+import type { Presence, PresenceStatus, SignalChange } from '../../gateways/ports/presence.js';
 
 /** Options every PresenceStore adapter takes (validated and frozen at creation). */
 export type PresenceOptions = {

@@ -2,7 +2,7 @@ import { randomUUID } from 'node:crypto';
 import { once } from 'node:events';
 import { Redis, type ChainableCommander } from 'ioredis';
 import { z } from 'zod';
-import type { Presence, PresenceStatus, PresenceStore, SignalChange } from './port.js';
+import type { Presence, PresenceStatus, PresenceStore, SignalChange } from '../../gateways/ports/presence.js';
 import {
   createListeners,
   effectivePresence,
@@ -11,7 +11,7 @@ import {
   type PresenceOptions,
 } from './options.js';
 import * as lua from './redis-scripts.js';
-import { DependencyUnavailableError, unreported, type DependencyRegistry } from '../health/port.js';
+import { DependencyUnavailableError, unreported, type DependencyRegistry } from '../../domain/ports/health.js';
 
 /**
  * PresenceStore on Redis (ioredis), shared by every gateway node using the same `keyPrefix`.

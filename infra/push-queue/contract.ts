@@ -1,6 +1,6 @@
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
-import type { PushJob } from './job.js';
-import type { HeldJob, PushQueue } from './port.js';
+import type { PushJob } from '../../gateways/ports/push-job.js';
+import type { HeldJob, PushQueue } from '../../gateways/ports/push-queue.js';
 
 /** The PushQueue contract, run against the memory and the JetStream queue. */
 export function pushQueueContract(name: string, create: () => Promise<{ queue: PushQueue; teardown?: () => Promise<void> }>) {

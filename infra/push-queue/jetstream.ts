@@ -2,11 +2,11 @@ import { jetstream, jetstreamManager, type ConsumerMessages } from '@nats-io/jet
 import { connect, type NatsConnection } from '@nats-io/transport-node';
 import type { Logger } from 'pino';
 import { backoffDelay, resolveRetry, sleep } from '../bus/retry.js';
-import { unreported, type DependencyRegistry } from '../health/port.js';
-import { decodeJob, encodeJob, type PushJob } from './job.js';
+import { unreported, type DependencyRegistry } from '../../domain/ports/health.js';
+import { decodeJob, encodeJob, type PushJob } from '../../gateways/ports/push-job.js';
 import { pushQueueNames, type PushQueueNames } from './names.js';
 import { deletePushStream, ensurePushConsumer, ensurePushStream } from './setup.js';
-import type { HeldJob, PushQueue } from './port.js';
+import type { HeldJob, PushQueue } from '../../gateways/ports/push-queue.js';
 
 /**
  * The push queue on a JetStream work-queue stream (see queue.ts for the guarantees,

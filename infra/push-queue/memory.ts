@@ -1,5 +1,5 @@
-import type { PushJob } from './job.js';
-import type { HeldJob, PushQueue } from './port.js';
+import type { PushJob } from '../../gateways/ports/push-job.js';
+import type { HeldJob, PushQueue } from '../../gateways/ports/push-queue.js';
 
 /**
  * The in-process push queue (no NATS): one process, one consumer. Jobs held by the consumer are

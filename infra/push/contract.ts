@@ -1,5 +1,5 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import type { PushProvider } from './port.js';
+import type { PushProvider } from '../../gateways/ports/push-provider.js';
 
 /**
  * The PushProvider contract, run against every adapter (log.unit.spec.ts, fcm.int.spec.ts).

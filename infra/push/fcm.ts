@@ -4,7 +4,7 @@ import { deleteApp, initializeApp, type App } from 'firebase-admin/app';
 import { getMessaging, type Message } from 'firebase-admin/messaging';
 import { z } from 'zod';
 import { serviceAccountCredential, ServiceAccountSchema } from './service-account-credential.js';
-import type { PushNotification, PushOutcome, PushProvider, PushResult, PushTarget } from './port.js';
+import type { PushNotification, PushOutcome, PushProvider, PushResult, PushTarget } from '../../gateways/ports/push-provider.js';
 
 /**
  * PushProvider over Firebase Cloud Messaging (HTTP v1) with firebase-admin. Android and web

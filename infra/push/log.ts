@@ -1,4 +1,4 @@
-import type { PushNotification, PushProvider, PushResult, PushTarget } from './port.js';
+import type { PushNotification, PushProvider, PushResult, PushTarget } from '../../gateways/ports/push-provider.js';
 
 /**
  * The embedded default (PUSH_PROVIDER unset): notifications are logged (info), not sent. Every

@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { EmptyQueryError, type MembershipInterval, type SearchDocument, type SearchIndex, type SearchQuery } from './port.js';
+import { EmptyQueryError, type MembershipInterval, type SearchDocument, type SearchIndex, type SearchQuery } from '../../domain/ports/search.js';
 
 /**
  * The feature suite every SearchIndex adapter must pass (see the guarantees in port.ts).

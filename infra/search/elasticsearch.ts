@@ -1,7 +1,7 @@
 import { Client, errors, type estypes } from '@elastic/elasticsearch';
 import { z } from 'zod';
 import { analyzeQuery } from '../../domain/search/analysis.js';
-import { EmptyQueryError, type MembershipInterval, type SearchHit, type SearchIndex, type SearchPage, type SearchQuery, type SearchWrite } from './port.js';
+import { EmptyQueryError, type MembershipInterval, type SearchHit, type SearchIndex, type SearchPage, type SearchQuery, type SearchWrite } from '../../domain/ports/search.js';
 
 /**
  * SearchIndex over Elasticsearch (8.x / 9.x, client @elastic/elasticsearch 9).

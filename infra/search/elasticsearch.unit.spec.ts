@@ -3,7 +3,7 @@ import { Client } from '@elastic/elasticsearch';
 import MockModule from '@elastic/elasticsearch-mock';
 import { beforeEach, describe, expect, it } from 'vitest';
 import { CHAT_TEXT_ANALYSIS, createElasticsearchSearchIndex, MESSAGE_MAPPING } from './elasticsearch.js';
-import { EmptyQueryError, type SearchDocument } from './port.js';
+import { EmptyQueryError, type SearchDocument } from '../../domain/ports/search.js';
 
 /**
  * The Elasticsearch adapter's requests and response handling, against @elastic/elasticsearch-mock

@@ -1,6 +1,6 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createPgliteDatabase } from '../sql/pglite.js';
-import type { SqlDatabase } from '../sql/port.js';
+import type { SqlDatabase } from '../../domain/ports/sql.js';
 import { createPostgresDatabase } from '../sql/postgres.js';
 import { createTestDatabases, type TestDatabases } from '../sql/test-databases.js';
 import { searchIndexContract } from './contract.js';

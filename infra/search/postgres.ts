@@ -1,6 +1,6 @@
-import type { SqlClient, SqlDatabase } from '../sql/port.js';
+import type { SqlClient, SqlDatabase } from '../../domain/ports/sql.js';
 import { analyzeQuery, documentTerms } from '../../domain/search/analysis.js';
-import { EmptyQueryError, type SearchDocument, type SearchHit, type SearchIndex, type SearchPage, type SearchQuery, type SearchWrite } from './port.js';
+import { EmptyQueryError, type SearchDocument, type SearchHit, type SearchIndex, type SearchPage, type SearchQuery, type SearchWrite } from '../../domain/ports/search.js';
 
 /**
  * SearchIndex over PostgreSQL full-text search, on PGlite (PG 18) and on a PostgreSQL server

@@ -1,11 +1,11 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createPgliteDatabase } from '../sql/pglite.js';
-import type { SqlDatabase } from '../sql/port.js';
+import type { SqlDatabase } from '../../domain/ports/sql.js';
 import { createPostgresDatabase } from '../sql/postgres.js';
 import { createTempDatabases } from '../testing/postgres.js';
 import { createSqlUserRepository } from '../users/sql.js';
 import { createSqlSessionStore } from './sql.js';
-import type { SessionStore } from './port.js';
+import type { SessionStore } from '../../gateways/ports/sessions.js';
 
 /** One suite for the sessions table on both SQL adapters. */
 describe.each(['pglite', 'postgres'] as const)('SQL session store on %s', (adapter) => {

@@ -1,6 +1,6 @@
 import { createHash, randomBytes, randomUUID } from 'node:crypto';
-import type { SqlClient, SqlDatabase } from '../sql/port.js';
-import type { NewSession, Rotation, SessionRef, SessionStatus, SessionStore } from './port.js';
+import type { SqlClient, SqlDatabase } from '../../domain/ports/sql.js';
+import type { NewSession, Rotation, SessionRef, SessionStatus, SessionStore } from '../../gateways/ports/sessions.js';
 
 /** The same SQL on PGlite and PostgreSQL; lives beside `users` (it references it). */
 export const SESSIONS_SCHEMA = `

@@ -1,5 +1,5 @@
 import { PGlite, type PGliteInterface } from '@electric-sql/pglite';
-import type { Row, SqlClient, SqlDatabase } from './port.js';
+import type { Row, SqlClient, SqlDatabase } from '../../domain/ports/sql.js';
 
 export type PgliteDatabaseOptions = {
   /** A directory for the data files; undefined keeps the database in memory. */

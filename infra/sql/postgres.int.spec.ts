@@ -1,8 +1,8 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createTempDatabases } from '../testing/postgres.js';
-import type { SqlDatabase } from './port.js';
+import type { SqlDatabase } from '../../domain/ports/sql.js';
 import { MAX_PREPARED, createPostgresDatabase } from './postgres.js';
-import { DependencyUnavailableError } from '../health/port.js';
+import { DependencyUnavailableError } from '../../domain/ports/health.js';
 
 describe('PostgreSQL adapter: prepared statements', () => {
   let db: SqlDatabase;

@@ -1,6 +1,6 @@
 import pg from 'pg';
-import { DependencyUnavailableError, unreported, type DependencyRegistry, type DependencyReporter } from '../health/port.js';
-import type { Row, SqlClient, SqlDatabase } from './port.js';
+import { DependencyUnavailableError, unreported, type DependencyRegistry, type DependencyReporter } from '../../domain/ports/health.js';
+import type { Row, SqlClient, SqlDatabase } from '../../domain/ports/sql.js';
 
 export type PostgresDatabaseOptions = {
   connectionString: string;

@@ -1,4 +1,4 @@
-import type { Metrics, Telemetry, Tracing } from './port.js';
+import type { Metrics, Telemetry, Tracing } from '../../gateways/ports/telemetry.js';
 
 /** Metrics that go nowhere: the default of every component, and what tests use. */
 export const noopMetrics: Metrics = Object.freeze({

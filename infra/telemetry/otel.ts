@@ -1,5 +1,5 @@
 import { SpanStatusCode, type Meter, type Tracer } from '@opentelemetry/api';
-import type { Metrics, SpanAttributes, Tracing } from './port.js';
+import type { Metrics, SpanAttributes, Tracing } from '../../gateways/ports/telemetry.js';
 
 /**
  * Instrument names (OpenTelemetry). The Prometheus exporter turns dots into underscores and adds

@@ -5,7 +5,7 @@ import type { Logger } from 'pino';
 import type { TelemetryConfig } from './config.js';
 import { noopTracing } from './noop.js';
 import { createOtelMetrics, createOtelTracing } from './otel.js';
-import type { Telemetry } from './port.js';
+import type { Telemetry } from '../../gateways/ports/telemetry.js';
 import { createPrometheusMeter, serveMetrics, type MetricsServer } from './prometheus.js';
 
 export type TelemetryRuntime = Telemetry & {

@@ -1,7 +1,7 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { DomainError } from '../../domain/errors.js';
 import { createPgliteDatabase } from '../sql/pglite.js';
-import type { SqlDatabase } from '../sql/port.js';
+import type { SqlDatabase } from '../../domain/ports/sql.js';
 import { createPostgresDatabase } from '../sql/postgres.js';
 import { createTempDatabases } from '../testing/postgres.js';
 import { hashScrypt } from './password-scrypt.js';

@@ -1,8 +1,8 @@
 import { randomUUID } from 'node:crypto';
 import { conflict } from '../../domain/errors.js';
-import type { SqlClient, SqlDatabase } from '../sql/port.js';
+import type { SqlClient, SqlDatabase } from '../../domain/ports/sql.js';
 import { createPasswordHasher, OWASP_ARGON2ID, type Argon2Params } from './password.js';
-import type { NewUser, User, UserRecord, UserRepository } from './port.js';
+import type { NewUser, User, UserRecord, UserRepository } from '../../gateways/ports/users.js';
 
 /** The same SQL on PGlite and PostgreSQL. Case-insensitive uniqueness through expression indexes. */
 export const USERS_SCHEMA = `

@@ -1,7 +1,7 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import type { StoredEvent } from '../../infra/event-store/port.js';
+import type { StoredEvent } from '../../domain/ports/event-store.js';
 import { createPgliteDatabase } from '../../infra/sql/pglite.js';
-import type { SqlDatabase } from '../../infra/sql/port.js';
+import type { SqlDatabase } from '../../domain/ports/sql.js';
 import { dumpReadModel } from '../testing/stack.js';
 import { conversationsProjection } from './projection.js';
 

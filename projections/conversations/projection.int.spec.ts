@@ -1,8 +1,8 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { conversationStreamId } from '../../commands/ids.js';
-import type { StoredEvent } from '../../infra/event-store/port.js';
+import type { StoredEvent } from '../../domain/ports/event-store.js';
 import { createPgliteDatabase } from '../../infra/sql/pglite.js';
-import type { SqlDatabase } from '../../infra/sql/port.js';
+import type { SqlDatabase } from '../../domain/ports/sql.js';
 import { createPostgresDatabase } from '../../infra/sql/postgres.js';
 import { createTempDatabases } from '../../infra/testing/postgres.js';
 import { CONVERSATIONS_PROJECTION, conversationsProjection } from './projection.js';

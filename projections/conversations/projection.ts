@@ -1,7 +1,7 @@
 import type { ConversationEvent } from '../../domain/conversation/events.js';
 import { parseConversationEvent } from '../../domain/conversation/upcast.js';
-import type { StoredEvent } from '../../infra/event-store/port.js';
-import type { SqlClient } from '../../infra/sql/port.js';
+import type { StoredEvent } from '../../domain/ports/event-store.js';
+import type { SqlClient } from '../../domain/ports/sql.js';
 import type { Projection } from '../runtime/runtime.js';
 import { CONVERSATION_STREAM_PREFIX, conversationIdOf } from '../../domain/conversation/stream.js';
 

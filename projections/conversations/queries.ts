@@ -1,5 +1,5 @@
 import { ContentType, MediaRef } from '../../domain/conversation/events.js';
-import type { SqlClient } from '../../infra/sql/port.js';
+import type { SqlClient } from '../../domain/ports/sql.js';
 import type {
   ConversationQueries,
   HistoryMessage,

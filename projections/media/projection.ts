@@ -1,6 +1,6 @@
 import { parseConversationEvent } from '../../domain/conversation/upcast.js';
-import type { StoredEvent } from '../../infra/event-store/port.js';
-import type { SqlClient } from '../../infra/sql/port.js';
+import type { StoredEvent } from '../../domain/ports/event-store.js';
+import type { SqlClient } from '../../domain/ports/sql.js';
 import type { Projection } from '../runtime/runtime.js';
 import { CONVERSATION_STREAM_PREFIX } from '../../domain/conversation/stream.js';
 

@@ -1,4 +1,4 @@
-import type { SqlClient } from '../../infra/sql/port.js';
+import type { SqlClient } from '../../domain/ports/sql.js';
 
 /** Reads of the `media-thumbnails` read model. */
 

@@ -1,7 +1,7 @@
 import { afterEach, describe, expect, it } from 'vitest';
 import { createSqlEventStore } from '../../infra/event-store/sql-event-store.js';
-import { isOutage } from '../../infra/health/port.js';
-import type { SqlDatabase } from '../../infra/sql/port.js';
+import { isOutage } from '../../domain/ports/health.js';
+import type { SqlDatabase } from '../../domain/ports/sql.js';
 import { createPgliteDatabase } from '../../infra/sql/pglite.js';
 import { createPostgresDatabase } from '../../infra/sql/postgres.js';
 import { createTempDatabases } from '../../infra/testing/postgres.js';

@@ -1,6 +1,6 @@
-import type { EventStore, StoredEvent } from '../../infra/event-store/port.js';
-import { isOutage } from '../../infra/health/port.js';
-import type { SqlClient, SqlDatabase } from '../../infra/sql/port.js';
+import type { EventStore, StoredEvent } from '../../domain/ports/event-store.js';
+import { isOutage } from '../../domain/ports/health.js';
+import type { SqlClient, SqlDatabase } from '../../domain/ports/sql.js';
 
 /**
  * The projector runtime. A projection consumes each shard's log from its checkpoint and writes its

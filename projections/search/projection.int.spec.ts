@@ -1,11 +1,11 @@
 import { randomBytes, randomUUID } from 'node:crypto';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createPgliteEventStore } from '../../infra/event-store/pglite.js';
-import type { NewEvent } from '../../infra/event-store/port.js';
+import type { NewEvent } from '../../domain/ports/event-store.js';
 import type { SqlEventStore } from '../../infra/event-store/sql-event-store.js';
 import { createPostgresSearchIndex } from '../../infra/search/postgres.js';
 import { createPgliteDatabase } from '../../infra/sql/pglite.js';
-import type { SqlDatabase } from '../../infra/sql/port.js';
+import type { SqlDatabase } from '../../domain/ports/sql.js';
 import { createProjector, type Projector } from '../runtime/runtime.js';
 import { createSearchProjection, SEARCH_PROJECTION } from './projection.js';
 import { createSearchQueries } from './queries.js';

@@ -2,8 +2,8 @@ import { createHash, createHmac, timingSafeEqual } from 'node:crypto';
 import { z } from 'zod';
 import { Id, parseInstant } from '../../domain/fields.js';
 import { analyzeQuery } from '../../domain/search/analysis.js';
-import { EmptyQueryError, type MembershipInterval, type SearchAfter, type SearchIndex } from '../../infra/search/port.js';
-import type { SqlClient } from '../../infra/sql/port.js';
+import { EmptyQueryError, type MembershipInterval, type SearchAfter, type SearchIndex } from '../../domain/ports/search.js';
+import type { SqlClient } from '../../domain/ports/sql.js';
 import { buildSnippet } from './snippet.js';
 
 /**

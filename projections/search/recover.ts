@@ -1,4 +1,4 @@
-import type { SearchIndex } from '../../infra/search/port.js';
+import type { SearchIndex } from '../../domain/ports/search.js';
 import type { Logger, Projector } from '../runtime/runtime.js';
 import { SEARCH_PROJECTION } from './projection.js';
 

@@ -1,8 +1,8 @@
 import { createConversationCommands } from '../../commands/conversations.js';
-import type { UserDirectory } from '../../commands/ports.js';
+import type { UserDirectory } from '../../domain/ports/directory.js';
 import { createSqlEventStore, type SqlEventStore } from '../../infra/event-store/sql-event-store.js';
 import { createPgliteDatabase } from '../../infra/sql/pglite.js';
-import type { SqlDatabase } from '../../infra/sql/port.js';
+import type { SqlDatabase } from '../../domain/ports/sql.js';
 import { createPostgresDatabase } from '../../infra/sql/postgres.js';
 import { createTempDatabases } from '../../infra/testing/postgres.js';
 import { conversationsProjection } from '../conversations/projection.js';
@@ -22,7 +22,7 @@ export function createTestUserDirectory(): UserDirectory & { register(...ids: st
 
 /**
  * The command and query sides over a real store: PGlite in memory, or PostgreSQL with `shards`
- * throw-away databases. Read models live in the first shard's database, as in gateways/main.ts.
+ * throw-away databases. Read models live in the first shard's database, as in gateways/compose/process.ts.
  */
 export async function createTestStack(adapter: Adapter, options: { shards?: number; startProjector?: boolean } = {}) {
   const shardCount = options.shards ?? 1;

@@ -2,7 +2,7 @@ import { existsSync } from 'node:fs';
 import { join } from 'node:path';
 import { ConfigError, loadConfig, type Config } from '../../infra/config/config.js';
 import { createSqlEventStore, type SqlEventStore } from '../../infra/event-store/sql-event-store.js';
-import type { SqlDatabase } from '../../infra/sql/port.js';
+import type { SqlDatabase } from '../../domain/ports/sql.js';
 import { DataDirLockedError, lockDataDir, openDatabases } from '../../gateways/compose/data-dir.js';
 import { CliError } from './cli.js';
 

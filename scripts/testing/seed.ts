@@ -1,5 +1,5 @@
 import { createConversationCommands } from '../../commands/conversations.js';
-import type { EventStore } from '../../infra/event-store/port.js';
+import type { EventStore } from '../../domain/ports/event-store.js';
 
 /** Every id is a registered user (tests and benchmarks make up their users). */
 const anyone = { existing: async (ids: string[]) => new Set(ids) };

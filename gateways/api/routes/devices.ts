@@ -1,6 +1,6 @@
 import type { FastifyPluginAsync } from 'fastify';
 import { z } from 'zod';
-import type { DeviceRegistry } from '../../../infra/devices/port.js';
+import type { DeviceRegistry } from '../../ports/devices.js';
 import { caller } from '../auth.js';
 import { HttpError } from '../errors.js';
 import type { ZodTypeProvider } from '../zod.js';

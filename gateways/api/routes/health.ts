@@ -1,6 +1,6 @@
 import type { FastifyPluginAsync } from 'fastify';
 import { z } from 'zod';
-import type { DependencyHealth } from '../../../infra/health/port.js';
+import type { DependencyHealth } from '../../../domain/ports/health.js';
 import type { ZodTypeProvider } from '../zod.js';
 
 /** A dependency's state; why it is down stays in the server log (it may name hosts and ports). */

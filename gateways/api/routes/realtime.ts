@@ -2,7 +2,7 @@ import type { FastifyPluginAsync } from 'fastify';
 import { z } from 'zod';
 import { forbidden } from '../../../domain/errors.js';
 import type { Config } from '../../../infra/config/config.js';
-import type { PresenceStore } from '../../../infra/presence/port.js';
+import type { PresenceStore } from '../../ports/presence.js';
 import { caller } from '../auth.js';
 import type { RouteDeps } from '../deps.js';
 import { Id } from '../schemas.js';

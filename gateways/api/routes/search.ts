@@ -1,6 +1,6 @@
 import type { FastifyPluginAsync } from 'fastify';
 import { z } from 'zod';
-import { EmptyQueryError } from '../../../infra/search/port.js';
+import { EmptyQueryError } from '../../../domain/ports/search.js';
 import { InvalidCursorError, type SearchResults, type UserSearch } from '../../../projections/search/queries.js';
 import { caller } from '../auth.js';
 import type { RouteDeps } from '../deps.js';

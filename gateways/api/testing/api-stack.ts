@@ -2,7 +2,7 @@ import type { FastifyInstance, LightMyRequestResponse } from 'fastify';
 import { pino, type Logger } from 'pino';
 import { parseConfig, type Config } from '../../../infra/config/config.js';
 import { createPgliteDatabase } from '../../../infra/sql/pglite.js';
-import type { SqlDatabase } from '../../../infra/sql/port.js';
+import type { SqlDatabase } from '../../../domain/ports/sql.js';
 import { createPostgresDatabase } from '../../../infra/sql/postgres.js';
 import { createTempDatabases } from '../../../infra/testing/postgres.js';
 import { composeStack, type ComposeOptions, type Stack } from '../../compose/process.js';

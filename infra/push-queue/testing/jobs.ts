@@ -1,4 +1,4 @@
-import type { PushJob } from '../job.js';
+import type { PushJob } from '../../../gateways/ports/push-job.js';
 
 /** Push job number `n` for tests: alice's text message `hello <n>` in direct conversation c1 to bob. */
 export function testPushJob(n: number, over: Partial<PushJob> = {}): PushJob {

@@ -1,4 +1,4 @@
-import type { UserDirectory } from '../../commands/ports.js';
+import type { UserDirectory } from '../../domain/ports/directory.js';
 
 /**
  * Accounts. Users live in a plain table, not in event streams: an account is read far more than it

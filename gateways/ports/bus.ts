@@ -1,4 +1,4 @@
-import type { StoredEvent } from '../event-store/port.js';
+import type { StoredEvent } from '../../domain/ports/event-store.js';
 
 /**
  * The event bus: fan-out of stored events from the relay to consumers (delivery, push,

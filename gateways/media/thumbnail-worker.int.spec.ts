@@ -3,8 +3,8 @@ import sharp from 'sharp';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createSqlMediaRegistry } from '../../infra/media/registry.js';
 import { createSharpThumbnailer } from '../../infra/media/thumbnailer.js';
-import type { Thumbnailer } from '../../infra/media/port.js';
-import type { ObjectStore } from '../../infra/object-store/port.js';
+import type { Thumbnailer } from '../ports/media.js';
+import type { ObjectStore } from '../ports/object-store.js';
 import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -12,10 +12,10 @@ import S3rver from 's3rver';
 import { createS3ObjectStore } from '../../infra/object-store/s3.js';
 import { startLocalDisk } from '../../infra/object-store/testing/servers.js';
 import { createPgliteDatabase } from '../../infra/sql/pglite.js';
-import type { SqlDatabase } from '../../infra/sql/port.js';
-import { mediaObjectKey, sealedMediaKey, thumbnailKey } from './keys.js';
-import { MEDIA_THUMBNAILS_SCHEMA } from './projection.js';
-import { createThumbnailWorker } from './worker.js';
+import type { SqlDatabase } from '../../domain/ports/sql.js';
+import { mediaObjectKey, sealedMediaKey, thumbnailKey } from '../../projections/media/keys.js';
+import { MEDIA_THUMBNAILS_SCHEMA } from '../../projections/media/projection.js';
+import { createThumbnailWorker } from './thumbnail-worker.js';
 
 /** The thumbnail worker on PGlite and the local-disk store: restart safety and retries. */
 describe('thumbnail worker', () => {

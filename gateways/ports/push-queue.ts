@@ -1,4 +1,4 @@
-import type { PushJob } from './job.js';
+import type { PushJob } from './push-job.js';
 
 /**
  * The push queue: jobs from the delivery worker (delivery/worker.ts plans them) to the senders

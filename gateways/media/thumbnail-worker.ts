@@ -1,10 +1,10 @@
-import { isOutage } from '../../infra/health/port.js';
-import type { MediaRegistry, ThumbnailOutcome, Thumbnailer } from '../../infra/media/port.js';
-import type { ObjectStore } from '../../infra/object-store/port.js';
-import type { SqlDatabase } from '../../infra/sql/port.js';
-import type { Logger, Projector } from '../runtime/runtime.js';
-import { mediaObjectKey, thumbnailKey } from './keys.js';
-import { MEDIA_THUMBNAILS_PROJECTION, type ThumbnailQueued } from './projection.js';
+import { isOutage } from '../../domain/ports/health.js';
+import type { MediaRegistry, ThumbnailOutcome, Thumbnailer } from '../ports/media.js';
+import type { ObjectStore } from '../ports/object-store.js';
+import type { SqlDatabase } from '../../domain/ports/sql.js';
+import type { Logger, Projector } from '../../projections/runtime/runtime.js';
+import { mediaObjectKey, thumbnailKey } from '../../projections/media/keys.js';
+import { MEDIA_THUMBNAILS_PROJECTION, type ThumbnailQueued } from '../../projections/media/projection.js';
 
 /**
  * The thumbnail worker: takes `pending` rows of `media_thumbnails` (queued by the projection),

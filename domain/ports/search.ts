@@ -1,4 +1,4 @@
-import type { SqlClient } from '../sql/port.js';
+import type { SqlClient } from './sql.js';
 
 /**
  * The SearchIndex port: full-text search over chat messages, fed by the search projection

@@ -1,4 +1,4 @@
-import type { Platform } from '../push/port.js';
+import type { Platform } from './push-provider.js';
 
 /**
  * Devices that receive push notifications: one row per registration token.
