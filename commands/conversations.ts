@@ -68,7 +68,77 @@ export type ConversationCommandsDeps = {
 const MAX_UNPROJECTED_TAIL = 1_000;
 const MEMBERSHIP_EVENTS = ['ConversationCreated', 'MembersAdded'];
 
-export type ConversationCommands = ReturnType<typeof createConversationCommands>;
+export interface ConversationCommands {
+  /** Opens (or finds) the direct conversation with `participantId`; `created` is false when it existed. */
+  openDirect(actor: string, participantId: string, requestId?: string): Promise<{
+    conversation: ConversationView;
+    created: boolean;
+    position: Position | null;
+  }>;
+  createGroup(actor: string, input: {
+    name: string;
+    description: string | null;
+    member_ids: string[];
+  }, requestId?: string): Promise<{
+    conversation: ConversationView;
+    position: Position | null;
+  }>;
+  addMembers(actor: string, conversationId: string, userIds: string[], requestId?: string): Promise<{
+    conversation: ConversationView;
+    position: Position | null;
+  }>;
+  removeMember(actor: string, conversationId: string, userId: string, requestId?: string): Promise<{
+    conversation: ConversationView;
+    position: Position | null;
+  }>;
+  /**
+   * Sends a message. With a client_message_id already used by this sender in this conversation,
+   * nothing is appended and the original message comes back (`created: false`).
+   */
+  sendMessage(actor: string, conversationId: string, input: {
+    content: string;
+    content_type: ContentType;
+    media: MediaRef | null;
+    client_message_id: string | null;
+  }, requestId?: string): Promise<{
+    message: MessageView;
+    created: boolean;
+    position: Position | null;
+  }>;
+  react(actor: string, conversationId: string, message: {
+    message_id: string;
+    sequence_number: number;
+  }, emoji: string, action: 'add' | 'remove', requestId?: string): Promise<{
+    changed: boolean;
+    position: Position | null;
+  }>;
+  /** Moves the caller's delivered or read watermark forward to `upToVersion` (never back). */
+  markWatermark(actor: string, conversationId: string, input: {
+    device_id: string;
+    up_to_version: number;
+    kind: 'delivered' | 'read';
+  }, requestId?: string): Promise<{
+    changed: boolean;
+    watermarks: {
+      delivered_up_to: number;
+      read_up_to: number;
+    };
+    position: Position | null;
+  }>;
+  access(actor: string, conversationId: string): Promise<Access>;
+  /**
+   * Who `actor` may be in each conversation, without reading their streams (see Screening):
+   * what a replay for someone who may be a stranger asks first.
+   */
+  screen(actor: string, conversationIds: readonly string[]): Promise<Map<string, Screening>>;
+  /**
+   * The members other than `actor`, after the same checks as `access` (404, 403): who a
+   * signal of the actor in that conversation (typing) is for.
+   */
+  otherMembers(actor: string, conversationId: string): Promise<string[]>;
+  /** The conversation as the command side sees it now (members, roles, version), for a member. */
+  describe(actor: string, conversationId: string): Promise<ConversationView>;
+}
 
 function viewOf(state: ActiveConversation): ConversationView {
   return {
@@ -88,7 +158,7 @@ function active(state: ConversationState): ActiveConversation {
   return state;
 }
 
-export function createConversationCommands(deps: ConversationCommandsDeps) {
+export function createConversationCommands(deps: ConversationCommandsDeps): ConversationCommands {
   const { store, users, clock } = deps;
   const worker = createStreamWorker({ store, cacheSize: deps.cacheSize });
   const now = () => clock().toISOString();
@@ -277,7 +347,7 @@ export function createConversationCommands(deps: ConversationCommandsDeps) {
       const version = outcome.value.originalVersion;
       if (version === null) throw new Error('send appended nothing and found no original message');
       const [original] = await store.readStream(streamId, { from: version, maxCount: 1 });
-      if (!original || original.type !== 'MessageSent') throw new Error(`event ${streamId}@${version} is not a MessageSent`);
+      if (original?.type !== 'MessageSent') throw new Error(`event ${streamId}@${version} is not a MessageSent`);
       const data = MessageSent.shape.data.parse(original.data);
       return {
         message: { ...data, conversation_id: conversationId, sequence_number: version },

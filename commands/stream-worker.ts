@@ -2,7 +2,7 @@ import { uuidV7 } from './ids.js';
 import { decide } from '../domain/conversation/decide.js';
 import { evolve, initialState, undoOf, type ConversationState } from '../domain/conversation/state.js';
 import type { ConversationCommand } from '../domain/conversation/commands.js';
-import { ConversationEvent } from '../domain/conversation/events.js';
+import type { ConversationEvent } from '../domain/conversation/events.js';
 import { parseConversationEvent } from '../domain/conversation/upcast.js';
 
 import { WrongExpectedVersionError, type AppendResult, type EventStore, type NewEvent } from '../domain/ports/event-store.js';
@@ -49,12 +49,26 @@ export type StreamWorkerOptions = {
   newEventId?: () => string;
 };
 
-export type StreamWorker = ReturnType<typeof createStreamWorker>;
+export interface StreamWorker {
+  /** Whether this worker holds the stream's state (a command or read on it needs no full read of the stream). */
+  holds(streamId: string): boolean;
+  /**
+   * Decides and appends one command. `extract` runs synchronously right after the command was
+   * decided (and its events folded in), so it sees exactly this command's outcome.
+   */
+  execute<T>(streamId: string, command: ConversationCommand, extract: (state: ConversationState, appended: ConversationEvent[]) => T, metadata?: Record<string, unknown>): Promise<CommandOutcome<T>>;
+  /**
+   * Reads the stream's current state, in order with this process's commands on the stream
+   * (read-your-writes), caught up with what other processes appended. `extract` must copy what
+   * it needs: the state object lives on and changes.
+   */
+  read<T>(streamId: string, extract: (state: ConversationState) => T): Promise<T>;
+}
 
 /** Batches of a stream decided on a state read first, after others were seen appending to it. */
 const CONTENDED_BATCHES = 16;
 
-export function createStreamWorker(options: StreamWorkerOptions) {
+export function createStreamWorker(options: StreamWorkerOptions): StreamWorker {
   const { store } = options;
   const cacheSize = options.cacheSize ?? 10_000;
   const maxAttempts = options.maxAttempts ?? 50;

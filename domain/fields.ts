@@ -25,8 +25,12 @@ export const MAX_ID_CHARS = 64;
 export const MAX_CLIENT_MESSAGE_ID_CHARS = 128;
 export const MAX_GROUP_NAME_CHARS = 100;
 export const MAX_DESCRIPTION_CHARS = 2048;
-/** As sent; the media service keeps at most 255 characters of it, without directories or controls. */
+/** As sent; the media service keeps at most MAX_STORED_FILE_NAME_CHARS of it, without directories or controls. */
 export const MAX_FILE_NAME_CHARS = 1024;
+/** A file name as stored with its media and named in events and push notifications. */
+export const MAX_STORED_FILE_NAME_CHARS = 255;
+/** A media type (`image/png`) as announced and stored. */
+export const MAX_MIME_TYPE_CHARS = 255;
 /** The longest emoji a reaction may be (RGI family sequences are about a dozen code units). */
 export const MAX_EMOJI_CHARS = 32;
 /** Distinct emoji one user may have on one message at a time. */
@@ -86,6 +90,7 @@ export const CursorVersion = z.number().int().min(0).max(MAX_VERSION);
 // One RGI emoji (Unicode's recommended-for-general-interchange set: what emoji keyboards send,
 // skin tones, flags and ZWJ sequences included). The `v` flag is V8 11.2+ (Node 20); built from a
 // string because TypeScript's ES2022 target does not know the flag.
+// biome-ignore lint/complexity/useRegexLiterals: the literal does not compile for the ES2022 target (above)
 const ONE_EMOJI = new RegExp('^\\p{RGI_Emoji}$', 'v');
 
 /** Whether `s` is one emoji a reaction may be. */

@@ -61,7 +61,7 @@ describe('the server while its PostgreSQL restarts', () => {
     if (body !== undefined) headers['content-type'] = 'application/json';
     const res = await fetch(`${baseUrl}${path}`, { method, headers, ...(body !== undefined ? { body: JSON.stringify(body) } : {}) });
     const text = await res.text();
-    return { status: res.status, headers: res.headers, body: text.length > 0 ? (JSON.parse(text) as Record<string, any>) : null };
+    return { status: res.status, headers: res.headers, body: text.length > 0 ? (JSON.parse(text) as Record<string, unknown>) : null };
   }
 
   const connect = (user: Registered) => sdk.connect(user);
@@ -85,14 +85,14 @@ describe('the server while its PostgreSQL restarts', () => {
     const ready = await http('GET', '/readyz');
     expect(ready.status).toBe(200);
     expect(ready.body).toMatchObject({ status: 'ready' });
-    expect(ready.body!.dependencies.map((d: { name: string; status: string }) => `${d.name}:${d.status}`)).toEqual(['postgresql shard 0:up', 'postgresql shard 1:up']);
+    expect((ready.body!.dependencies as { name: string; status: string }[]).map((d) => `${d.name}:${d.status}`)).toEqual(['postgresql shard 0:up', 'postgresql shard 1:up']);
 
     await server.stop();
 
     const unready = await http('GET', '/readyz');
     expect(unready.status).toBe(503);
     expect(unready.body).toMatchObject({ status: 'unavailable', error: { code: 'service_unavailable' } });
-    expect(unready.body!.dependencies.map((d: { name: string; status: string }) => `${d.name}:${d.status}`)).toEqual(['postgresql shard 0:down', 'postgresql shard 1:down']);
+    expect((unready.body!.dependencies as { name: string; status: string }[]).map((d) => `${d.name}:${d.status}`)).toEqual(['postgresql shard 0:down', 'postgresql shard 1:down']);
     const refused = await http('POST', `/api/v1/conversations/${conversationId}/messages`, alice.token, { content: 'over REST, refused', content_type: 'text' });
     expect(refused.status).toBe(503);
     expect(refused.body).toMatchObject({ error: { code: 'service_unavailable' } });

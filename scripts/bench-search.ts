@@ -32,6 +32,7 @@ import { createProjector } from '../projections/runtime/runtime.js';
 import { createSearchProjection, SEARCH_PROJECTION } from '../projections/search/projection.js';
 import { createSearchQueries, type UserSearch } from '../projections/search/queries.js';
 import { cpuMsOf } from './lib/proc.js';
+import { conversationEvents } from '../projections/runtime/decode.js';
 
 const { values: args } = parseArgs({
   options: {
@@ -74,7 +75,7 @@ const int = (lo: number, hi: number) => lo + Math.floor(rand() * (hi - lo + 1));
 function zipf(n: number, s: number) {
   const cdf = new Float64Array(n);
   let sum = 0;
-  for (let k = 0; k < n; k++) cdf[k] = sum += 1 / Math.pow(k + 1, s);
+  for (let k = 0; k < n; k++) cdf[k] = sum += 1 / (k + 1) ** s;
   return () => {
     const x = rand() * sum;
     let lo = 0;
@@ -242,7 +243,7 @@ async function main() {
 
     // 2. Index with the search projection from position 0.
     const index = createPostgresSearchIndex({ db });
-    const projector = createProjector({ store, db, projections: [createSearchProjection({ index })], batchSize: settings.batch });
+    const projector = createProjector({ store, db, projections: [createSearchProjection({ index })], batchSize: settings.batch, decode: conversationEvents });
     await projector.ensureSchema();
     const progress = setInterval(() => {
       void projector.status().then((s) => log(`indexing: ${s.reduce((n, x) => n + x.position, 0)} / ${head} events`));
@@ -313,7 +314,7 @@ async function main() {
     log(`rebuilt in ${round(rebuildSeconds)} s; ${load()}; ${cpuPer1000(cpu0, await cpuMs(db), head)} events`);
 
     // 5. The conversations read model (inbox, history, status) built from position 0 over the same log.
-    const readModel = createProjector({ store, db, projections: [conversationsProjection], batchSize: 2_000 });
+    const readModel = createProjector({ decode: conversationEvents, store, db, projections: [conversationsProjection], batchSize: 2_000 });
     await readModel.ensureSchema();
     t0 = performance.now();
     cpu0 = await cpuMs(db);

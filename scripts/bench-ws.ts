@@ -138,7 +138,7 @@ function serverRss(server: Server): number | null {
 
 type User = { user_id: string; token: string };
 
-async function http(baseUrl: string, method: string, path: string, body: unknown, token?: string): Promise<any> {
+async function http(baseUrl: string, method: string, path: string, body: unknown, token?: string): Promise<Record<string, unknown>> {
   const res = await fetch(`${baseUrl}${path}`, {
     method,
     headers: { 'content-type': 'application/json', ...(token === undefined ? {} : { authorization: `Bearer ${token}` }) },
@@ -146,7 +146,9 @@ async function http(baseUrl: string, method: string, path: string, body: unknown
   });
   const text = await res.text();
   if (!res.ok) throw new Error(`${method} ${path}: ${res.status} ${text}`);
-  return text.length > 0 ? JSON.parse(text) : null;
+  // Every route called here answers with a JSON object.
+  if (text.length === 0) throw new Error(`${method} ${path}: ${res.status} with no body`);
+  return JSON.parse(text) as Record<string, unknown>;
 }
 
 async function pool<T>(count: number, concurrency: number, task: (i: number) => Promise<T>): Promise<T[]> {

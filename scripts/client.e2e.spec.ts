@@ -1,7 +1,7 @@
 import { spawn, type ChildProcessWithoutNullStreams } from 'node:child_process';
 import { dirname, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { afterAll, beforeAll, describe, it } from 'vitest';
 import { createApiStack, type ApiStack } from '../gateways/api/testing/api-stack.js';
 
 /** `npm run client`: two terminal clients (child processes, stdin piped) chat through an in-process server. */

@@ -35,7 +35,8 @@ const baseUrl = args.url.replace(/\/+$/, '');
 
 type Conversation = { conversation_id: string; type: string; name: string | null; participants: { user_id: string }[] };
 
-async function http(method: string, path: string, body?: unknown, token?: string): Promise<{ status: number; body: any }> {
+/** `T`: the body of the success status the caller checks for. */
+async function http<T>(method: string, path: string, body?: unknown, token?: string): Promise<{ status: number; body: T }> {
   const res = await fetch(`${baseUrl}${path}`, {
     method,
     headers: { ...(body === undefined ? {} : { 'content-type': 'application/json' }), ...(token === undefined ? {} : { authorization: `Bearer ${token}` }) },
@@ -45,10 +46,12 @@ async function http(method: string, path: string, body?: unknown, token?: string
   return { status: res.status, body: text.length > 0 ? JSON.parse(text) : null };
 }
 
-async function session(): Promise<{ user_id: string; token: string; refresh_token: string }> {
-  const login = await http('POST', '/api/v1/auth/login', { username, password });
+type Session = { user_id: string; token: string; refresh_token: string };
+
+async function session(): Promise<Session> {
+  const login = await http<Session>('POST', '/api/v1/auth/login', { username, password });
   if (login.status === 200) return login.body;
-  const registered = await http('POST', '/api/v1/auth/register', { username, email: `${username}@example.test`, password });
+  const registered = await http<Session>('POST', '/api/v1/auth/register', { username, email: `${username}@example.test`, password });
   if (registered.status === 201) return registered.body;
   throw new Error(`cannot log in (${login.status}) or register (${registered.status} ${JSON.stringify(registered.body)}) as ${username}`);
 }
@@ -94,9 +97,9 @@ async function main(): Promise<void> {
   });
 
   async function refresh(): Promise<void> {
-    const inbox = await http('GET', '/api/v1/conversations?limit=200', undefined, me.token);
+    const inbox = await http<{ conversations: (Conversation & { last_message: { sequence_number: number } | null })[] }>('GET', '/api/v1/conversations?limit=200', undefined, me.token);
     if (inbox.status !== 200) throw new Error(`GET /api/v1/conversations: ${inbox.status}`);
-    for (const c of inbox.body.conversations as (Conversation & { last_message: { sequence_number: number } | null })[]) {
+    for (const c of inbox.body.conversations) {
       remember(c);
       client.track(c.conversation_id, c.last_message?.sequence_number ?? 0);
     }
@@ -104,7 +107,9 @@ async function main(): Promise<void> {
 
   const list = () => {
     if (order.length === 0) print('no conversations yet: /open <user_id> or /group <name> <user_id>...');
-    order.forEach((id, i) => print(`  ${i + 1}. ${label(id)}  (${id})${id === current ? '  <- current' : ''}`));
+    order.forEach((id, i) => {
+      print(`  ${i + 1}. ${label(id)}  (${id})${id === current ? '  <- current' : ''}`);
+    });
   };
 
   client.on('event', (e: ReceivedEvent) => {
@@ -172,12 +177,13 @@ async function main(): Promise<void> {
     try {
       if (text === '') {
         // nothing
-      } else if (text === '/help') help.forEach((h) => print(h));
-      else if (text === '/list') list();
+      } else if (text === '/help') {
+        for (const h of help) print(h);
+      } else if (text === '/list') list();
       else if (text === '/quit') break;
       else if (text.startsWith('/open ')) {
         const other = text.slice(6).trim();
-        const res = await http('POST', '/api/v1/conversations', { participant_id: other }, me.token);
+        const res = await http<Conversation>('POST', '/api/v1/conversations', { participant_id: other }, me.token);
         if (res.status !== 200 && res.status !== 201) print(`cannot open: ${res.status} ${JSON.stringify(res.body)}`);
         else {
           remember({ ...res.body, name: null });
@@ -187,7 +193,7 @@ async function main(): Promise<void> {
         }
       } else if (text.startsWith('/group ')) {
         const [name, ...members] = text.slice(7).trim().split(/\s+/);
-        const res = await http('POST', '/api/v1/groups', { name, member_ids: members }, me.token);
+        const res = await http<{ conversation_id: string }>('POST', '/api/v1/groups', { name, member_ids: members }, me.token);
         if (res.status !== 201) print(`cannot create: ${res.status} ${JSON.stringify(res.body)}`);
         else {
           remember({ conversation_id: res.body.conversation_id, type: 'group', name: name ?? null, participants: [] });

@@ -13,6 +13,7 @@ import { createProjector } from '../projections/runtime/runtime.js';
 import { dumpReadModel } from '../projections/testing/stack.js';
 import { ndjson, runCliProcess } from './testing/run-cli.js';
 import { seedConversations } from './testing/seed.js';
+import { conversationEvents } from '../projections/runtime/decode.js';
 
 /**
  * `npm run projections` as a real process: the rebuild empties the read model and replays every
@@ -65,7 +66,7 @@ describe.each([
     const { store, dbs, close } = await setup.open();
     await seedConversations(store, { groups, messagesPerGroup });
     // The live read model, as the server's projector builds it.
-    const projector = createProjector({ store, db: dbs[0]!, projections: createProjections(), batchSize: 50 });
+    const projector = createProjector({ decode: conversationEvents, store, db: dbs[0]!, projections: createProjections(), batchSize: 50 });
     await projector.ensureSchema();
     await projector.catchUp();
     live = await dumpReadModel(dbs[0]!);

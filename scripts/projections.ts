@@ -19,6 +19,7 @@ import { createProjector } from '../projections/runtime/runtime.js';
 import { integerOption, parseCommandLine, runCli, UsageError } from './lib/cli.js';
 import { openStoreLikeTheServer } from './lib/open-store.js';
 import { createProgress } from './lib/progress.js';
+import { conversationEvents } from '../projections/runtime/decode.js';
 
 const USAGE = `usage:
   npm run projections -- list [--json]
@@ -51,7 +52,7 @@ function parse(argv: string[]) {
 
 const pad = (rows: string[][]) => {
   const widths = rows[0]!.map((_, i) => Math.max(...rows.map((r) => r[i]!.length)));
-  return rows.map((r) => r.map((cell, i) => cell.padEnd(widths[i]!)).join('  ').trimEnd()).join('\n') + '\n';
+  return `${rows.map((r) => r.map((cell, i) => cell.padEnd(widths[i]!)).join('  ').trimEnd()).join('\n')}\n`;
 };
 
 async function main(): Promise<void> {
@@ -79,7 +80,7 @@ async function main(): Promise<void> {
       return;
     }
     await searchIndex.setup();
-    const projector = createProjector({ store: opened.store, db: opened.databases[0]!, projections, batchSize: args.batchSize });
+    const projector = createProjector({ decode: conversationEvents, store: opened.store, db: opened.databases[0]!, projections, batchSize: args.batchSize });
     await projector.ensureSchema();
 
     if (args.command === 'status') {

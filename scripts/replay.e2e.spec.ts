@@ -19,6 +19,7 @@ import { createProjector } from '../projections/runtime/runtime.js';
 import { stateToJson } from './lib/state-json.js';
 import { ndjson, parseCsv, runCliProcess } from './testing/run-cli.js';
 import { seedConversations, userId } from './testing/seed.js';
+import { conversationEvents } from '../projections/runtime/decode.js';
 
 type Exported = { position: number; shard: number; stream_id: string; version: number; type: string; event_id: string; created_at: string; data: unknown };
 
@@ -202,7 +203,7 @@ describe('npm run replay against PostgreSQL (2 shards)', () => {
     expect(next.message.sequence_number).toBe(version + 2);
 
     // And the read models project it: the server's projections, from position 0.
-    const projector = createProjector({ store, db: dbs[0]!, projections: createProjections() });
+    const projector = createProjector({ decode: conversationEvents, store, db: dbs[0]!, projections: createProjections() });
     await projector.ensureSchema();
     await projector.catchUp();
     const { rows } = await dbs[0]!.query(

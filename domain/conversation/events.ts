@@ -1,5 +1,13 @@
 import { z } from 'zod';
-import { MAX_CLIENT_MESSAGE_ID_CHARS, MAX_DESCRIPTION_CHARS, MAX_EMOJI_CHARS, MAX_GROUP_NAME_CHARS, MAX_ID_CHARS } from '../fields.js';
+import {
+  MAX_CLIENT_MESSAGE_ID_CHARS,
+  MAX_DESCRIPTION_CHARS,
+  MAX_EMOJI_CHARS,
+  MAX_GROUP_NAME_CHARS,
+  MAX_ID_CHARS,
+  MAX_MIME_TYPE_CHARS,
+  MAX_STORED_FILE_NAME_CHARS,
+} from '../fields.js';
 
 /**
  * The events of one conversation stream. Every conversation is one stream; the stream version of
@@ -19,9 +27,9 @@ export type ContentType = z.infer<typeof ContentType>;
 
 export const MediaRef = z.object({
   media_id: Id,
-  mime_type: z.string().min(1).max(255).optional(),
+  mime_type: z.string().min(1).max(MAX_MIME_TYPE_CHARS).optional(),
   size_bytes: z.number().int().nonnegative().optional(),
-  file_name: z.string().max(255).optional(),
+  file_name: z.string().max(MAX_STORED_FILE_NAME_CHARS).optional(),
 });
 export type MediaRef = z.infer<typeof MediaRef>;
 

@@ -1,4 +1,4 @@
-import { ConversationEvent } from './events.js';
+import type { ConversationEvent } from './events.js';
 import { safeParseConversationEvent } from './upcast.js';
 
 /**

@@ -54,6 +54,7 @@ function segments(run: string, offset: number): Segment[] {
   return out;
 }
 
+// biome-ignore lint/suspicious/noControlCharactersInRegex: the ASCII range starts at U+0000; the test is for any ASCII text
 const ASCII = /^[\x00-\x7f]*$/;
 const ASCII_WORD = /[A-Za-z0-9]+/g;
 const HAS_CJK = /[\p{Script=Han}\p{Script=Hiragana}\p{Script=Katakana}]/u;

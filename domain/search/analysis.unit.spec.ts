@@ -6,7 +6,7 @@ describe('documentTerms (the indexing path)', () => {
     const texts = [
       'Meet me at 10:30, OK? Bring the BBQ-sauce & 2 cokes!!',
       "it's a_b_c don't",
-      'x'.repeat(MAX_TERM_CHARS + 10) + ' tail',
+      `${'x'.repeat(MAX_TERM_CHARS + 10)} tail`,
       'Résumé of the Café meeting, naïve coöperation',
       '東京都庁で会いましょう 10時',
       'ＡＢＣ full-width and ﬁ ligature',

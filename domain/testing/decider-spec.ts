@@ -18,6 +18,7 @@ export function deciderSpecification<C, E, S>(decider: Decider<C, E, S>) {
         when(command: C) {
           const run = () => decider.decide(command, events.reduce((state, event) => decider.evolve(state, event), decider.initialState()));
           return {
+            // biome-ignore lint/suspicious/noThenProperty: the given/when/then builder; never awaited
             then(expected: E[]) {
               expect(run()).toEqual(expected);
             },

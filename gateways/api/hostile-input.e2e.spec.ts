@@ -33,7 +33,7 @@ type Row = {
   anonymous?: boolean;
 };
 
-const text = (field: string, value: string) => (c: Ctx) => ({ content: 'hi', content_type: 'text', [field]: value, ...(field === 'content' ? { content: value } : {}) }) as unknown;
+const text = (field: string, value: string) => () => ({ content: 'hi', content_type: 'text', [field]: value, ...(field === 'content' ? { content: value } : {}) }) as unknown;
 const searchCursor = (payload: object) => Buffer.from(JSON.stringify(payload)).toString('base64url');
 
 const ROWS: Row[] = [

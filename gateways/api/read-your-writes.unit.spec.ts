@@ -17,7 +17,7 @@ describe('read-your-writes', () => {
 
   it('waits for the read model otherwise', async () => {
     const asked: number[] = [];
-    const settle = createReadYourWrites({ settings, projector: { waitFor: async (_p, at) => (asked.push(at.position), true) } });
+    const settle = createReadYourWrites({ settings, projector: { waitFor: async (_p, at) => { asked.push(at.position); return true; } } });
     await settle({ shard: 0, position: 9 }, pino({ level: 'silent' }));
     expect(asked).toEqual([9]);
   });

@@ -1,6 +1,6 @@
 import type { Logger } from 'pino';
 import { isOutage } from '../../domain/ports/health.js';
-import type { SessionRef, SessionStore } from '../ports/sessions.js';
+import type { SessionRef, SessionStatus, SessionStore } from '../ports/sessions.js';
 import { AUTH_MESSAGES, AuthError } from './errors.js';
 import type { TokenService } from './tokens.js';
 
@@ -28,7 +28,7 @@ export function createAccessVerifier(deps: { tokens: Pick<TokenService, 'decode'
       if (token.length === 0) throw new AuthError('missing', AUTH_MESSAGES.missing);
       const claims = await deps.tokens.decode(token);
       const session: SessionRef = { userId: claims.userId, sessionId: claims.sessionId, tokenVersion: claims.tokenVersion };
-      let status;
+      let status: SessionStatus;
       try {
         status = await deps.sessions.status(session);
       } catch (error) {

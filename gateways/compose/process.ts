@@ -49,6 +49,7 @@ import { start as startGateway } from '../gateway/start.js';
 import type { Running } from '../lib/role.js';
 import { composeMedia, publicUrlOf, type MediaStack } from './media.js';
 import { REDACT_PATHS, SAFE_SERIALIZERS } from '../lib/log-safety.js';
+import { conversationEvents } from '../../projections/runtime/decode.js';
 
 /**
  * The composition root: the one place that chooses adapters from the configuration.
@@ -268,6 +269,7 @@ export async function composeProcess(options: ComposeOptions): Promise<ProcessSt
     // Media: composed below, once the command side exists; the projection wakes its worker.
     let media: MediaStack | null = null;
     const readModels = createProjector({
+      decode: conversationEvents,
       store,
       db: primary,
       projections: createProjections({ searchIndex, onThumbnailQueued: (at) => media?.worker?.notify(at) }),

@@ -72,7 +72,7 @@ export const DELIVERY_GROUP = 'delivery';
 type MessageSentData = Extract<ConversationEvent, { type: 'MessageSent' }>['data'];
 type PushConversation = Parameters<typeof pushJobFor>[0]['conversation'];
 
-export function createDeliveryWorker(deps: DeliveryWorkerDeps) {
+export function createDeliveryWorker(deps: DeliveryWorkerDeps): DeliveryWorker {
   const cacheSize = deps.cacheSize ?? 10_000;
   const cache = new Map<string, TrackedConversation>();
   const stats: DeliveryWorkerStats = { events: 0, duplicates: 0, skipped: 0, envelopes: 0, deliveries: 0, loads: 0, pushMessages: 0, pushJobs: 0, pushOnline: 0, pushStale: 0 };
@@ -213,4 +213,27 @@ export function createDeliveryWorker(deps: DeliveryWorkerDeps) {
   };
 }
 
-export type DeliveryWorker = ReturnType<typeof createDeliveryWorker>;
+export interface DeliveryWorker {
+  handle(events: StoredEvent[]): Promise<void>;
+  run(signal: AbortSignal): Promise<void>;
+  start(): void;
+  stop(): Promise<void>;
+  stats: () => {
+    events: number;
+    duplicates: number;
+    skipped: number;
+    envelopes: number;
+    deliveries: number;
+    loads: number;
+    /**
+     * Push planning. `pushMessages`: MessageSent events planned to the end (their jobs, if any,
+     * queued and counted in `pushJobs`), so a reader that sees a message counted also sees its jobs.
+     * `pushOnline`: recipients not pushed because they had a live connection; `pushStale`: messages
+     * too old to push.
+     */
+    pushMessages: number;
+    pushJobs: number;
+    pushOnline: number;
+    pushStale: number;
+  };
+}

@@ -1,7 +1,7 @@
 import { randomUUID } from 'node:crypto';
 import { validation } from '../../domain/errors.js';
 import type { Logger } from 'pino';
-import type { ConversationCommands } from '../../commands/conversations.js';
+import type { ConversationCommands, Screening } from '../../commands/conversations.js';
 import type { EventStore } from '../../domain/ports/event-store.js';
 import { DependencyUnavailableError, isOutage } from '../../domain/ports/health.js';
 import type { PresenceStore } from '../ports/presence.js';
@@ -9,7 +9,7 @@ import { hasFieldAtPath } from '../../infra/telemetry/frame-time.js';
 import { noopMetrics, noopTracing } from '../../infra/telemetry/noop.js';
 import type { FrameKind, Metrics, Tracing } from '../ports/telemetry.js';
 import { MAX_CONTACTS, type ConversationQueries } from '../../projections/conversations/views.js';
-import type { AccessVerifier } from '../auth/access.js';
+import type { AccessVerifier, AuthUser } from '../auth/access.js';
 import { AuthError } from '../auth/errors.js';
 import type { SessionRef } from '../ports/sessions.js';
 import type { MediaService } from '../media/service.js';
@@ -19,7 +19,6 @@ import { RefusalWindow } from './refusal-window.js';
 import type { SyncBudget } from './sync-budget.js';
 import {
   CloseCode,
-  ContentType,
   HEARTBEAT_INTERVAL_MS,
   MAX_FRAME_BYTES,
   MAX_QUEUED_SYNC_CURSORS,
@@ -460,10 +459,9 @@ export class Connection {
       case 'reauthenticate':
         void run(this.reauthenticate(requestId, body.value.token));
         return;
-      default: {
-        const unreachable: never = body;
-        return unreachable;
-      }
+      default:
+        body satisfies never; // every case is handled above
+        return;
     }
   }
 
@@ -472,7 +470,7 @@ export class Connection {
   private async hello(requestId: number, hello: ClientRequest<'hello'>): Promise<void> {
     try {
       const token = hello.token.length > 0 ? hello.token : this.queryToken;
-      let user;
+      let user: AuthUser;
       try {
         if (token.length === 0) throw new AuthError('missing', 'no token');
         user = await this.deps.tokens.verify(token);
@@ -608,7 +606,7 @@ export class Connection {
    */
   private async reauthenticate(requestId: number, token: string): Promise<void> {
     const attempt = ++this.reauthAttempts;
-    let user;
+    let user: AuthUser;
     try {
       user = await this.deps.tokens.verify(token);
     } catch (error) {
@@ -707,7 +705,7 @@ export class Connection {
       .then(async () => {
         const failed: string[] = [];
         if (this.state !== 'open') return failed;
-        let screened;
+        let screened: Map<string, Screening>;
         try {
           screened = await this.deps.commands.screen(
             this.userId,

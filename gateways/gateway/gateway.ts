@@ -1,5 +1,4 @@
 import uWS from 'uWebSockets.js';
-import type { Logger } from 'pino';
 import type { EventBus } from '../ports/bus.js';
 import { isOutage } from '../../domain/ports/health.js';
 import type { SignalChange } from '../ports/presence.js';
@@ -311,7 +310,7 @@ export function createWsGateway(deps: WsGatewayDeps): WsGateway {
 
   // Delivery envelopes for this node's users.
   const offNode = deps.bus.onNodeMessage(deps.nodeId, (payload) => {
-    let items;
+    let items: DeliveryItem[];
     try {
       items = decodeDeliveries(payload);
     } catch (error) {
@@ -376,9 +375,12 @@ export function createWsGateway(deps: WsGatewayDeps): WsGateway {
   const offBusReconnect = deps.bus.onReconnect(() => tellAllToSync('bus_reconnected'));
   // The presence store reconnected: it may have lost every entry (a Redis restart), so deliveries
   // found no node for these users meanwhile. Register them again, then have them sync.
-  let reRegistering: Promise<void> | null = null;
+  // A flag set before the work starts: with no open connection the work finishes synchronously.
+  let reRegistering = false;
   const offPresenceReconnect = deps.presence.onReconnect(() => {
-    reRegistering ??= (async () => {
+    if (reRegistering) return;
+    reRegistering = true;
+    void (async () => {
       try {
         const open = [...all].filter((c) => c.state === 'open');
         for (let i = 0; i < open.length; i += 100) await Promise.all(open.slice(i, i + 100).map((c) => c.register()));
@@ -388,7 +390,7 @@ export function createWsGateway(deps: WsGatewayDeps): WsGateway {
         if (isOutage(error)) log.debug({ err: error }, 'ws: registering the connections again failed: the presence store is down');
         else log.error({ err: error }, 'ws: registering the connections again failed');
       } finally {
-        reRegistering = null;
+        reRegistering = false;
       }
     })();
   });

@@ -153,7 +153,7 @@ describe('gateway timeouts and backpressure', () => {
     c.onClose();
 
     const sent: number[] = [];
-    const plain: Socket = { send: (bytes) => (sent.push(bytes[0]!), 'ok'), bufferedAmount: () => 0, end() {} };
+    const plain: Socket = { send: (bytes) => { sent.push(bytes[0]!); return 'ok'; }, bufferedAmount: () => 0, end() {} };
     const d = await open(plain, 'plain');
     sent.length = 0;
     d.together(() => {

@@ -10,7 +10,7 @@ export interface Running {
 }
 
 /** Runs `stop` once `signal` aborts; the promise settles when it has (rejects if it threw). */
-export function stopOn(signal: AbortSignal, stop: () => Promise<unknown> | void): Promise<void> {
+export function stopOn(signal: AbortSignal, stop: () => Promise<unknown> | undefined): Promise<void> {
   return new Promise<void>((resolve, reject) => {
     const go = () => {
       Promise.resolve()

@@ -221,7 +221,7 @@ describe.each<Store>(['local-disk', 's3rver'])('media on %s', (store) => {
     const chunked = await fetch(url, {
       method: 'PUT',
       headers: announced.body.upload_headers,
-      body: new ReadableStream({ start: (c) => (c.enqueue(new TextEncoder().encode('hello')), c.close()) }),
+      body: new ReadableStream({ start: (c) => { c.enqueue(new TextEncoder().encode('hello')); c.close(); } }),
       duplex: 'half',
     } as RequestInit);
     expect(chunked.status).toBe(411);

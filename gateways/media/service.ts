@@ -50,6 +50,7 @@ export const normalizeMimeType = (raw: string) => raw.split(';')[0]!.trim().toLo
 /** A file name as a client may show it: no directories, no control characters, at most 255 characters. */
 export function cleanFileName(raw: string): string {
   const base = raw.split(/[/\\]/).pop() ?? '';
+  // biome-ignore lint/suspicious/noControlCharactersInRegex: strips the control characters from a client's file name
   return [...base.replace(/[\u0000-\u001f\u007f]/g, '').trim()].slice(0, 255).join('');
 }
 

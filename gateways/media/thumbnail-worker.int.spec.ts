@@ -141,7 +141,7 @@ describe('thumbnail worker', () => {
       await s3.close(); // the endpoint is gone: connections are refused
 
       let tries = 0;
-      const counted = { ...objects, get: (key: string) => (tries++, objects.get(key)) };
+      const counted = { ...objects, get: (key: string) => { tries++; return objects.get(key); } };
       const options = { db, registry, objects: counted, thumbnailer, projector, maxAttempts: 2, pollIntervalMs: 20, outageBackoff: { initialMs: 20, maxMs: 50 } };
       const during = createThumbnailWorker(options);
       during.start();

@@ -40,9 +40,16 @@ export type ThumbnailWorkerDeps = {
 
 type Job = { media_id: string; conversation_id: string; source_mime: string; attempts: number };
 
-export type ThumbnailWorker = ReturnType<typeof createThumbnailWorker>;
+export interface ThumbnailWorker {
+  start(): void;
+  stop(): Promise<void>;
+  /** The projection queued work at this log position: run it once the projector has committed it. */
+  notify(at: ThumbnailQueued): void;
+  /** Runs every job due now (tests and tools; no background loop needed). */
+  runDue(): Promise<number>;
+}
 
-export function createThumbnailWorker(deps: ThumbnailWorkerDeps) {
+export function createThumbnailWorker(deps: ThumbnailWorkerDeps): ThumbnailWorker {
   const pollIntervalMs = deps.pollIntervalMs ?? 1_000;
   const leaseMs = deps.leaseMs ?? 120_000;
   const maxAttempts = deps.maxAttempts ?? 5;

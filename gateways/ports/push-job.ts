@@ -1,27 +1,28 @@
 import { z } from 'zod';
-import type { ConversationEvent } from '../../domain/conversation/events.js';
+import { ContentType, Id, type ConversationEvent } from '../../domain/conversation/events.js';
+import { MAX_GROUP_NAME_CHARS, MAX_STORED_FILE_NAME_CHARS } from '../../domain/fields.js';
 
 /**
  * One push job: "this message reached this user while they had no live connection". Jobs go
- * through the push queue (queue.ts) as UTF-8 JSON, validated when consumed.
+ * through the push queue (push-queue.ts) as UTF-8 JSON, validated when consumed.
  */
 export const PREVIEW_MAX_CHARS = 100;
 
 export const PushJob = z.object({
   /** `<event_id>:<user_id>`: the queue's dedupe key. */
   job_id: z.string().min(1).max(200),
-  user_id: z.string().min(1).max(64),
-  conversation_id: z.string().min(1).max(64),
+  user_id: Id,
+  conversation_id: Id,
   conversation_kind: z.enum(['direct', 'group']),
-  conversation_name: z.string().max(100).nullable(),
-  message_id: z.string().min(1).max(64),
+  conversation_name: z.string().max(MAX_GROUP_NAME_CHARS).nullable(),
+  message_id: Id,
   /** The message's version in its conversation. */
   sequence_number: z.number().int().positive(),
-  sender_id: z.string().min(1).max(64),
-  content_type: z.enum(['text', 'image', 'video', 'file']),
+  sender_id: Id,
+  content_type: ContentType,
   /** Text messages: the start of the text (at most PREVIEW_MAX_CHARS + 1 characters, whitespace collapsed). */
   text: z.string().max(PREVIEW_MAX_CHARS + 1),
-  file_name: z.string().max(255).nullable(),
+  file_name: z.string().max(MAX_STORED_FILE_NAME_CHARS).nullable(),
   sent_at: z.string(),
 });
 export type PushJob = z.infer<typeof PushJob>;

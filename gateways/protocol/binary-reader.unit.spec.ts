@@ -1,8 +1,8 @@
-import { create, fromBinary, ScalarType, toBinary, type DescField, type DescMessage } from '@bufbuild/protobuf';
+import { create, fromBinary, ScalarType, toBinary, type DescField, type DescMessage, type MessageShape } from '@bufbuild/protobuf';
 import { FileDescriptorProtoSchema, StructSchema, TimestampSchema } from '@bufbuild/protobuf/wkt';
 import { describe, expect, it } from 'vitest';
 import { random } from '../../domain/testing/random.js';
-import { compileDecoder, type PlainDecoder } from './binary-reader.js';
+import { compileDecoder, type PlainDecoded, type PlainDecoder } from './binary-reader.js';
 import { encodeClientFrame, encodeServerFrame } from './codec.js';
 import { eventFrame, toEventFrame } from './event-frames.js';
 import { ClientFrameSchema, ServerFrameSchema } from './gen/chat/v1/frames_pb.js';
@@ -21,7 +21,7 @@ type Outcome = 'ok' | 'malformed' | 'unsafe_integer';
 
 /** What protobuf-es gives for the same bytes: the reference. */
 function reference(desc: DescMessage, bytes: Uint8Array) {
-  let message;
+  let message: MessageShape<DescMessage>;
   try {
     message = fromBinary(desc, bytes, { readUnknownFields: true });
   } catch {
@@ -39,7 +39,7 @@ const hex = (bytes: Uint8Array) => Buffer.from(bytes.slice(0, 96)).toString('hex
 /** Decodes with both and fails the test on any disagreement; returns the shared outcome. */
 function agree(decode: PlainDecoder<unknown>, desc: DescMessage, bytes: Uint8Array, label: string): Outcome {
   const expected = reference(desc, bytes);
-  let actual;
+  let actual: PlainDecoded<unknown>;
   try {
     actual = decode(bytes);
   } catch (error) {

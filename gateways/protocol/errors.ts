@@ -157,7 +157,7 @@ export type MappedError = { frame: ServerFrame; close: CloseCode | null; /** a b
  */
 export function mapError(requestId: number, error: unknown): MappedError {
   if (error instanceof DomainError) {
-    const field = typeof error.details?.['field'] === 'string' ? error.details['field'] : undefined;
+    const field = typeof error.details?.field === 'string' ? error.details.field : undefined;
     const frame = errorFrame(requestId, error.kind, error.message, { reason: error.code, ...(field === undefined ? {} : { field }) });
     return { frame, close: ERRORS[error.kind].close, internal: false };
   }

@@ -3,7 +3,7 @@ import { CONVERSATION_EVENT_TYPES, ConversationEvent } from '../../domain/conver
 import { decodeServerFrame, encodeServerFrame } from './codec.js';
 import { EventFrameError, eventFrame, fromEventFrame, toEventFrame } from './event-frames.js';
 import type { EventFrame } from './frames.js';
-import { ContentType } from './gen/chat/v1/common_pb.js';
+import type { ContentType } from './gen/chat/v1/common_pb.js';
 import { EventSchema } from './gen/chat/v1/events_pb.js';
 import { CONVERSATION_ID, DOMAIN_EVENTS, stored } from './testing/samples.js';
 

@@ -100,7 +100,7 @@ function assert(condition: boolean, label: string, what: string, bytes: Uint8Arr
 }
 
 function check(bytes: Uint8Array, label: string): string {
-  let result;
+  let result: ReturnType<typeof decodeClientFrame>;
   try {
     result = decodeClientFrame(bytes);
   } catch (error) {

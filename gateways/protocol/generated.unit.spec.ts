@@ -19,7 +19,7 @@ let scratch: string;
 
 async function buf(args: string[]): Promise<{ stdout: string; stderr: string }> {
   // buf finds the protoc-gen-es plugin on PATH, as `npm run proto:gen` and `npx` arrange.
-  const env = { ...process.env, PATH: `${bin}${delimiter}${process.env['PATH'] ?? ''}`, BUF_CACHE_DIR: join(scratch, 'cache') };
+  const env = { ...process.env, PATH: `${bin}${delimiter}${process.env.PATH ?? ''}`, BUF_CACHE_DIR: join(scratch, 'cache') };
   return promisify(execFile)(join(bin, 'buf'), args, { cwd: root, env, timeout: 60_000 });
 }
 

@@ -23,7 +23,7 @@ export type PushPipelineDeps = {
   settings?: PushSenderSettings;
 };
 
-export function createPushPipeline(deps: PushPipelineDeps) {
+export function createPushPipeline(deps: PushPipelineDeps): PushPipeline {
   const sender = createPushSender({
     queue: deps.queue,
     presence: deps.presence,
@@ -52,4 +52,44 @@ export function createPushPipeline(deps: PushPipelineDeps) {
   };
 }
 
-export type PushPipeline = ReturnType<typeof createPushPipeline>;
+export interface PushPipeline {
+  sender: {
+    onJob(job: import('../ports/push-queue.js').HeldJob): void;
+    run(signal: AbortSignal): Promise<void>;
+    start(): void;
+    stop(): Promise<void>;
+    stats: () => {
+      jobs: number;
+      duplicates: number;
+      notifications: number;
+      deliveries: number;
+      unregistered: number;
+      retries: number;
+      givenUp: number;
+      failed: number;
+      skippedOnline: number;
+      noDevice: number;
+      handedBack: number;
+    };
+    idle(): boolean;
+  };
+  provider: PushProvider;
+  queue: PushQueue;
+  start(): void;
+  stop(): Promise<void>;
+  stats: () => {
+    sender: {
+      jobs: number;
+      duplicates: number;
+      notifications: number;
+      deliveries: number;
+      unregistered: number;
+      retries: number;
+      givenUp: number;
+      failed: number;
+      skippedOnline: number;
+      noDevice: number;
+      handedBack: number;
+    };
+  };
+}

@@ -61,7 +61,7 @@ export type PushSenderStats = {
 
 type Pending = { jobs: HeldJob[]; firstAt: number; lastAt: number; timer: NodeJS.Timeout | null };
 
-export function createPushSender(deps: PushSenderDeps) {
+export function createPushSender(deps: PushSenderDeps): PushSender {
   const s = deps.settings ?? {};
   const quietMs = s.quietMs ?? 1_000;
   const maxDelayMs = s.maxDelayMs ?? 3_000;
@@ -265,4 +265,26 @@ export function createPushSender(deps: PushSenderDeps) {
   };
 }
 
-export type PushSender = ReturnType<typeof createPushSender>;
+export interface PushSender {
+  /** Takes one job (what `run` does for each job of the queue); exposed for tests. */
+  onJob(job: HeldJob): void;
+  run(signal: AbortSignal): Promise<void>;
+  start(): void;
+  /** Stops taking jobs; waits for notifications being sent; hands waiting jobs back to the queue. */
+  stop(): Promise<void>;
+  stats: () => {
+    jobs: number;
+    duplicates: number;
+    notifications: number;
+    deliveries: number;
+    unregistered: number;
+    retries: number;
+    givenUp: number;
+    failed: number;
+    skippedOnline: number;
+    noDevice: number;
+    handedBack: number;
+  };
+  /** True when no job is waiting or being sent (tests wait for it instead of sleeping). */
+  idle(): boolean;
+}

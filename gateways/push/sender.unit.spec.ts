@@ -36,7 +36,7 @@ function harness(settings: PushSenderSettings = {}, options: { online?: Set<stri
     presence: { nodesOf: async (ids) => new Map(ids.map((id) => [id, options.online?.has(id) ? ['node-1'] : []])) },
     devices: {
       listForUsers: async (ids) => ids.flatMap((id) => (tokens[id] ?? []).filter((t) => !removed.includes(t)).map((token) => ({ device_id: token, user_id: id, platform: 'android' as const, token, created_at: '', updated_at: '' }))),
-      removeTokens: async (list) => (removed.push(...list), list.length),
+      removeTokens: async (list) => { removed.push(...list); return list.length; },
     },
     users: { findById: async (id) => ({ user_id: id, username: id === 'alice' ? 'Alice' : id, email: '', phone_number: null, created_at: '' }) },
     provider,

@@ -230,7 +230,9 @@ describe('relay failures (pglite store → JetStream)', () => {
       await eventually(() => expect(relay.stats().every((s) => !s.leader)).toBe(true));
       // its checkpoint write of the batch before is refused; that batch and the one published
       // meanwhile are all it sends before giving up
-      relay.stats().forEach((s, shard) => expect(s.published - before[shard]!).toBeLessThanOrEqual(10));
+      relay.stats().forEach((s, shard) => {
+        expect(s.published - before[shard]!).toBeLessThanOrEqual(10);
+      });
       const rows = await relay.checkpoints();
       expect(rows.map((r) => r.owner)).toEqual(['usurper', 'usurper']);
       await relay.stop();

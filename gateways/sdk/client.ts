@@ -453,7 +453,10 @@ export function createChatClient(options: ChatClientOptions): ChatClient {
 
   function onData(data: unknown): void {
     const bytes = data instanceof ArrayBuffer ? new Uint8Array(data) : data instanceof Uint8Array ? data : null;
-    if (bytes === null) return report(new Error('a server frame was not binary'));
+    if (bytes === null) {
+      report(new Error('a server frame was not binary'));
+      return;
+    }
     const decoded = decodeServerFrame(bytes);
     if (!decoded.ok) {
       if (decoded.error.code !== 'unknown_frame') report(new Error(`undecodable server frame: ${decoded.error.message}`));
@@ -474,7 +477,8 @@ export function createChatClient(options: ChatClientOptions): ChatClient {
     const body = frame.body;
     switch (body.case) {
       case 'event':
-        return onEvent(body.value);
+        onEvent(body.value);
+        return;
       case 'syncDone': {
         const s = body.value;
         pendingSync.delete(s.conversationId);
@@ -486,10 +490,12 @@ export function createChatClient(options: ChatClientOptions): ChatClient {
           saveCursor(s.conversationId, cursors.get(s.conversationId) ?? s.version);
           echoed(s.conversationId);
         }
-        return emitter.emit('syncDone', { conversationId: s.conversationId, version: s.version, accessEnded: s.accessEnded });
+        emitter.emit('syncDone', { conversationId: s.conversationId, version: s.version, accessEnded: s.accessEnded });
+        return;
       }
       case 'typing':
-        return emitter.emit('typing', { ...body.value });
+        emitter.emit('typing', { ...body.value });
+        return;
       case 'presence': {
         const p = fromPresenceEvent(body.value);
         if (p !== undefined) emitter.emit('presence', { userId: p.user_id, status: p.status, lastSeen: p.last_seen });
@@ -499,7 +505,8 @@ export function createChatClient(options: ChatClientOptions): ChatClient {
         goodbye = body.value;
         return;
       case 'syncRequired':
-        return onSyncRequired(body.value);
+        onSyncRequired(body.value);
+        return;
       case 'error':
         if (body.value.reason === 'sync_deferred') {
           // The server took the session but not Hello's cursors yet: Sync them once it says so.
@@ -508,7 +515,8 @@ export function createChatClient(options: ChatClientOptions): ChatClient {
           holdSyncs(body.value.retryAfterMs);
           return;
         }
-        return report(new ChatRequestError(body.value.code, body.value.message, body.value.retryable, body.value.reason, body.value.retryAfterMs));
+        report(new ChatRequestError(body.value.code, body.value.message, body.value.retryable, body.value.reason, body.value.retryAfterMs));
+        return;
       default:
         return; // a late reply to a request that timed out
     }
@@ -754,7 +762,8 @@ export function createChatClient(options: ChatClientOptions): ChatClient {
     const kind = closeCodeKind(code);
     if (kind === 'terminal') {
       emitter.emit('disconnected', { code, reason, reconnectInMs: null });
-      return stop(code, reason, true);
+      stop(code, reason, true);
+      return;
     }
     // The connection's token expired: renew it before reconnecting (unless an in-band renewal already did).
     if (code === CloseCode.TOKEN_EXPIRED) keeper.expired(connectionToken ?? undefined);

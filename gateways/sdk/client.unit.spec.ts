@@ -26,14 +26,16 @@ class FakeSocket implements WebSocketLike {
     };
     switch (frame.body.case) {
       case 'hello':
-        return reply({
+        reply({
           case: 'welcome',
           value: { userId: 'u1', protocolVersion: 1, sessionId: 's', heartbeatIntervalMs: 30_000, serverTimeMs: 1, maxFrameBytes: 131072 },
         });
+        return;
       case 'ackDelivered':
       case 'markRead':
       case 'typing':
-        return reply({ case: 'ok', value: {} });
+        reply({ case: 'ok', value: {} });
+        return;
       default:
         return;
     }

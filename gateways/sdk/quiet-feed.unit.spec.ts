@@ -79,13 +79,17 @@ class FakeServer {
       }
       case 'sync': {
         const refusal = this.syncRefusals.shift();
-        if (refusal !== undefined) return reply(refusal);
+        if (refusal !== undefined) {
+          reply(refusal);
+          return;
+        }
         reply({ case: 'ok', value: {} });
         this.replay(socket, frame.body.value.cursors);
         return;
       }
       default:
-        return reply({ case: 'ok', value: {} });
+        reply({ case: 'ok', value: {} });
+        return;
     }
   }
 }

@@ -55,6 +55,7 @@ const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
 /** An escaped NUL or lone surrogate in JSON.stringify output: PostgreSQL's jsonb rejects both. */
 const JSONB_UNSAFE_ESCAPE = /(?<!\\)(?:\\\\)*\\u(?:0000|d[89a-f][0-9a-f]{2})/i;
 /** Not allowed in stream ids and types: control characters (the store uses U+001E as a separator) and lone surrogates. */
+// biome-ignore lint/suspicious/noControlCharactersInRegex: detects the control characters refused in stream ids and types
 const UNSAFE_TEXT = /[\u0000-\u001f]|[\uD800-\uDBFF](?![\uDC00-\uDFFF])|(?<![\uD800-\uDBFF])[\uDC00-\uDFFF]/;
 
 export class InvalidAppendError extends TypeError {

@@ -27,7 +27,7 @@ describe('prepareAppend', () => {
     const bad: [string, unknown[], number][] = [
       ['s', [{ ...ok, data: { text: 'a\u0000b' } }], 0], // jsonb refuses \u0000
       ['s', [{ ...ok, data: { text: 'lone \ud800 surrogate' } }], 0],
-      ['s', [{ ...ok, metadata: { ['key\u0000']: 1 } }], 0],
+      ['s', [{ ...ok, metadata: { 'key\u0000': 1 } }], 0],
       ['s', [{ ...ok, data: { n: 10n } }], 0], // not JSON-serialisable
       ['s', [{ ...ok, metadata: [] }], 0],
       ['s', [{ ...ok, type: '' }], 0],

@@ -321,7 +321,7 @@ export function eventStoreContract(name: string, options: EventStoreContractOpti
         const results = await Promise.all(
           Array.from({ length: 200 }, (_, i) => store.append(`stream-${i}`, [newEvent('MessageSent', { i })], { expectedVersion: 0 })),
         );
-        results.forEach((result) => expect(result).toMatchObject({ firstVersion: 1, nextExpectedVersion: 1, alreadyAppended: false }));
+        for (const result of results) expect(result).toMatchObject({ firstVersion: 1, nextExpectedVersion: 1, alreadyAppended: false });
         expect(new Set(results.map((r) => r.lastPosition)).size).toBe(200);
         expect(Math.max(...results.map((r) => r.lastPosition))).toBe(200);
         const log = await store.readLog(0, { after: 0, maxCount: 1000 });
@@ -404,7 +404,9 @@ export function eventStoreContract(name: string, options: EventStoreContractOpti
           expect(byShard.get(1)!.length).toBeGreaterThan(0);
 
           const results = await Promise.all(streams.map((stream) => store.append(stream, [newEvent(), newEvent()], { expectedVersion: 0 })));
-          results.forEach((result, i) => expect(result.shard).toBe(store.shardOf(streams[i]!)));
+          results.forEach((result, i) => {
+            expect(result.shard).toBe(store.shardOf(streams[i]!));
+          });
 
           for (const shard of [0, 1]) {
             const log = await store.readLog(shard, { after: 0, maxCount: 1000 });

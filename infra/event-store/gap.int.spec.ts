@@ -195,6 +195,7 @@ describe('gap safety (PostgreSQL)', () => {
     } finally {
       writing = false;
       const pollError = await polling;
+      // biome-ignore lint/correctness/noUnsafeFinally: the poller is awaited even when a writer threw, and its failure fails the test
       if (pollError !== undefined) throw pollError;
     }
 

@@ -81,7 +81,9 @@ describe('the log tail (log-tail.ts)', () => {
       const projectorRead = await core.readLog(0, { after: 0, maxCount: 500 });
       expect(projectorRead.map((e) => e.position)).toEqual([1, 2, 3, 4, 5]);
       // The first three are the very objects the first read made: parsed once.
-      projectorRead.slice(0, 3).forEach((event, i) => expect(event).toBe(relayRead[i]));
+      projectorRead.slice(0, 3).forEach((event, i) => {
+        expect(event).toBe(relayRead[i]);
+      });
       // And what they hold is what the database holds.
       expect(projectorRead).toEqual(await gateway.readLog(0, { after: 0, maxCount: 500 }));
       await Promise.all([core.close(), gateway.close()]);

@@ -69,7 +69,9 @@ export class StreamReader<R extends Row & { version: number }> {
       );
       const results: R[][] = batch.map(() => []);
       for (const row of rows) results[row.request - 1]!.push(row);
-      batch.forEach((b, i) => b.resolve(results[i]!));
+      batch.forEach((b, i) => {
+        b.resolve(results[i]!);
+      });
     } catch (error) {
       for (const b of batch) b.reject(error);
     }

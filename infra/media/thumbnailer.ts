@@ -1,4 +1,4 @@
-import { spawn } from 'node:child_process';
+import { spawn, type ChildProcess } from 'node:child_process';
 import { randomUUID } from 'node:crypto';
 import { rm } from 'node:fs/promises';
 import { createWriteStream } from 'node:fs';
@@ -30,7 +30,7 @@ export const NO_FFMPEG_REASON = 'video thumbnails need ffmpeg, which is not inst
  */
 export function probeFfmpeg(command = 'ffmpeg'): Promise<string | null> {
   return new Promise((resolve) => {
-    let child;
+    let child: ChildProcess;
     try {
       child = spawn(command, ['-version'], { stdio: 'ignore', timeout: 5_000 });
     } catch {

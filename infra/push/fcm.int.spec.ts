@@ -21,7 +21,7 @@ describe('FCM push provider', () => {
   async function setup(projectId?: string) {
     const standIn = await startFcmStandIn();
     const provider = createFcmPushProvider({ serviceAccount: throwAwayServiceAccount('sa-project'), projectId, httpAgent: standIn.agent });
-    return { standIn, provider, [Symbol.asyncDispose]: async () => (await provider.close(), await standIn.close()) };
+    return { standIn, provider, [Symbol.asyncDispose]: async () => { await provider.close(); await standIn.close(); } };
   }
   const n = { title: 'Alice', body: '3 new messages from Alice', data: { conversation_id: 'c1', count: '3' }, collapseKey: 'c1', badge: 3 };
 

@@ -1,7 +1,7 @@
 import { randomUUID } from 'node:crypto';
 import type { Agent } from 'node:http';
 import { deleteApp, initializeApp, type App } from 'firebase-admin/app';
-import { getMessaging, type Message } from 'firebase-admin/messaging';
+import { getMessaging, type BatchResponse, type Message } from 'firebase-admin/messaging';
 import { z } from 'zod';
 import { serviceAccountCredential, ServiceAccountSchema } from './service-account-credential.js';
 import type { PushNotification, PushOutcome, PushProvider, PushResult, PushTarget } from '../../gateways/ports/push-provider.js';
@@ -105,7 +105,7 @@ export function createFcmPushProvider(deps: FcmPushProviderDeps) {
       // sendEach takes at most 500 messages per call.
       for (let i = 0; i < targets.length; i += 500) {
         const chunk = targets.slice(i, i + 500);
-        let batch;
+        let batch: BatchResponse;
         try {
           batch = await messaging.sendEach(chunk.map((t) => fcmMessage(t, notification)));
         } catch (error) {

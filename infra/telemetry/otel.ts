@@ -79,7 +79,7 @@ export function createOtelMetrics(deps: OtelMetricsDeps): Metrics {
     },
     deliveryLatency(ms) {
       // Clocks of different nodes may disagree by a little: never record a negative time.
-      if (Number.isFinite(ms)) latency.record(ms > 0 ? ms : 0);
+      if (Number.isFinite(ms)) latency.record(Math.max(ms, 0));
     },
   };
 }

@@ -4,6 +4,7 @@ import { createPgliteDatabase } from '../../infra/sql/pglite.js';
 import type { SqlDatabase } from '../../domain/ports/sql.js';
 import { dumpReadModel } from '../testing/stack.js';
 import { conversationsProjection } from './projection.js';
+import { conversationEvents } from '../runtime/decode.js';
 
 /**
  * Membership changes are applied inside a batch's run, not between runs (projection.ts, Pending):
@@ -54,7 +55,7 @@ describe('conversations projection: membership changes inside a batch (PGlite)',
   /** Empties the read model, applies the batches, returns what they built. */
   async function build(batches: StoredEvent[][]) {
     for (const table of conversationsProjection.tables) await db.query(`DELETE FROM ${table}`);
-    for (const batch of batches) await db.transaction((tx) => conversationsProjection.apply(tx, batch));
+    for (const batch of batches) await db.transaction((tx) => conversationsProjection.apply(tx, conversationEvents(batch)));
     return dumpReadModel(db);
   }
 

@@ -7,6 +7,7 @@ import { createPostgresDatabase } from '../../infra/sql/postgres.js';
 import { createTempDatabases } from '../../infra/testing/postgres.js';
 import { CONVERSATIONS_PROJECTION, conversationsProjection } from './projection.js';
 import { createTestStack, dumpReadModel, type Adapter } from '../testing/stack.js';
+import { conversationEvents } from '../runtime/decode.js';
 
 const [alice, bob, carol, dave] = ['00000000-0000-4000-8000-00000000000a', '00000000-0000-4000-8000-00000000000b', '00000000-0000-4000-8000-00000000000c', '00000000-0000-4000-8000-00000000000d'];
 
@@ -227,7 +228,7 @@ describe.each<Adapter>(['pglite', 'postgres'])('conversations projection batches
   }
 
   async function build(db: SqlDatabase, batches: StoredEvent[][]) {
-    for (const batch of batches) await db.transaction((tx) => conversationsProjection.apply(tx, batch));
+    for (const batch of batches) await db.transaction((tx) => conversationsProjection.apply(tx, conversationEvents(batch)));
     return dumpReadModel(db);
   }
 

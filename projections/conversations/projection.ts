@@ -1,9 +1,8 @@
 import type { ConversationEvent } from '../../domain/conversation/events.js';
-import { parseConversationEvent } from '../../domain/conversation/upcast.js';
 import type { StoredEvent } from '../../domain/ports/event-store.js';
 import type { SqlClient } from '../../domain/ports/sql.js';
 import type { Projection } from '../runtime/runtime.js';
-import { CONVERSATION_STREAM_PREFIX, conversationIdOf } from '../../domain/conversation/stream.js';
+import { conversationIdOf } from '../../domain/conversation/stream.js';
 
 /**
  * The `conversations` read model: the inbox (conversations, members, last message, watermarks),
@@ -398,14 +397,10 @@ export const conversationsProjection: Projection = {
    * of applying the events one by one in log order (projection.int.spec.ts checks both).
    */
   async apply(tx, events) {
-    const parsed: Parsed[] = [];
-    for (const stored of events) {
-      if (!stored.stream_id.startsWith(CONVERSATION_STREAM_PREFIX)) continue;
-      parsed.push({ stored, event: parseConversationEvent(stored) });
-    }
     let pending = new Pending();
-    for (const p of parsed) {
-      const { event } = p;
+    for (const { stored, event } of events) {
+      if (event === null) continue; // not a conversation stream
+      const p: Parsed = { stored, event };
       if (event.type === 'ConversationCreated' && !pending.canCreate(event.data.conversation_id)) {
         await pending.flush(tx);
         pending = new Pending();

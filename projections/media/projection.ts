@@ -1,6 +1,6 @@
-import { parseConversationEvent } from '../../domain/conversation/upcast.js';
 import type { StoredEvent } from '../../domain/ports/event-store.js';
 import type { SqlClient } from '../../domain/ports/sql.js';
+import type { ProjectedEvent } from '../runtime/decode.js';
 import type { Projection } from '../runtime/runtime.js';
 import { CONVERSATION_STREAM_PREFIX } from '../../domain/conversation/stream.js';
 
@@ -48,13 +48,11 @@ export function createMediaThumbnailsProjection(options: { onQueued?: (at: Thumb
     name: MEDIA_THUMBNAILS_PROJECTION,
     schema: MEDIA_THUMBNAILS_SCHEMA,
     tables: ['media_thumbnails'],
-    async apply(tx: SqlClient, events: StoredEvent[]) {
+    async apply(tx: SqlClient, events: readonly ProjectedEvent[]) {
       const rows: { media_id: string; conversation_id: string; message_id: string; content_type: string; mime: string }[] = [];
-      for (const stored of events) {
-        if (stored.type !== 'MessageSent' || !stored.stream_id.startsWith(CONVERSATION_STREAM_PREFIX)) continue;
-        // Upcast first (EVENTS.md, "Versioning"): an old-schema MessageSent has no `media` field.
-        const event = parseConversationEvent(stored);
-        if (event.type !== 'MessageSent') continue;
+      // Upcast (by the runtime, EVENTS.md "Versioning"): an old-schema MessageSent has no `media` field.
+      for (const { stored, event } of events) {
+        if (event?.type !== 'MessageSent') continue;
         const data = event.data;
         if (data.media === null) continue;
         rows.push({
@@ -77,7 +75,7 @@ export function createMediaThumbnailsProjection(options: { onQueued?: (at: Thumb
         [rows.map((r) => r.media_id), rows.map((r) => r.conversation_id), rows.map((r) => r.message_id), rows.map((r) => r.content_type), rows.map((r) => r.mime), NO_THUMBNAIL_FOR_FILES],
       );
       const last = events[events.length - 1]!;
-      if (rows.some((r) => r.content_type !== 'file')) options.onQueued?.({ shard: last.shard, position: last.position });
+      if (rows.some((r) => r.content_type !== 'file')) options.onQueued?.({ shard: last.stored.shard, position: last.stored.position });
     },
   };
 }

@@ -12,9 +12,12 @@ export type ThumbnailRow = {
   reason: string | null;
 };
 
-export type MediaThumbnailQueries = ReturnType<typeof createMediaThumbnailQueries>;
+export interface MediaThumbnailQueries {
+  /** The thumbnail rows of these media (absent: not queued yet). */
+  byMediaIds(mediaIds: string[]): Promise<Map<string, ThumbnailRow>>;
+}
 
-export function createMediaThumbnailQueries(db: SqlClient) {
+export function createMediaThumbnailQueries(db: SqlClient): MediaThumbnailQueries {
   return {
     /** The thumbnail rows of these media (absent: not queued yet). */
     async byMediaIds(mediaIds: string[]): Promise<Map<string, ThumbnailRow>> {

@@ -2,14 +2,18 @@ import { afterEach, describe, expect, it } from 'vitest';
 import { createSqlEventStore } from '../../infra/event-store/sql-event-store.js';
 import { isOutage } from '../../domain/ports/health.js';
 import type { SqlDatabase } from '../../domain/ports/sql.js';
+import type { StoredEvent } from '../../domain/ports/event-store.js';
 import { createPgliteDatabase } from '../../infra/sql/pglite.js';
 import { createPostgresDatabase } from '../../infra/sql/postgres.js';
 import { createTempDatabases } from '../../infra/testing/postgres.js';
 import { terminateBackendsRepeatedly } from '../../infra/testing/terminate-backends.js';
 import { createProjector, type Projection } from './runtime.js';
 
+/** The runtime's own tests project stored events as they are (the server decodes conversation events: decode.ts). */
+const raw = (events: readonly StoredEvent[]) => [...events];
+
 /** Counts the events it saw, per type: a read model whose rebuild is easy to recognise. */
-const counting = (name: string): Projection => ({
+const counting = (name: string): Projection<StoredEvent> => ({
   name,
   schema: `CREATE TABLE IF NOT EXISTS ${name} (type text PRIMARY KEY, n int NOT NULL)`,
   tables: [name],
@@ -36,7 +40,7 @@ describe('projector runtime (live loop)', () => {
     for (const close of closers.splice(0).reverse()) await close();
   });
 
-  async function setup(): Promise<{ db: SqlDatabase; store: Awaited<ReturnType<typeof createSqlEventStore>>; projections: Projection[] }> {
+  async function setup(): Promise<{ db: SqlDatabase; store: Awaited<ReturnType<typeof createSqlEventStore>>; projections: Projection<StoredEvent>[] }> {
     const db = await createPgliteDatabase();
     closers.push(() => db.close());
     const store = await createSqlEventStore({ shards: [db], ownsDatabases: false });
@@ -49,7 +53,7 @@ describe('projector runtime (live loop)', () => {
 
   it('applies new events to every projection, and sees a reset made by another runner without waiting for a new event', async () => {
     const { db, store, projections } = await setup();
-    const live = createProjector({ store, db, projections, pollIntervalMs: 10 });
+    const live = createProjector({ decode: raw, store, db, projections, pollIntervalMs: 10 });
     await live.start();
     closers.push(() => live.stop());
     await store.append('s-1', [event('X'), event('Y'), event('X')], { expectedVersion: 0 });
@@ -58,7 +62,7 @@ describe('projector runtime (live loop)', () => {
 
     // Another runner (the operator's CLI) empties one read model and sets its checkpoint to 0,
     // then stops before rebuilding it. No event follows: the live loop must notice by itself.
-    const cli = createProjector({ store, db, projections });
+    const cli = createProjector({ decode: raw, store, db, projections });
     await cli.reset('rm_a');
     expect(await counts(db, 'rm_a')).toEqual({});
     await until(async () => (await counts(db, 'rm_a')).X === 2, 'the live loop to rebuild the reset read model');
@@ -74,7 +78,7 @@ describe('projector runtime (live loop)', () => {
 
   it('a projection that keeps failing does not hold up the others (the shared batch falls back to one transaction each)', async () => {
     const { db, store } = await setup();
-    const broken: Projection = {
+    const broken: Projection<StoredEvent> = {
       ...counting('rm_broken'),
       async apply(tx, events) {
         if (events.some((e) => e.type === 'Boom')) throw new Error('this projection cannot take Boom');
@@ -83,7 +87,7 @@ describe('projector runtime (live loop)', () => {
     };
     const warnings: string[] = [];
     const logger = { info() {}, warn: (_: object, msg?: string) => void warnings.push(msg ?? ''), error: (_: object, msg?: string) => void warnings.push(msg ?? '') };
-    const live = createProjector({ store, db, projections: [counting('rm_a'), broken], pollIntervalMs: 5, logger });
+    const live = createProjector({ decode: raw, store, db, projections: [counting('rm_a'), broken], pollIntervalMs: 5, logger });
     await live.start();
     closers.push(() => live.stop());
     await store.append('s-1', [event('X')], { expectedVersion: 0 });
@@ -99,7 +103,7 @@ describe('projector runtime (live loop)', () => {
     const { db, store, projections } = await setup();
     let logReads = 0;
     let checkpointReads = 0;
-    const counted = { ...store, readLog: (...args: Parameters<typeof store.readLog>) => (logReads++, store.readLog(...args)) };
+    const counted = { ...store, readLog: (...args: Parameters<typeof store.readLog>) => { logReads++; return store.readLog(...args); } };
     const countingDb: SqlDatabase = {
       ...db,
       query: (text, params) => {
@@ -107,7 +111,7 @@ describe('projector runtime (live loop)', () => {
         return db.query(text, params);
       },
     };
-    const live = createProjector({ store: counted, db: countingDb, projections: [...projections, counting('rm_c')], pollIntervalMs: 5 });
+    const live = createProjector({ decode: raw, store: counted, db: countingDb, projections: [...projections, counting('rm_c')], pollIntervalMs: 5 });
     await live.start();
     closers.push(() => live.stop());
     await store.append('s-1', [event('X')], { expectedVersion: 0 });
@@ -133,7 +137,7 @@ describe('projector runtime (live loop)', () => {
     closers.push(() => store.close());
     const failures: string[] = [];
     const logger = { info() {}, debug: (_: object, msg?: string) => void failures.push(msg ?? ''), warn: (_: object, msg?: string) => void failures.push(msg ?? ''), error: (_: object, msg?: string) => void failures.push(msg ?? '') };
-    const live = createProjector({ store, db, projections: [counting('rm_a'), counting('rm_b')], pollIntervalMs: 5, logger });
+    const live = createProjector({ decode: raw, store, db, projections: [counting('rm_a'), counting('rm_b')], pollIntervalMs: 5, logger });
     await live.start();
     closers.push(() => live.stop());
 

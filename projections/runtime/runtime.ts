@@ -1,6 +1,7 @@
 import type { EventStore, StoredEvent } from '../../domain/ports/event-store.js';
 import { isOutage } from '../../domain/ports/health.js';
 import type { SqlClient, SqlDatabase } from '../../domain/ports/sql.js';
+import type { ProjectedEvent } from './decode.js';
 
 /**
  * The projector runtime. A projection consumes each shard's log from its checkpoint and writes its
@@ -12,14 +13,18 @@ import type { SqlClient, SqlDatabase } from '../../domain/ports/sql.js';
  * the checkpoint meanwhile, so each event's effect lands exactly once.
  */
 
-export interface Projection {
+/**
+ * A read model fed by the runtime. `E` is what the projector's `decode` makes of the stored events
+ * of a batch (the server's projections: conversation events parsed and upcast once, decode.ts).
+ */
+export interface Projection<E = ProjectedEvent> {
   readonly name: string;
   /** Idempotent DDL creating the read model's tables. */
   readonly schema: string;
   /** The tables it owns, emptied by a rebuild. */
   readonly tables: readonly string[];
-  /** Applies a batch of events of one shard, in log order, inside the checkpoint's transaction. */
-  apply(tx: SqlClient, events: StoredEvent[]): Promise<void>;
+  /** Applies a batch of one shard, in log order, inside the checkpoint's transaction. */
+  apply(tx: SqlClient, events: readonly E[]): Promise<void>;
 }
 
 export type Logger = {
@@ -29,11 +34,16 @@ export type Logger = {
   error(obj: object, msg?: string): void;
 };
 
-export type ProjectorDeps = {
+export type ProjectorDeps<E = ProjectedEvent> = {
   store: EventStore;
   /** Where the read models and checkpoints live. */
   db: SqlDatabase;
-  projections: Projection[];
+  projections: Projection<E>[];
+  /**
+   * What the projections receive of a batch of stored events, made once per batch for all of them
+   * (the server's: `conversationEvents`, decode.ts, each event parsed and upcast once).
+   */
+  decode: (events: readonly StoredEvent[]) => E[];
   batchSize?: number;
   /** How often to look for events appended by other processes (in-process appends wake it at once). */
   pollIntervalMs?: number;
@@ -54,9 +64,37 @@ CREATE TABLE IF NOT EXISTS projection_checkpoints (
 /** Events per batch transaction when ProjectorDeps.batchSize is not given. */
 export const DEFAULT_BATCH_SIZE = 500;
 
-export type Projector = ReturnType<typeof createProjector>;
+export interface Projector {
+  ensureSchema(): Promise<void>;
+  /** Creates the schemas and runs every projection over every shard in the background. */
+  start(): Promise<void>;
+  stop(): Promise<void>;
+  /**
+   * Applies everything committed so far (for tools and tests; no background loop needed).
+   * `only` limits it to some projections; `onBatch` hears of each batch read (progress bars).
+   */
+  catchUp(options?: {
+    only?: readonly string[];
+    onBatch?: (batch: {
+      projection: string;
+      shard: number;
+      events: number;
+    }) => void;
+  }): Promise<void>;
+  /**
+   * Resolves true once `projection` has applied the shard's log up to `position` (read-your-
+   * writes for the caller that appended it), false after `timeoutMs`.
+   */
+  waitFor(projection: string, at: {
+    shard: number;
+    position: number;
+  }, timeoutMs: number): Promise<boolean>;
+  /** Empties a read model and sets its checkpoints to 0; the loops (or catchUp) replay it from position 0. */
+  reset(name: string): Promise<void>;
+  status(): Promise<ProjectionStatus[]>;
+}
 
-export function createProjector(deps: ProjectorDeps) {
+export function createProjector<E = ProjectedEvent>(deps: ProjectorDeps<E>): Projector {
   const { store, db, projections } = deps;
   const batchSize = deps.batchSize ?? DEFAULT_BATCH_SIZE;
   const pollIntervalMs = deps.pollIntervalMs ?? 250;
@@ -121,7 +159,7 @@ export function createProjector(deps: ProjectorDeps) {
   }
 
   /** Processes one batch; returns how many events were read (0 = caught up). */
-  async function step(projection: Projection, shard: number): Promise<number> {
+  async function step(projection: Projection<E>, shard: number): Promise<number> {
     const k = key(projection.name, shard);
     let from = cursors.get(k);
     const pending = ahead.get(k);
@@ -156,7 +194,7 @@ export function createProjector(deps: ProjectorDeps) {
         cursors.set(k, current);
         return false;
       }
-      await projection.apply(tx, events);
+      await projection.apply(tx, deps.decode(events));
       await tx.query('UPDATE projection_checkpoints SET position = $3, updated_at = now() WHERE projection = $1 AND shard = $2', [
         projection.name,
         shard,
@@ -208,7 +246,8 @@ export function createProjector(deps: ProjectorDeps) {
         [shard, names],
       );
       if (rows.length !== names.length || rows.some((r) => Number(r.position) !== at)) return false;
-      for (const p of projections) await p.apply(tx, events);
+      const batch = deps.decode(events); // decoded once for every projection
+      for (const p of projections) await p.apply(tx, batch);
       await tx.query('UPDATE projection_checkpoints SET position = $3, updated_at = now() WHERE shard = $1 AND projection = ANY($2::text[])', [
         shard,
         names,

@@ -9,6 +9,7 @@ import type { SqlDatabase } from '../../domain/ports/sql.js';
 import { createProjector, type Projector } from '../runtime/runtime.js';
 import { createSearchProjection, SEARCH_PROJECTION } from './projection.js';
 import { createSearchQueries } from './queries.js';
+import { conversationEvents } from '../runtime/decode.js';
 
 /** The search projection through the projector runtime: membership intervals, replays, rebuilds. */
 describe('search projection', { timeout: 60_000 }, () => {
@@ -21,7 +22,7 @@ describe('search projection', { timeout: 60_000 }, () => {
     db = await createPgliteDatabase();
     store = await createPgliteEventStore({ databases: [db] });
     const index = createPostgresSearchIndex({ db });
-    projector = createProjector({ store, db, projections: [createSearchProjection({ index })], batchSize: 3 });
+    projector = createProjector({ store, db, projections: [createSearchProjection({ index })], batchSize: 3, decode: conversationEvents });
     await projector.ensureSchema();
     queries = createSearchQueries({ db, index, cursorKey: randomBytes(32) });
   }, 180_000);
@@ -75,7 +76,7 @@ describe('search projection', { timeout: 60_000 }, () => {
     const before = (await db.query('SELECT * FROM search_members ORDER BY 1, 2, 3')).rows;
     const events = await store.readLog(0, { after: 0, maxCount: 1000 });
     const projection = createSearchProjection({ index: createPostgresSearchIndex({ db }) });
-    await db.transaction((tx) => projection.apply(tx, events));
+    await db.transaction((tx) => projection.apply(tx, conversationEvents(events)));
     expect((await db.query('SELECT * FROM search_members ORDER BY 1, 2, 3')).rows).toEqual(before);
     expect(await find('b', 'alpha')).toEqual(['m2', 'm6']);
   });

@@ -1,10 +1,10 @@
-import type { ConversationEvent } from '../../domain/conversation/events.js';
-import { parseConversationEvent } from '../../domain/conversation/upcast.js';
+
 import type { StoredEvent } from '../../domain/ports/event-store.js';
 import type { SearchDocument, SearchIndex } from '../../domain/ports/search.js';
 import type { SqlClient } from '../../domain/ports/sql.js';
+import type { ProjectedEvent } from '../runtime/decode.js';
 import type { Projection } from '../runtime/runtime.js';
-import { CONVERSATION_STREAM_PREFIX, conversationIdOf } from '../../domain/conversation/stream.js';
+import { conversationIdOf } from '../../domain/conversation/stream.js';
 
 /**
  * The `search` projection: feeds the SearchIndex with every MessageSent, and keeps each member's
@@ -76,12 +76,11 @@ export function createSearchProjection(deps: { index: SearchIndex }): Projection
     name: SEARCH_PROJECTION,
     schema: MEMBERSHIP_SCHEMA + index.schema,
     tables: ['search_members', ...index.sqlTables],
-    async apply(tx: SqlClient, events: StoredEvent[]) {
+    async apply(tx: SqlClient, events: readonly ProjectedEvent[]) {
       const upserts: SearchDocument[] = [];
       const ops: MembershipOp[] = [];
-      for (const stored of events) {
-        if (!stored.stream_id.startsWith(CONVERSATION_STREAM_PREFIX) || IGNORED.has(stored.type)) continue;
-        const event: ConversationEvent = parseConversationEvent(stored);
+      for (const { stored, event } of events) {
+        if (event === null || IGNORED.has(stored.type)) continue;
         const conversation_id = conversationOf(stored);
         switch (event.type) {
           case 'ConversationCreated':
@@ -119,7 +118,7 @@ export function createSearchProjection(deps: { index: SearchIndex }): Projection
         }
       }
       await applyMembership(tx, ops);
-      const last = events[events.length - 1];
+      const last = events[events.length - 1]?.stored;
       if (last) await index.write({ upserts, removals: [], checkpoint: { shard: last.shard, position: last.position } }, tx);
     },
   };

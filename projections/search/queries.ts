@@ -102,7 +102,7 @@ export type SearchQueriesDeps = {
   cursorKey: Uint8Array;
 };
 
-export function createSearchQueries(deps: SearchQueriesDeps) {
+export function createSearchQueries(deps: SearchQueriesDeps): SearchQueries {
   if (deps.cursorKey.length < 32) throw new RangeError('search queries: the cursor key must be at least 32 bytes');
   async function scopeOf(userId: string, conversationId?: string): Promise<MembershipInterval[]> {
     const { rows } = await deps.db.query<{ conversation_id: string; from_version: number; to_version: number | null }>(
@@ -147,4 +147,8 @@ export function createSearchQueries(deps: SearchQueriesDeps) {
   };
 }
 
-export type SearchQueries = ReturnType<typeof createSearchQueries>;
+export interface SearchQueries {
+  scopeOf(userId: string, conversationId?: string): Promise<MembershipInterval[]>;
+  /** Throws EmptyQueryError (no searchable word) or InvalidCursorError. */
+  search(q: UserSearch): Promise<SearchResults>;
+}

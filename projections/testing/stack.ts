@@ -8,6 +8,7 @@ import { createTempDatabases } from '../../infra/testing/postgres.js';
 import { conversationsProjection } from '../conversations/projection.js';
 import { createConversationQueries } from '../conversations/queries.js';
 import { createProjector } from '../runtime/runtime.js';
+import { conversationEvents } from '../runtime/decode.js';
 
 export type Adapter = 'pglite' | 'postgres';
 
@@ -15,7 +16,9 @@ export type Adapter = 'pglite' | 'postgres';
 export function createTestUserDirectory(): UserDirectory & { register(...ids: string[]): void } {
   const known = new Set<string>();
   return {
-    register: (...ids) => ids.forEach((id) => known.add(id)),
+    register: (...ids) => {
+      for (const id of ids) known.add(id);
+    },
     existing: async (ids) => new Set(ids.filter((id) => known.has(id))),
   };
 }
@@ -41,7 +44,7 @@ export async function createTestStack(adapter: Adapter, options: { shards?: numb
   const readModels = dbs[0]!;
   const users = createTestUserDirectory();
   const commands = createConversationCommands({ store, users, clock: () => new Date() });
-  const projector = createProjector({ store, db: readModels, projections: [conversationsProjection], batchSize: 100, pollIntervalMs: 50 });
+  const projector = createProjector({ store, db: readModels, projections: [conversationsProjection], decode: conversationEvents, batchSize: 100, pollIntervalMs: 50 });
   if (options.startProjector ?? true) await projector.start();
   else await projector.ensureSchema();
   const queries = createConversationQueries(readModels);

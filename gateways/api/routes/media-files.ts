@@ -48,7 +48,7 @@ export function mediaFileRoutes(store: LocalDiskObjectStore): FastifyPluginAsync
     });
 
     app.get(`${store.routePrefix}/*`, async (request, reply) => {
-      let object;
+      let object: Awaited<ReturnType<LocalDiskObjectStore['open']>>;
       try {
         object = await store.open({ key: keyOf(request.params), query: queryOf(request.query) });
       } catch (error) {

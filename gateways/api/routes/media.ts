@@ -3,7 +3,6 @@ import { z } from 'zod';
 import { FileName, line } from '../../../domain/fields.js';
 import { caller } from '../auth.js';
 import type { RouteDeps } from '../deps.js';
-import { HttpError } from '../errors.js';
 import { Id } from '../schemas.js';
 import type { ZodTypeProvider } from '../zod.js';
 import type { MediaService } from '../../media/service.js';

@@ -66,6 +66,7 @@ export async function createApiStack(adapter: Adapter, options: { env?: Record<s
 
 export type ApiStack = Awaited<ReturnType<typeof createApiStack>>;
 
+// biome-ignore lint/suspicious/noExplicitAny: the parsed JSON of whichever route a test calls; the test's expectations check its shape
 export type ApiResponse = { status: number; body: any; headers: LightMyRequestResponse['headers'] };
 
 export type Registered = { user_id: string; username: string; token: string; refresh_token?: string };

@@ -150,8 +150,12 @@ export async function startFcmStandIn(): Promise<FcmStandIn> {
     get tokenRequests() {
       return tokenRequests;
     },
-    unregister: (...tokens) => tokens.forEach((t) => unregistered.add(t)),
-    malformed: (...tokens) => tokens.forEach((t) => malformed.add(t)),
+    unregister: (...tokens) => {
+      for (const t of tokens) unregistered.add(t);
+    },
+    malformed: (...tokens) => {
+      for (const t of tokens) malformed.add(t);
+    },
     failNext: (count, status) => failures.push(...Array.from({ length: count }, () => status)),
     async close() {
       agent.destroy();
