@@ -64,7 +64,9 @@ export type AppDeps = {
  * the caller's next read (history, inbox, status) shows it. On a timeout the write still stands
  * (it is in the store): reply anyway, and say so in the log.
  */
-export function createReadYourWrites(deps: Pick<AppDeps, 'projector' | 'settings'>) {
+export type Settle = (position: Position | null, log: FastifyBaseLogger) => Promise<void>;
+
+export function createReadYourWrites(deps: Pick<AppDeps, 'projector' | 'settings'>): Settle {
   return async function settle(position: Position | null, log: FastifyBaseLogger): Promise<void> {
     if (position === null) return;
     const timeoutMs = deps.settings.readYourWritesTimeoutMs;
@@ -80,8 +82,6 @@ export function createReadYourWrites(deps: Pick<AppDeps, 'projector' | 'settings
     if (!caughtUp) log.warn({ position, timeoutMs }, 'read model did not catch up in time; replying before it shows this write');
   };
 }
-
-export type Settle = ReturnType<typeof createReadYourWrites>;
 
 /**
  * The message a route names by id, when the caller is a member of its conversation; else 404

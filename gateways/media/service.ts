@@ -42,7 +42,43 @@ export type MediaView = { media_id: string; mime_type: string | null; size_bytes
 
 export type Announcement = { content_type: string; size_bytes: number; file_name: string; conversation_id: string };
 
-export type MediaService = ReturnType<typeof createMediaService>;
+export interface MediaService {
+  readonly settings: MediaSettings;
+  announce(actor: string, a: Announcement): Promise<{
+    media_id: string;
+    upload_url: string;
+    upload_method: 'PUT';
+    upload_headers: Record<string, string>;
+    expires_at: string;
+    content_type: string;
+    size_bytes: number;
+    file_name: string;
+  }>;
+  /**
+   * The MediaRef a message of `contentType` may carry, after checking that `mediaId` was
+   * announced by `actor` for this conversation and that the upload is there, whole, of the
+   * announced size and type; the upload is sealed on the way (`seal`). The caller has checked
+   * membership.
+   */
+  attachable(actor: string, conversationId: string, contentType: ContentType, mediaId: string): Promise<MediaRef>;
+  /** A short-lived presigned GET of the media, for a member of its conversation. */
+  download(actor: string, mediaId: string): Promise<{
+    media_id: string;
+    url: string;
+    expires_at: string;
+    mime_type: string;
+    size_bytes: number;
+    file_name: string;
+  }>;
+  /**
+   * The media of these messages with their thumbnails (a presigned URL when ready). Before the
+   * media-thumbnails projection has its row: `pending`, or `none` for a file (it never gets one).
+   */
+  describe(messages: {
+    content_type: ContentType;
+    media: MediaRef;
+  }[]): Promise<Map<string, MediaView>>;
+}
 
 /** `image/PNG; charset=x` → `image/png`. */
 export const normalizeMimeType = (raw: string) => raw.split(';')[0]!.trim().toLowerCase();
@@ -56,7 +92,7 @@ export function cleanFileName(raw: string): string {
 
 const KIND_PREFIX: Partial<Record<ContentType, string>> = { image: 'image/', video: 'video/' };
 
-export function createMediaService(deps: MediaServiceDeps) {
+export function createMediaService(deps: MediaServiceDeps): MediaService {
   const { settings } = deps;
 
   function allowed(mime: string): boolean {
