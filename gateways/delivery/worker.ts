@@ -218,22 +218,5 @@ export interface DeliveryWorker {
   run(signal: AbortSignal): Promise<void>;
   start(): void;
   stop(): Promise<void>;
-  stats: () => {
-    events: number;
-    duplicates: number;
-    skipped: number;
-    envelopes: number;
-    deliveries: number;
-    loads: number;
-    /**
-     * Push planning. `pushMessages`: MessageSent events planned to the end (their jobs, if any,
-     * queued and counted in `pushJobs`), so a reader that sees a message counted also sees its jobs.
-     * `pushOnline`: recipients not pushed because they had a live connection; `pushStale`: messages
-     * too old to push.
-     */
-    pushMessages: number;
-    pushJobs: number;
-    pushOnline: number;
-    pushStale: number;
-  };
+  stats(): DeliveryWorkerStats;
 }

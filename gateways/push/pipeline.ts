@@ -4,7 +4,7 @@ import type { PresenceStore } from '../ports/presence.js';
 import type { PushProvider } from '../ports/push-provider.js';
 import type { UserRepository } from '../ports/users.js';
 import type { PushQueue } from '../ports/push-queue.js';
-import { createPushSender, type PushSenderSettings } from './sender.js';
+import { createPushSender, type PushSender, type PushSenderSettings, type PushSenderStats } from './sender.js';
 
 /**
  * The push role: push queue (JetStream work queue, or in process) → sender (per-user batches,
@@ -53,43 +53,10 @@ export function createPushPipeline(deps: PushPipelineDeps): PushPipeline {
 }
 
 export interface PushPipeline {
-  sender: {
-    onJob(job: import('../ports/push-queue.js').HeldJob): void;
-    run(signal: AbortSignal): Promise<void>;
-    start(): void;
-    stop(): Promise<void>;
-    stats: () => {
-      jobs: number;
-      duplicates: number;
-      notifications: number;
-      deliveries: number;
-      unregistered: number;
-      retries: number;
-      givenUp: number;
-      failed: number;
-      skippedOnline: number;
-      noDevice: number;
-      handedBack: number;
-    };
-    idle(): boolean;
-  };
+  sender: PushSender;
   provider: PushProvider;
   queue: PushQueue;
   start(): void;
   stop(): Promise<void>;
-  stats: () => {
-    sender: {
-      jobs: number;
-      duplicates: number;
-      notifications: number;
-      deliveries: number;
-      unregistered: number;
-      retries: number;
-      givenUp: number;
-      failed: number;
-      skippedOnline: number;
-      noDevice: number;
-      handedBack: number;
-    };
-  };
+  stats(): { sender: PushSenderStats };
 }

@@ -272,19 +272,7 @@ export interface PushSender {
   start(): void;
   /** Stops taking jobs; waits for notifications being sent; hands waiting jobs back to the queue. */
   stop(): Promise<void>;
-  stats: () => {
-    jobs: number;
-    duplicates: number;
-    notifications: number;
-    deliveries: number;
-    unregistered: number;
-    retries: number;
-    givenUp: number;
-    failed: number;
-    skippedOnline: number;
-    noDevice: number;
-    handedBack: number;
-  };
+  stats(): PushSenderStats;
   /** True when no job is waiting or being sent (tests wait for it instead of sleeping). */
   idle(): boolean;
 }
