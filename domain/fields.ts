@@ -82,6 +82,15 @@ export const Description = text().max(MAX_DESCRIPTION_CHARS);
 /** Free text rather than one line: the media service strips control characters from it. */
 export const FileName = text().min(1).max(MAX_FILE_NAME_CHARS);
 
+/** A username: 3..32 of ASCII letters, digits, `_`, `.` and `-` (what logins, mentions and URLs take as they are). */
+export const MIN_USERNAME_CHARS = 3;
+export const MAX_USERNAME_CHARS = 32;
+export const Username = z
+  .string()
+  .min(MIN_USERNAME_CHARS)
+  .max(MAX_USERNAME_CHARS)
+  .regex(/^[a-zA-Z0-9_.-]+$/, 'use only letters, digits, "_", "." and "-"');
+
 /** A stream version a client names (a sequence_number, a watermark): 1..MAX_VERSION. */
 export const Version = z.number().int().min(1).max(MAX_VERSION);
 /** A sync cursor: 0 (nothing seen yet) .. MAX_VERSION. */

@@ -6,6 +6,7 @@ import { LogTail } from './log-tail.js';
 import { shardOf } from './shard.js';
 import { StreamReader } from './stream-reader.js';
 import { ShardWriter, type AppendMode, type WriterHooks, type WriterStats } from './shard-writer.js';
+import { MAX_VERSION } from '../../domain/fields.js';
 
 export type { AppendMode, WriterHooks } from './shard-writer.js';
 export type EventStoreStats = WriterStats;
@@ -66,7 +67,6 @@ const createdMs = (column: string) => `floor(extract(epoch from ${column}) * 100
 const COLUMNS = `stream_id, version, position, event_id::text as event_id, type, data, metadata, ${createdMs('created_at')}`;
 /** The same columns, of `events e` (stream-reader.ts). */
 const E_COLUMNS = `e.stream_id, e.version, e.position, e.event_id::text as event_id, e.type, e.data, e.metadata, ${createdMs('e.created_at')}`;
-const MAX_VERSION = 2_147_483_647;
 
 function toStored(row: EventRow, shard: number): StoredEvent {
   return {

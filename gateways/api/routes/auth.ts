@@ -4,7 +4,7 @@ import { MAX_PASSWORD_LENGTH, passwordProblem } from '../../../infra/users/passw
 import type { AccountService } from '../accounts.js';
 import { caller } from '../auth.js';
 import type { FailureLimit } from '../failure-limit.js';
-import { line } from '../../../domain/fields.js';
+import { line, Username } from '../../../domain/fields.js';
 import type { ZodTypeProvider } from '../zod.js';
 
 /**
@@ -19,12 +19,6 @@ import type { ZodTypeProvider } from '../zod.js';
  * A session is {user_id, username, token (the access token), refresh_token, expires_in (seconds)}.
  * Failed logins and refused refresh tokens count against the caller's address (failure-limit.ts).
  */
-
-const Username = z
-  .string()
-  .min(3)
-  .max(32)
-  .regex(/^[a-zA-Z0-9_.-]+$/, 'use only letters, digits, "_", "." and "-"');
 
 /** A password of the policy (infra/users/password-policy.ts); the account part is checked on the whole body. */
 const newPassword = (minLength: number) =>
