@@ -1,6 +1,6 @@
 import type { FastifyPluginAsync } from 'fastify';
 import { z } from 'zod';
-import { FileName, line } from '../../../domain/fields.js';
+import { FileName, line, MAX_MIME_TYPE_CHARS } from '../../../domain/fields.js';
 import { caller } from '../auth.js';
 import type { RouteDeps } from '../deps.js';
 import { Id } from '../schemas.js';
@@ -14,7 +14,7 @@ import type { MediaService } from '../../media/service.js';
  */
 
 const AnnounceBody = z.object({
-  content_type: line(3, 255),
+  content_type: line(3, MAX_MIME_TYPE_CHARS),
   size_bytes: z.number().int().min(1),
   file_name: FileName,
   conversation_id: Id,
