@@ -1,6 +1,7 @@
 import { spawn } from 'node:child_process';
 import { dirname, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
+import pg from 'pg';
 import { z } from 'zod';
 import { createSharedNamespace } from '../gateways/testing/shared-services.js';
 import { startServerProcess, type ServerProcess } from '../gateways/testing/server-process.js';
@@ -21,7 +22,8 @@ import { cpuMsOf, pidsNamed } from './lib/proc.js';
  * reads from /proc the CPU used by each part of the machine over a window of the measured run
  * (from `--sample-after` s after its traffic started, for `--sample-for` s): the two server
  * processes, PostgreSQL, NATS,
- * Redis and the load generator. It prints one JSON line per run, then one per rate with the
+ * Redis and the load generator, and from pg_stat_database the commits and the rows written per
+ * delivered message (`pg_commits_per_message`, `pg_rows_per_message`). It prints one JSON line per run, then one per rate with the
  * medians (the machines here are shared and noisy: compare medians, and alternate codes run by
  * run when comparing two). `--verbose` passes on what the measured bench:ws says on stderr (the
  * send -> SendAck latency; by second of the run the delivery and SendAck latencies and its own
@@ -31,6 +33,28 @@ import { cpuMsOf, pidsNamed } from './lib/proc.js';
  */
 
 const root = resolve(dirname(fileURLToPath(import.meta.url)), '..');
+
+type PgCounters = { commits: number; rows: number };
+
+/**
+ * The run's databases' commits and written rows (inserted + updated + deleted) so far, from
+ * pg_stat_database. PostgreSQL publishes a busy backend's counts about once a second, so over the
+ * sample window they are good to a few percent: enough to see whether two codes send the database
+ * more work per message.
+ */
+async function pgCounters(url: string, names: string[]): Promise<PgCounters> {
+  const client = new pg.Client({ connectionString: url });
+  await client.connect();
+  try {
+    const { rows } = await client.query<{ commits: number; rows: number }>(
+      'select coalesce(sum(xact_commit), 0)::float8 as commits, coalesce(sum(tup_inserted + tup_updated + tup_deleted), 0)::float8 as rows from pg_stat_database where datname = any($1)',
+      [names],
+    );
+    return rows[0] ?? { commits: 0, rows: 0 };
+  } finally {
+    await client.end();
+  }
+}
 
 const { values: args } = parseCommandLine(process.argv.slice(2), {
   rates: { type: 'string', default: '2000' },
@@ -143,15 +167,28 @@ async function oneRun(rate: number, run: number, o: RunOptions) {
       load: [loadPid],
     });
     await new Promise((r) => setTimeout(r, o.sampleAfter * 1000));
+    const dbNames = namespace.databaseUrls.map((url) => decodeURIComponent(new URL(url).pathname.slice(1)));
+    const pgBefore = await pgCounters(namespace.databaseUrls[0]!, dbNames);
     const before = Object.fromEntries(Object.entries(parts()).map(([k, pids]) => [k, cpuMsOf(pids)]));
     const started = Date.now();
     await new Promise((r) => setTimeout(r, o.sampleFor * 1000));
     const seconds = (Date.now() - started) / 1000;
     const cpu = Object.fromEntries(Object.entries(parts()).map(([k, pids]) => [k, Math.round((cpuMsOf(pids) - before[k]!) / seconds)])) as Cpu;
+    const pgAfter = await pgCounters(namespace.databaseUrls[0]!, dbNames);
     const result = await measured;
     const { bench: _bench, ...fields } = result;
     const busy = Object.values(cpu).reduce((a, b) => a + b, 0);
-    return { bench: 'ws-split', rate, run, ...fields, cpu_ms_per_s: cpu, cpu_us_per_message: Math.round((busy * 1000) / Math.max(1, result.msgs_per_s)) };
+    const perMessage = (n: number) => Math.round((n / seconds / Math.max(1, result.msgs_per_s)) * 100) / 100;
+    return {
+      bench: 'ws-split',
+      rate,
+      run,
+      ...fields,
+      cpu_ms_per_s: cpu,
+      cpu_us_per_message: Math.round((busy * 1000) / Math.max(1, result.msgs_per_s)),
+      pg_commits_per_message: perMessage(pgAfter.commits - pgBefore.commits),
+      pg_rows_per_message: perMessage(pgAfter.rows - pgBefore.rows),
+    };
   } finally {
     await Promise.all(servers.map((s) => s.stop()));
     await namespace.remove();
