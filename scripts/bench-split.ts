@@ -22,8 +22,9 @@ import { cpuMsOf, pidsNamed } from './lib/proc.js';
  * reads from /proc the CPU used by each part of the machine over a window of the measured run
  * (from `--sample-after` s after its traffic started, for `--sample-for` s): the two server
  * processes, PostgreSQL, NATS,
- * Redis and the load generator, and from pg_stat_database the commits and the rows written per
- * delivered message (`pg_commits_per_message`, `pg_rows_per_message`). It prints one JSON line per run, then one per rate with the
+ * Redis and the load generator, and from pg_stat_database the commits, the rows written and the
+ * rows fetched per delivered message (`pg_commits_per_message`, `pg_rows_per_message`,
+ * `pg_rows_fetched_per_message`). It prints one JSON line per run, then one per rate with the
  * medians (the machines here are shared and noisy: compare medians, and alternate codes run by
  * run when comparing two). `--verbose` passes on what the measured bench:ws says on stderr (the
  * send -> SendAck latency; by second of the run the delivery and SendAck latencies and its own
@@ -34,10 +35,10 @@ import { cpuMsOf, pidsNamed } from './lib/proc.js';
 
 const root = resolve(dirname(fileURLToPath(import.meta.url)), '..');
 
-type PgCounters = { commits: number; rows: number };
+type PgCounters = { commits: number; rows: number; read: number };
 
 /**
- * The run's databases' commits and written rows (inserted + updated + deleted) so far, from
+ * The run's databases' commits, written rows (inserted + updated + deleted) and rows fetched so far, from
  * pg_stat_database. PostgreSQL publishes a busy backend's counts about once a second, so over the
  * sample window they are good to a few percent: enough to see whether two codes send the database
  * more work per message.
@@ -46,11 +47,11 @@ async function pgCounters(url: string, names: string[]): Promise<PgCounters> {
   const client = new pg.Client({ connectionString: url });
   await client.connect();
   try {
-    const { rows } = await client.query<{ commits: number; rows: number }>(
-      'select coalesce(sum(xact_commit), 0)::float8 as commits, coalesce(sum(tup_inserted + tup_updated + tup_deleted), 0)::float8 as rows from pg_stat_database where datname = any($1)',
+    const { rows } = await client.query<PgCounters>(
+      'select coalesce(sum(xact_commit), 0)::float8 as commits, coalesce(sum(tup_inserted + tup_updated + tup_deleted), 0)::float8 as rows, coalesce(sum(tup_fetched), 0)::float8 as read from pg_stat_database where datname = any($1)',
       [names],
     );
-    return rows[0] ?? { commits: 0, rows: 0 };
+    return rows[0] ?? { commits: 0, rows: 0, read: 0 };
   } finally {
     await client.end();
   }
@@ -188,6 +189,7 @@ async function oneRun(rate: number, run: number, o: RunOptions) {
       cpu_us_per_message: Math.round((busy * 1000) / Math.max(1, result.msgs_per_s)),
       pg_commits_per_message: perMessage(pgAfter.commits - pgBefore.commits),
       pg_rows_per_message: perMessage(pgAfter.rows - pgBefore.rows),
+      pg_rows_fetched_per_message: perMessage(pgAfter.read - pgBefore.read),
     };
   } finally {
     await Promise.all(servers.map((s) => s.stop()));
