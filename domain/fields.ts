@@ -18,6 +18,11 @@ import { z } from 'zod';
  * here is an event that can be read back.
  */
 
+/** A UUID as this server writes its ids (user, session, device, event): canonical 8-4-4-4-12, lowercase. */
+export const CANONICAL_UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/;
+/** The same form in either case (what a client or a caller of the store may send). */
+export const UUID_ANY_CASE = new RegExp(CANONICAL_UUID.source, 'i');
+
 /** The store keeps stream versions (a message's sequence_number) as 32-bit integers. */
 export const MAX_VERSION = 2_147_483_647;
 /** Ids of users, conversations, messages, media and devices. */

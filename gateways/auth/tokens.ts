@@ -1,6 +1,7 @@
 import { errors as joseErrors, jwtVerify, SignJWT } from 'jose';
 import { z } from 'zod';
 import { AUTH_MESSAGES, AuthError } from './errors.js';
+import { CANONICAL_UUID } from '../../domain/fields.js';
 
 /**
  * Access tokens: HS256 JWTs signed with the server's secret (jose), short-lived (JWT_TTL_SECONDS,
@@ -23,7 +24,7 @@ export interface TokenService {
   decode(token: string): Promise<AccessClaims>;
 }
 
-const Uuid = z.string().regex(/^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/);
+const Uuid = z.string().regex(CANONICAL_UUID);
 const Claims = z.object({
   sub: Uuid,
   sid: Uuid,

@@ -2,6 +2,7 @@ import { randomUUID } from 'node:crypto';
 import type { SqlClient, SqlDatabase } from '../../domain/ports/sql.js';
 import type { Platform } from '../../gateways/ports/push-provider.js';
 import type { Device, DeviceOwner, DeviceRegistry, Registration } from '../../gateways/ports/devices.js';
+import { CANONICAL_UUID } from '../../domain/fields.js';
 
 /** The same SQL on PGlite and PostgreSQL. */
 export const DEVICES_SCHEMA = `
@@ -23,7 +24,6 @@ CREATE INDEX IF NOT EXISTS push_devices_session_idx ON push_devices (session_id)
 const SESSION_LIVE = `(d.session_id IS NULL OR EXISTS (
   SELECT 1 FROM auth_sessions s WHERE s.session_id = d.session_id AND s.revoked_at IS NULL AND s.expires_at > now()))`;
 
-const CANONICAL_UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/;
 
 type DeviceRow = {
   device_id: string;

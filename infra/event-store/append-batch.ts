@@ -1,3 +1,4 @@
+import { UUID_ANY_CASE as UUID } from '../../domain/fields.js';
 import {
   DuplicateEventIdError,
   WrongExpectedVersionError,
@@ -51,7 +52,6 @@ export type Outcome = { ok: true; result: AppendResult; relative: boolean } | { 
 
 export type BatchPlan = { outcomes: Outcome[]; rows: BatchRows };
 
-const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
 /** An escaped NUL or lone surrogate in JSON.stringify output: PostgreSQL's jsonb rejects both. */
 const JSONB_UNSAFE_ESCAPE = /(?<!\\)(?:\\\\)*\\u(?:0000|d[89a-f][0-9a-f]{2})/i;
 /** Not allowed in stream ids and types: control characters (the store uses U+001E as a separator) and lone surrogates. */

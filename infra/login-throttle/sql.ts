@@ -1,5 +1,6 @@
 import type { SqlClient, SqlDatabase } from '../../domain/ports/sql.js';
 import type { Attempt, LoginThrottle, ThrottleSettings } from '../../gateways/ports/login-throttle.js';
+import { CANONICAL_UUID } from '../../domain/fields.js';
 
 /** The same SQL on PGlite and PostgreSQL; time is the database's (every API process agrees on it). */
 export const LOGIN_THROTTLE_SCHEMA = `
@@ -11,7 +12,6 @@ CREATE TABLE IF NOT EXISTS login_throttle (
 );
 `;
 
-const CANONICAL_UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/;
 
 export function createSqlLoginThrottle(db: SqlClient & Pick<SqlDatabase, 'exec'>, settings: ThrottleSettings): LoginThrottle {
   // The failure count after this attempt: a count idle for a day starts again.

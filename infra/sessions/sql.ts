@@ -1,6 +1,7 @@
 import { createHash, randomBytes, randomUUID } from 'node:crypto';
 import type { SqlClient, SqlDatabase } from '../../domain/ports/sql.js';
 import type { NewSession, Rotation, SessionRef, SessionStatus, SessionStore } from '../../gateways/ports/sessions.js';
+import { CANONICAL_UUID } from '../../domain/fields.js';
 
 /** The same SQL on PGlite and PostgreSQL; lives beside `users` (it references it). */
 export const SESSIONS_SCHEMA = `
@@ -19,7 +20,6 @@ CREATE UNIQUE INDEX IF NOT EXISTS auth_sessions_family_key ON auth_sessions (fam
 CREATE INDEX IF NOT EXISTS auth_sessions_user_idx ON auth_sessions (user_id);
 `;
 
-const CANONICAL_UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/;
 const REFRESH_TOKEN = /^([A-Za-z0-9_-]{22})\.([A-Za-z0-9_-]{43})$/;
 
 const sha256 = (s: string) => createHash('sha256').update(s).digest('hex');

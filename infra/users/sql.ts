@@ -3,6 +3,7 @@ import { conflict } from '../../domain/errors.js';
 import type { SqlClient, SqlDatabase } from '../../domain/ports/sql.js';
 import { createPasswordHasher, OWASP_ARGON2ID, type Argon2Params } from './password.js';
 import type { NewUser, User, UserRecord, UserRepository } from '../../gateways/ports/users.js';
+import { CANONICAL_UUID } from '../../domain/fields.js';
 
 /** The same SQL on PGlite and PostgreSQL. Case-insensitive uniqueness through expression indexes. */
 export const USERS_SCHEMA = `
@@ -21,7 +22,6 @@ ALTER TABLE users ADD COLUMN IF NOT EXISTS disabled_at timestamptz;
 `;
 
 const UNIQUE_VIOLATION = '23505';
-export const CANONICAL_UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/;
 
 export type SqlUserRepositoryOptions = {
   /** Argon2id parameters for new hashes (default OWASP_ARGON2ID; tests lower them). Stored hashes keep their own. */
