@@ -76,30 +76,4 @@ describe('the server while its Redis restarts', () => {
     await until(() => b.typing.includes(true), 'typing after the restart');
     expect((await stack.client.anonymous.get('/readyz')).status).toBe(200);
   });
-
-  it('registers the connections again after a restart that came while nobody was connected', async () => {
-    await sdk.closeAll();
-    await until(() => stack.gateway.stats().connections === 0, 'every connection closed');
-    // A restart with no connection to register: the re-registration has nothing to do.
-    await redis.stop();
-    await redis.start();
-    await until(async () => (await stack.client.anonymous.get('/readyz')).status === 200, 'Redis back');
-
-    const carol = await stack.client.register('rr_carol');
-    const dave = await stack.client.register('rr_dave');
-    const conversationId: string = (await stack.client.as(carol).post('/api/v1/conversations', { participant_id: dave.user_id })).body.conversation_id;
-    const c = connect(carol);
-    const d = connect(dave);
-    await Promise.all([c.c.connect(), d.c.connect()]);
-    expect(await routed(carol.user_id)).toBe(true);
-
-    await redis.stop();
-    await redis.start();
-    // At once, not at the next presence heartbeat (15 s): the restart before must not have left
-    // the re-registration stuck.
-    await until(async () => (await routed(carol.user_id)) && (await routed(dave.user_id)), 'the connections registered again', 5_000);
-    d.c.track(conversationId);
-    await c.c.send(conversationId, 'after two restarts');
-    await until(() => d.contents().includes('after two restarts'), 'the message at dave');
-  });
 });
