@@ -41,8 +41,11 @@ export const MAX_EMOJI_CHARS = 32;
 /** Distinct emoji one user may have on one message at a time. */
 export const MAX_REACTIONS_PER_USER_AND_MESSAGE = 20;
 
-const NOT_IN_TEXT = /[\0\p{Cs}\p{Noncharacter_Code_Point}]/u;
-const NOT_IN_LINE = /[\p{Cc}\p{Cs}\p{Noncharacter_Code_Point}]/u;
+/** What free text may not hold (NUL, lone surrogates, noncharacters), and a one-line value (controls too). */
+const TEXT_FORBIDDEN = '\\0\\p{Cs}\\p{Noncharacter_Code_Point}';
+const LINE_FORBIDDEN = '\\p{Cc}\\p{Cs}\\p{Noncharacter_Code_Point}';
+const NOT_IN_TEXT = new RegExp(`[${TEXT_FORBIDDEN}]`, 'u');
+const NOT_IN_LINE = new RegExp(`[${LINE_FORBIDDEN}]`, 'u');
 
 const hex = (code: number) => `U+${code.toString(16).toUpperCase().padStart(4, '0')}`;
 
@@ -68,8 +71,8 @@ export function lineFault(s: string): string | null {
 
 // The same rules as whole-string patterns: a zod regex check costs one test and allocates nothing
 // for a good value (a refinement makes a context per call); the message comes from the fault.
-const TEXT_ONLY = /^[^\0\p{Cs}\p{Noncharacter_Code_Point}]*$/u;
-const LINE_ONLY = /^[^\p{Cc}\p{Cs}\p{Noncharacter_Code_Point}]*$/u;
+const TEXT_ONLY = new RegExp(`^[^${TEXT_FORBIDDEN}]*$`, 'u');
+const LINE_ONLY = new RegExp(`^[^${LINE_FORBIDDEN}]*$`, 'u');
 const said = (fault: (s: string) => string | null) => ({ error: (issue: { input?: unknown }) => fault(String(issue.input)) ?? 'not allowed here' });
 
 /** Free text: anything but NUL, lone surrogates and noncharacters (newlines and tabs are fine). */
